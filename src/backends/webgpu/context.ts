@@ -1,0 +1,69 @@
+/**
+ * What a WGSL kernel module needs from the WebGPU runtime. Kernel files in src/shaders/ build
+ * `GpuProgram`s and call `ctx.dispatch`; the runtime (runtime.ts) owns the device, the buffer
+ * pool, the pipeline cache, the command encoder and the uniform arena.
+ *
+ * Binding convention for every program: storage buffers at @group(0) @binding(0..k-1) in the
+ * order of `bindings`, then (if `uniforms` is given) one uniform buffer at @binding(k).
+ */
+import type { DType, Storage } from '../../tensor/backend.js';
+
+export interface GpuStorage extends Storage {
+  readonly buffer: GPUBuffer;
+  /** Bytes of the underlying (possibly larger, pooled) buffer. */
+  readonly byteSize: number;
+}
+
+export interface GpuProgram {
+  /** Pipeline cache key: must change whenever wgsl() would return different code. */
+  readonly key: string;
+  /** Full WGSL source with a `main` compute entry point. */
+  wgsl(): string;
+}
+
+export interface GpuBinding {
+  storage: Storage;
+  /** 'read' binds as read-only storage; 'read_write' as read-write storage. */
+  access: 'read' | 'read_write';
+}
+
+export interface GpuLimits {
+  maxStorageBufferBindingSize: number;
+  maxBufferSize: number;
+  maxComputeWorkgroupsPerDimension: number;
+  maxComputeInvocationsPerWorkgroup: number;
+  maxComputeWorkgroupSizeX: number;
+  maxComputeWorkgroupSizeY: number;
+  maxComputeWorkgroupStorageSize: number;
+  maxStorageBuffersPerShaderStage: number;
+}
+
+export interface GpuContext {
+  readonly device: GPUDevice;
+  readonly limits: GpuLimits;
+  /**
+   * Register-tiled kernels without workgroup memory measured fastest on CPU-emulated adapters
+   * (SwiftShader); workgroup-memory tiling wins on real GPUs. Kernels with two forms pick by this.
+   */
+  readonly preferWorkgroupMemory: boolean;
+  /** True when the adapter is a software rasteriser such as SwiftShader. */
+  readonly isSoftwareAdapter: boolean;
+  alloc(length: number, dtype: DType): GpuStorage;
+  /**
+   * Records one dispatch into the current command encoder (no submit). `uniforms` is the raw bytes
+   * of the program's uniform struct (respect WGSL alignment: pad to 16-byte multiples).
+   */
+  dispatch(program: GpuProgram, bindings: GpuBinding[], workgroups: readonly [number, number, number], uniforms?: ArrayBuffer | ArrayBufferView): void;
+}
+
+/**
+ * Splits `count` workgroups over x and y so neither exceeds the per-dimension limit. Kernels
+ * recover the linear workgroup index as `wid.y * nwg.x + wid.x` (see shaders/common.ts) and
+ * must bounds-check, since x*y may exceed count.
+ */
+export function grid1d(count: number, maxPerDim: number): [number, number, number] {
+  if (count <= maxPerDim) return [Math.max(1, count), 1, 1];
+  const y = Math.ceil(count / maxPerDim);
+  if (y > maxPerDim) throw new Error(`a dispatch of ${count} workgroups exceeds ${maxPerDim}^2`);
+  return [Math.ceil(count / y), y, 1];
+}

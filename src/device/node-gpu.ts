@@ -1,0 +1,83 @@
+/**
+ * Node-only part of the GPU entry point: loads Dawn's bindings from the `webgpu` package and, when
+ * no hardware Vulkan adapter answers, points Dawn at a software Vulkan driver (SwiftShader, as
+ * Debian's chromium package ships it) and tries again.
+ */
+import type { GetGpuOptions } from './gpu.js';
+import { NoWebGpuError } from './gpu.js';
+import { installPollThrottle } from './poll-throttle.js';
+
+/** Software Vulkan ICDs we know how to find, most preferred first. */
+export const SOFTWARE_ICDS = [
+  '/usr/lib/chromium/vk_swiftshader_icd.json',
+  '/usr/lib/chromium-browser/vk_swiftshader_icd.json',
+  '/opt/google/chrome/vk_swiftshader_icd.json',
+];
+
+// Reached through process.getBuiltinModule rather than an import so that browser bundles of the
+// library, which include this file behind a dynamic import, carry no reference to Node built-ins.
+function existsSync(path: string): boolean {
+  const fs = (process as unknown as { getBuiltinModule(id: string): typeof import('node:fs') }).getBuiltinModule('node:fs');
+  return fs.existsSync(path);
+}
+
+const VULKAN_LOADERS = [
+  '/usr/lib/x86_64-linux-gnu/libvulkan.so.1',
+  '/usr/lib/aarch64-linux-gnu/libvulkan.so.1',
+  '/usr/lib64/libvulkan.so.1',
+  '/usr/lib/libvulkan.so.1',
+];
+
+interface DawnModule {
+  create(flags: string[]): GPU;
+  globals: Record<string, unknown>;
+}
+
+async function loadDawn(): Promise<DawnModule> {
+  try {
+    // A variable specifier keeps bundlers from pulling the native module into browser builds.
+    const name = 'webgpu';
+    return (await import(/* @vite-ignore */ name)) as DawnModule;
+  } catch (e) {
+    throw new NoWebGpuError(`The 'webgpu' package (Dawn's Node bindings) could not be loaded: ${(e as Error).message}. Run 'npm install' (it is an optional dependency of webgpu-awm).`);
+  }
+}
+
+function dawnFlags(options: GetGpuOptions): string[] {
+  const toggles = options.disableRobustness ? ['disable_robustness'] : [];
+  return toggles.length ? [`enable-dawn-features=${toggles.join(',')}`] : [];
+}
+
+export async function requestNodeAdapter(options: GetGpuOptions, keepAlive: unknown[]): Promise<{ gpu: GPU; adapter: GPUAdapter; source: string }> {
+  const dawn = await loadDawn();
+  // Dawn's classes (GPUBufferUsage, GPUShaderStage, ...) are what WebGPU code expects as globals.
+  for (const [k, v] of Object.entries(dawn.globals)) {
+    if (!(k in globalThis)) (globalThis as Record<string, unknown>)[k] = v;
+  }
+  installPollThrottle();
+
+  const userChoseDriver = !!(process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES);
+  const gpu = dawn.create(dawnFlags(options));
+  keepAlive.push(gpu);
+  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference });
+  if (adapter) return { gpu, adapter, source: 'dawn' };
+
+  const icd = SOFTWARE_ICDS.find((p) => existsSync(p));
+  const loader = VULKAN_LOADERS.find((p) => existsSync(p));
+  if (!userChoseDriver && icd && loader) {
+    // The Vulkan loader reads this when the next instance is created.
+    process.env.VK_ICD_FILENAMES = icd;
+    const gpu2 = dawn.create(dawnFlags(options));
+    keepAlive.push(gpu2);
+    const adapter2 = await gpu2.requestAdapter({ powerPreference: options.powerPreference });
+    if (adapter2) return { gpu: gpu2, adapter: adapter2, source: 'dawn+swiftshader' };
+  }
+  const missing: string[] = [];
+  if (!loader) missing.push('the Vulkan loader (Debian/Ubuntu: apt-get install libvulkan1)');
+  if (!icd) missing.push(`a software Vulkan driver (Debian/Ubuntu: apt-get install chromium, which ships ${SOFTWARE_ICDS[0]})`);
+  const tried = userChoseDriver ? `the Vulkan driver named by VK_ICD_FILENAMES/VK_DRIVER_FILES (${process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES})` : 'the system Vulkan drivers' + (icd && loader ? ` and SwiftShader (${icd})` : '');
+  throw new NoWebGpuError(
+    `No WebGPU adapter: Dawn found none using ${tried}.` +
+      (missing.length ? ` Missing: ${missing.join('; ')}.` : ' Check that a Vulkan driver is installed and working (vulkaninfo).'),
+  );
+}
