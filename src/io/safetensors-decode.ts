@@ -19,17 +19,17 @@ export function decodeTensorBytes(
   const view = new DataView(raw.buffer, raw.byteOffset, raw.byteLength);
   switch (dtype) {
     case 'F32':
-      if (LITTLE_ENDIAN_HOST) return new Float32Array(raw.slice().buffer);
+      if (LITTLE_ENDIAN_HOST) return new Float32Array(copyBytes(raw));
       return fill(new Float32Array(numel), (i) => view.getFloat32(i * 4, true));
     case 'F64':
-      if (LITTLE_ENDIAN_HOST) return new Float64Array(raw.slice().buffer);
+      if (LITTLE_ENDIAN_HOST) return new Float64Array(copyBytes(raw));
       return fill(new Float64Array(numel), (i) => view.getFloat64(i * 8, true));
     case 'F16':
       return fill(new Float32Array(numel), (i) => f16BitsToNumber(view.getUint16(i * 2, true)));
     case 'BF16':
       return fill(new Float32Array(numel), (i) => bf16BitsToNumber(view.getUint16(i * 2, true)));
     case 'I32':
-      if (LITTLE_ENDIAN_HOST) return new Int32Array(raw.slice().buffer);
+      if (LITTLE_ENDIAN_HOST) return new Int32Array(copyBytes(raw));
       return fill(new Int32Array(numel), (i) => view.getInt32(i * 4, true));
     case 'I64':
       return decodeI64(view, numel, fail);
@@ -73,4 +73,14 @@ function decodeI64(view: DataView, numel: number, fail: (message: string) => Err
 function fill<T extends Float32Array | Float64Array | Int32Array>(out: T, at: (i: number) => number): T {
   for (let i = 0; i < out.length; i++) out[i] = at(i);
   return out;
+}
+
+/**
+ * A fresh ArrayBuffer holding exactly `raw`'s bytes (aligned for typed-array views). Not
+ * `raw.slice()`: on a Node Buffer, slice() returns a view of the same memory, not a copy.
+ */
+function copyBytes(raw: Uint8Array): ArrayBuffer {
+  const out = new Uint8Array(raw.byteLength);
+  out.set(raw);
+  return out.buffer;
 }

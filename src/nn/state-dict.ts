@@ -121,6 +121,8 @@ export function loadIntoSlots(owner: string, slots: ReadonlyMap<string, StateSlo
       mismatched.push({ key, expected: slot.shape, got: value.shape });
     } else if (value.data.length !== sizeOfShape(slot.shape)) {
       mismatched.push({ key, expected: slot.shape, got: [value.data.length] });
+    } else if (slot.kind === 'int64' && !(Number.isSafeInteger(value.data[0]) && value.data[0]! >= 0)) {
+      throw new Error(`Error(s) in loading state_dict for ${owner}: "${key}" must hold a non-negative integer, got ${value.data[0]}`);
     }
   }
   const unexpected = [...values.keys()].filter((k) => !slots.has(k));

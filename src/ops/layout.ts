@@ -55,6 +55,11 @@ export function transpose(x: Tensor, a = -2, b = -1): Tensor {
 /** Broadcasts x to `shape` (materialised). */
 export function expand(x: Tensor, shape: Shape): Tensor {
   const be = sameBackend('expand', x);
+  const lead0 = shape.length - x.rank;
+  if (lead0 < 0 || x.shape.some((d, i) => d !== 1 && d !== shape[lead0 + i])) {
+    throw new Error(`expand: cannot expand ${shapeStr(x.shape)} to ${shapeStr(shape)}`);
+  }
+  assertShape(shape, 'expand target');
   const strides = broadcastStrides(x.shape, shape);
   const out = wrap(be, be.copy({ storage: x.storage, shape, strides, offset: 0 }), shape);
   return record(out, 'expand', [x], (g) => {
@@ -136,7 +141,7 @@ export function pad(x: Tensor, pads: ReadonlyArray<readonly [number, number]>, v
 
 /** Inserts a size-1 axis. */
 export function unsqueeze(x: Tensor, axis: number): Tensor {
-  const ax = axis < 0 ? axis + x.rank + 1 : axis;
+  const ax = normAxis(axis, x.rank + 1);
   const shape = [...x.shape];
   shape.splice(ax, 0, 1);
   return reshape(x, shape);

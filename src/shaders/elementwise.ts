@@ -402,8 +402,9 @@ function binaryExpr(op: BinaryOp): string {
     case 'pow': return 'powF(x, y)';
     case 'max': return 'maxNan(x, y)';
     case 'min': return 'minNan(x, y)';
+    // Some drivers lower != to an ordered comparison (false for NaN); !(x == y) is IEEE's answer.
     case 'eq': return 'select(0.0, 1.0, x == y)';
-    case 'ne': return 'select(0.0, 1.0, x != y)';
+    case 'ne': return 'select(1.0, 0.0, x == y)';
     case 'lt': return 'select(0.0, 1.0, x < y)';
     case 'le': return 'select(0.0, 1.0, x <= y)';
     case 'gt': return 'select(0.0, 1.0, x > y)';

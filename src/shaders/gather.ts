@@ -7,8 +7,9 @@
  * order a sequential scatter adds them. That costs nIdx reads per output, which is cheap for the
  * small index axes this library gathers along (class labels, a few positions).
  *
- * An index outside [0, nIn) gathers NaN (so a bad index cannot pass silently as a number) and is
- * skipped by scatterAdd (it matches no j); a label outside [0, classes) gives an all-zero row.
+ * The CPU reference throws on an index out of range; a kernel cannot, so it stays in bounds and
+ * makes the bug visible where it can: such an index gathers NaN, is skipped by scatterAdd (it
+ * matches no j), and a label outside [0, classes) gives an all-zero oneHot row.
  */
 import type { Storage } from '../tensor/backend.js';
 import type { GpuContext, GpuProgram } from '../backends/webgpu/context.js';

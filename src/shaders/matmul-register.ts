@@ -1,29 +1,117 @@
 /**
- * Batched matmul, register-tiled, no workgroup memory: the fastest form on CPU-emulated adapters
- * (SwiftShader runs each invocation as a SIMD lane, so workgroup barriers cost coroutine switches
- * while a fat per-thread tile keeps many multiply-adds per loaded element).
+ * Register-tiled GEMM for CPU-emulated adapters (SwiftShader), used by matmul and by the
+ * implicit-GEMM convolutions.
  *
- * Thread (tn, tm, z) computes rows tm*TM.. and columns tn*TN.. of batch z. Out-of-range rows and
- * columns are clamped to the last valid one when loading (no branches in the k loop, never an
- * out-of-bounds read) and skipped when storing. k runs in chunks of 4 plus a scalar tail; vec4
- * loads are used for an operand whose contiguous axis and batch stride are multiples of 4.
+ * Why this shape: SwiftShader runs invocations as the lanes of 4-wide SIMD and has no uniformity
+ * analysis, so every storage-buffer load whose index is computed at run time becomes a per-lane
+ * gather (tens of instructions), while a load from workgroup memory at a compile-time-constant
+ * index is one scalar load broadcast to all lanes. Measured at 1024^3: register tiles that gather
+ * both operands peak near 1.8 GFLOP/s; moving A to broadcast loads more than doubles that. So:
+ *
+ * - A workgroup owns TM rows and WG*TN columns. Per k chunk of KC it stages A[TM rows][KC] into
+ *   workgroup memory (a few elements per thread) together with the k part of B's offsets.
+ * - Each thread owns TN columns (strided by WG so neighbouring lanes touch neighbouring
+ *   addresses) and keeps TM*TN accumulators. The KC loop is unrolled, so every A read and every
+ *   k-offset read is a constant-index broadcast, and the only gathers left are TN loads of B per
+ *   k, each reused TM times.
+ *
+ * B's address must split into kOffB(z, k) + nOffB(z, n) (true for matmul in either layout and for
+ * the implicit im2col of a padded input), so B is never materialised.
+ *
+ * The generated shader expects from `spec.declarations`: uniforms `u` with m, n, tilesN, tilesM
+ * and the problem count, storage `B: array<f32>`, and WGSL functions
+ *   fn loadA(z: u32, m: u32, k: u32) -> f32      called only in range
+ *   fn kOffB(z: u32, k: u32) -> u32              called only for k in kRange(z)
+ *   fn nOffB(z: u32, n: u32) -> u32              called only for n < u.n
+ *   fn storeC(z: u32, m: u32, n: u32, v: f32)    called only in range
+ *   fn kRange(z: u32) -> vec2<u32>               [begin, end) of the reduction for problem z
  */
 import type { GpuProgram } from '../backends/webgpu/context.js';
 import { uniformStruct } from './common.js';
-import { declareAccumulators, indent, range, rankOneUpdate, type RegisterTile, vec4Of } from './matmul-tile.js';
 
-export interface MatmulVariant {
-  transA: boolean;
-  transB: boolean;
-  /** A bound as array<vec4<f32>>: needs its contiguous axis (k, or m when transposed) and batch stride % 4 == 0. */
-  vecA: boolean;
-  vecB: boolean;
-  /** Output bound as array<vec4<f32>>: needs n % 4 == 0. */
-  vecOut: boolean;
+export interface RegisterConfig {
+  /** Rows per workgroup (each thread accumulates all of them). */
+  tm: number;
+  /** Columns per thread. */
+  tn: number;
+  /** Threads per workgroup. */
+  workgroupSize: number;
+  /** k chunk staged per barrier pair; the unrolled inner loop has this many steps. */
+  kc: number;
 }
 
-export interface RegisterConfig extends RegisterTile {
-  workgroupSize: number;
+export interface GemmSpec {
+  declarations: string;
+  m?: string;
+  n?: string;
+  problems?: string;
+}
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+export function registerGemmWgsl(spec: GemmSpec, cfg: RegisterConfig): string {
+  const { tm, tn, workgroupSize: wg, kc } = cfg;
+  const M = spec.m ?? 'u.m';
+  const N = spec.n ?? 'u.n';
+  const problems = spec.problems ?? 'u.batch';
+  const rows = range(tm);
+  const cols = range(tn);
+  const stageA = range(Math.ceil((tm * kc) / wg)).map((s) => {
+    const e = `lid + ${s * wg}u`;
+    const guard = (tm * kc) % wg === 0 || (s + 1) * wg <= tm * kc ? '' : `if (${e} < ${tm * kc}u) `;
+    return `${guard}{
+      let r = (${e}) / ${kc}u;
+      let kk = (${e}) % ${kc}u;
+      var v = 0.0;
+      if (i0 + r < ${M} && k0 + kk < kr.y) { v = loadA(z, i0 + r, k0 + kk); }
+      As[${e}] = v;
+    }`;
+  });
+  const stageK = range(Math.ceil(kc / wg)).map((s) => {
+    const e = `lid + ${s * wg}u`;
+    return `if (${e} < ${kc}u) { Ko[${e}] = kOffB(z, min(k0 + ${e}, kr.y - 1u)); }`;
+  });
+  const inner = range(kc).map((kk) => {
+    const lines = [`let ko${kk} = Ko[${kk}];`];
+    for (const t of cols) lines.push(`let b${kk}_${t} = B[ko${kk} + nOff${t}];`);
+    for (const r of rows) {
+      lines.push(`let a${kk}_${r} = As[${r * kc + kk}];`);
+      for (const t of cols) lines.push(`acc${r}_${t} += a${kk}_${r} * b${kk}_${t};`);
+    }
+    return lines.join('\n    ');
+  });
+  const store = rows.map((r) => cols.map((t) =>
+    `if (i0 + ${r}u < ${M} && col${t} < ${N}) { storeC(z, i0 + ${r}u, col${t}, acc${r}_${t}); }`).join('\n  ')).join('\n  ');
+
+  return `${spec.declarations}
+var<workgroup> As: array<f32, ${tm * kc}>;
+var<workgroup> Ko: array<u32, ${kc}>;
+
+@compute @workgroup_size(${wg})
+fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
+  let wgi = wid.y * nwg.x + wid.x;
+  let tileN = wgi % u.tilesN;
+  let rest = wgi / u.tilesN;
+  let tileM = rest % u.tilesM;
+  let z = rest / u.tilesM;
+  // Uniform per workgroup, so returning keeps the barriers below in uniform control flow.
+  if (z >= ${problems}) { return; }
+  let i0 = tileM * ${tm}u;
+  let j0 = tileN * ${wg * tn}u;
+  ${cols.map((t) => `let col${t} = j0 + ${t * wg}u + lid;`).join('\n  ')}
+  ${cols.map((t) => `let nOff${t} = nOffB(z, min(col${t}, ${N} - 1u));`).join('\n  ')}
+  ${rows.map((r) => cols.map((t) => `var acc${r}_${t} = 0.0;`).join(' ')).join('\n  ')}
+  let kr = kRange(z);
+  for (var k0 = kr.x; k0 < kr.y; k0 += ${kc}u) {
+    ${stageA.join('\n    ')}
+    ${stageK.join('\n    ')}
+    workgroupBarrier();
+    ${inner.join('\n    ')}
+    workgroupBarrier();
+  }
+  ${store}
+}
+`;
 }
 
 export const MATMUL_UNIFORMS: Array<[string, 'u32']> = [
@@ -31,122 +119,21 @@ export const MATMUL_UNIFORMS: Array<[string, 'u32']> = [
   ['strideA', 'u32'], ['strideB', 'u32'], ['tilesN', 'u32'], ['tilesM', 'u32'],
 ];
 
-const elem = (vec: boolean, buf: string, o: string) => (vec ? `${buf}[(${o}) >> 2u][(${o}) & 3u]` : `${buf}[${o}]`);
-
-export function matmulRegisterProgram(v: MatmulVariant, cfg: RegisterConfig): GpuProgram {
-  const { tm, tn, workgroupSize } = cfg;
-  // The transposed-A vec4 path loads 4 consecutive rows at once.
-  const vecA = v.vecA && (!v.transA || tm % 4 === 0);
-  const key = `matmul-reg:${tm}x${tn}:wg${workgroupSize}:tA${+v.transA}:tB${+v.transB}:vA${+vecA}:vB${+v.vecB}:vO${+v.vecOut}`;
-  return { key, wgsl: () => matmulRegisterWgsl({ ...v, vecA }, cfg) };
-}
-
-function matmulRegisterWgsl(v: MatmulVariant, cfg: RegisterConfig): string {
-  const { tm, tn, workgroupSize } = cfg;
-  const t: RegisterTile = { tm, tn };
-  const rows = range(tm);
-  const cols = range(tn);
-  const groups = range(tn / 4);
-  const ld = (vec: boolean, buf: string, o: string) => elem(vec, buf, o);
-
-  // Per-thread setup: clamped row/column indices and base offsets.
-  const setup: string[] = [];
-  for (const r of rows) setup.push(`let row${r} = min(i0 + ${r}u, u.m - 1u);`);
-  for (const j of cols) setup.push(`let col${j} = min(j0 + ${j}u, u.n - 1u);`);
-  if (!v.transA) for (const r of rows) setup.push(`let aRow${r} = aBase + row${r} * u.k;`);
-  if (v.transB) for (const j of cols) setup.push(`let bCol${j} = bBase + col${j} * u.k;`);
-  if (v.transA && v.vecA) {
-    // Rows come in aligned groups of 4; a group past the end is clamped to the last group.
-    for (const g of range(tm / 4)) setup.push(`let rowG${g} = min(i0 + ${4 * g}u, u.m - 4u);`);
-  }
-  if (!v.transB && v.vecB) for (const c of groups) setup.push(`let colG${c} = min(j0 + ${4 * c}u, u.n - 4u);`);
-
-  // Main loop body over k..k+3.
-  const body: string[] = [];
-  // a[r][kk]: expression for A(row r, k + kk).
-  let aAt: (r: number, kk: number) => string;
-  if (!v.transA) {
-    if (v.vecA) {
-      for (const r of rows) body.push(`let av${r} = A[(aRow${r} + k) >> 2u];`);
-    } else {
-      for (const r of rows) body.push(`let av${r} = ${vec4Of(range(4).map((kk) => `A[aRow${r} + k + ${kk}u]`))};`);
-    }
-    aAt = (r, kk) => `av${r}[${kk}]`;
-  } else {
-    if (v.vecA) {
-      for (const kk of range(4)) {
-        for (const g of range(tm / 4)) body.push(`let av${kk}_${g} = A[(aBase + (k + ${kk}u) * u.m + rowG${g}) >> 2u];`);
-      }
-      aAt = (r, kk) => `av${kk}_${Math.floor(r / 4)}[${r % 4}]`;
-    } else {
-      aAt = (r, kk) => `A[aBase + (k + ${kk}u) * u.m + row${r}]`;
-    }
-  }
-  // b[kk][c]: vec4 expression for B(k + kk, columns 4c..4c+3).
-  let bAt: (kk: number, c: number) => string;
-  if (!v.transB) {
-    if (v.vecB) bAt = (kk, c) => `B[(bBase + (k + ${kk}u) * u.n + colG${c}) >> 2u]`;
-    else bAt = (kk, c) => vec4Of(range(4).map((q) => `B[bBase + (k + ${kk}u) * u.n + col${4 * c + q}]`));
-  } else {
-    if (v.vecB) {
-      for (const j of cols) body.push(`let bv${j} = B[(bCol${j} + k) >> 2u];`);
-      bAt = (kk, c) => vec4Of(range(4).map((q) => `bv${4 * c + q}[${kk}]`));
-    } else {
-      bAt = (kk, c) => vec4Of(range(4).map((q) => `B[bCol${4 * c + q} + k + ${kk}u]`));
-    }
-  }
-  for (const kk of range(4)) {
-    body.push(rankOneUpdate(t, rows.map((r) => aAt(r, kk)), groups.map((c) => bAt(kk, c)), `${kk}`));
-  }
-
-  // Scalar tail for k % 4 leftovers (at most 3 iterations).
-  const aTail = rows.map((r) => ld(v.vecA, 'A', v.transA ? `aBase + k * u.m + row${r}` : `aRow${r} + k`));
-  const bTail = groups.map((c) => vec4Of(range(4).map((q) => ld(v.vecB, 'B', v.transB ? `bCol${4 * c + q} + k` : `bBase + k * u.n + col${4 * c + q}`))));
-
-  const store: string[] = [];
-  for (const r of rows) {
-    const lines: string[] = [];
-    for (const c of groups) {
-      const j = `j0 + ${4 * c}u`;
-      if (v.vecOut) {
-        lines.push(`if (${j} < u.n) { O[(oRow + ${j}) >> 2u] = acc_${r}_${c}; }`);
-      } else {
-        for (const q of range(4)) lines.push(`if (${j} + ${q}u < u.n) { O[oRow + ${j} + ${q}u] = acc_${r}_${c}[${q}]; }`);
-      }
-    }
-    store.push(`if (i0 + ${r}u < u.m) {\n  let oRow = oBase + (i0 + ${r}u) * u.n;\n${indent(lines.join('\n'))}\n}`);
-  }
-
-  const t4 = (vec: boolean) => (vec ? 'vec4<f32>' : 'f32');
-  return `${uniformStruct('U', MATMUL_UNIFORMS)}
-@group(0) @binding(0) var<storage, read> A: array<${t4(v.vecA)}>;
-@group(0) @binding(1) var<storage, read> B: array<${t4(v.vecB)}>;
-@group(0) @binding(2) var<storage, read_write> O: array<${t4(v.vecOut)}>;
+export function matmulRegisterProgram(transA: boolean, transB: boolean, cfg: RegisterConfig): GpuProgram {
+  const key = `matmul-reg:${cfg.tm}x${cfg.tn}:wg${cfg.workgroupSize}:kc${cfg.kc}:tA${+transA}:tB${+transB}`;
+  return {
+    key,
+    wgsl: () => registerGemmWgsl({
+      declarations: `${uniformStruct('U', MATMUL_UNIFORMS)}
+@group(0) @binding(0) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read_write> O: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
-
-@compute @workgroup_size(${workgroupSize})
-fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let idx = (wid.y * nwg.x + wid.x) * ${workgroupSize}u + lid;
-  let tileN = idx % u.tilesN;
-  let rest = idx / u.tilesN;
-  let tileM = rest % u.tilesM;
-  let z = rest / u.tilesM;
-  if (z >= u.batch) { return; }
-  let i0 = tileM * ${tm}u;
-  let j0 = tileN * ${tn}u;
-  let aBase = z * u.strideA;
-  let bBase = z * u.strideB;
-  let oBase = z * u.m * u.n;
-${indent(setup.join('\n'))}
-${indent(declareAccumulators(t))}
-  var k = 0u;
-  for (; k + 4u <= u.k; k += 4u) {
-${indent(body.join('\n'), 4)}
-  }
-  for (; k < u.k; k += 1u) {
-${indent(rankOneUpdate(t, aTail, bTail, 't'), 4)}
-  }
-${indent(store.join('\n'))}
-}
-`;
+fn loadA(z: u32, m: u32, k: u32) -> f32 { return A[z * u.strideA + ${transA ? 'k * u.m + m' : 'm * u.k + k'}]; }
+fn kOffB(z: u32, k: u32) -> u32 { return ${transB ? 'k' : 'k * u.n'}; }
+fn nOffB(z: u32, n: u32) -> u32 { return z * u.strideB + ${transB ? 'n * u.k' : 'n'}; }
+fn storeC(z: u32, m: u32, n: u32, v: f32) { O[(z * u.m + m) * u.n + n] = v; }
+fn kRange(z: u32) -> vec2<u32> { return vec2<u32>(0u, u.k); }`,
+    }, cfg),
+  };
 }

@@ -14,8 +14,10 @@
  */
 import type { GpuProgram } from '../backends/webgpu/context.js';
 import { uniformStruct } from './common.js';
-import { MATMUL_UNIFORMS, type MatmulVariant } from './matmul-register.js';
-import { indent, range } from './matmul-tile.js';
+import { MATMUL_UNIFORMS } from './matmul-register.js';
+
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+const indent = (text: string, spaces = 2) => text.split('\n').map((l) => (l ? ' '.repeat(spaces) + l : l)).join('\n');
 
 export const SHARED_TILE = { bm: 64, bn: 64, bk: 16, threads: 256 } as const;
 
@@ -100,8 +102,8 @@ ${indent(store)}
 }
 
 /** Matmul through the shared core. */
-export function matmulSharedProgram(v: MatmulVariant): GpuProgram {
-  const key = `matmul-shared:tA${+v.transA}:tB${+v.transB}`;
+export function matmulSharedProgram(transA: boolean, transB: boolean): GpuProgram {
+  const key = `matmul-shared:tA${+transA}:tB${+transB}`;
   return {
     key,
     wgsl: () => sharedGemmWgsl({
@@ -110,12 +112,12 @@ export function matmulSharedProgram(v: MatmulVariant): GpuProgram {
 @group(0) @binding(1) var<storage, read> B: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
-fn loadA(z: u32, m: u32, k: u32) -> f32 { return A[z * u.strideA + ${v.transA ? 'k * u.m + m' : 'm * u.k + k'}]; }
-fn loadB(z: u32, k: u32, n: u32) -> f32 { return B[z * u.strideB + ${v.transB ? 'n * u.k + k' : 'k * u.n + n'}]; }
+fn loadA(z: u32, m: u32, k: u32) -> f32 { return A[z * u.strideA + ${transA ? 'k * u.m + m' : 'm * u.k + k'}]; }
+fn loadB(z: u32, k: u32, n: u32) -> f32 { return B[z * u.strideB + ${transB ? 'n * u.k + k' : 'k * u.n + n'}]; }
 fn storeC(z: u32, m: u32, n: u32, v: f32) { O[(z * u.m + m) * u.n + n] = v; }
 fn kRange(z: u32) -> vec2<u32> { return vec2<u32>(0u, u.k); }`,
-      aContiguous: v.transA ? 'm' : 'k',
-      bContiguous: v.transB ? 'k' : 'n',
+      aContiguous: transA ? 'm' : 'k',
+      bContiguous: transB ? 'k' : 'n',
     }),
   };
 }

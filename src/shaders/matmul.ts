@@ -1,17 +1,18 @@
 /**
  * Batched matmul (MatmulParams semantics: optional transposes, batch strides with 0 = broadcast).
- * Two kernel forms: register-tiled without workgroup memory (CPU-emulated adapters) and
- * workgroup-memory tiled (real GPUs), picked by ctx.preferWorkgroupMemory.
+ * Two kernel forms, picked by ctx.preferWorkgroupMemory: the register-tiled broadcast GEMM for
+ * CPU-emulated adapters (matmul-register.ts) and 64x64 workgroup-memory tiles for real GPUs
+ * (matmul-shared.ts).
  */
 import type { MatmulParams, Storage } from '../tensor/backend.js';
 import type { GpuContext } from '../backends/webgpu/context.js';
 import { grid1d } from '../backends/webgpu/context.js';
 import { packUniforms } from './common.js';
-import { MATMUL_UNIFORMS, matmulRegisterProgram, type MatmulVariant, type RegisterConfig } from './matmul-register.js';
+import { MATMUL_UNIFORMS, matmulRegisterProgram, type RegisterConfig } from './matmul-register.js';
 import { matmulSharedProgram, SHARED_TILE } from './matmul-shared.js';
 
-/** Measured on SwiftShader (2 cores): 4x8 tiles and 64-thread workgroups; see bench/kernels.ts. */
-export const MATMUL_REGISTER_CONFIG: RegisterConfig = { tm: 4, tn: 8, workgroupSize: 64 };
+/** Tuned on SwiftShader (2 cores) with bench/kernels.ts. */
+export const REGISTER_CONFIG: RegisterConfig = { tm: 16, tn: 4, workgroupSize: 64, kc: 16 };
 
 export function checkMatmulArgs(a: Storage, b: Storage, p: MatmulParams): void {
   const { batch, m, n, k } = p;
@@ -26,39 +27,22 @@ export function checkMatmulArgs(a: Storage, b: Storage, p: MatmulParams): void {
   if (b.length < needB) throw new Error(`matmul: b has ${b.length} elements, needs ${needB}`);
 }
 
-export function matmulVariant(p: MatmulParams): MatmulVariant {
-  const aligned = (contiguous: number, stride: number) => contiguous % 4 === 0 && stride % 4 === 0;
-  return {
-    transA: p.transA,
-    transB: p.transB,
-    vecA: aligned(p.transA ? p.m : p.k, p.batchStrideA),
-    vecB: aligned(p.transB ? p.k : p.n, p.batchStrideB),
-    vecOut: p.n % 4 === 0,
-  };
-}
-
-export function matmul(ctx: GpuContext, a: Storage, b: Storage, p: MatmulParams, cfg: RegisterConfig = MATMUL_REGISTER_CONFIG): Storage {
+export function matmul(ctx: GpuContext, a: Storage, b: Storage, p: MatmulParams, cfg: RegisterConfig = REGISTER_CONFIG): Storage {
   checkMatmulArgs(a, b, p);
   const out = ctx.alloc(p.batch * p.m * p.n, 'float32');
   if (out.length === 0) return out;
-  const v = matmulVariant(p);
+  const shared = ctx.preferWorkgroupMemory;
+  const tileRows = shared ? SHARED_TILE.bm : cfg.tm;
+  const tileCols = shared ? SHARED_TILE.bn : cfg.tn * cfg.workgroupSize;
+  const tilesN = Math.ceil(p.n / tileCols);
+  const tilesM = Math.ceil(p.m / tileRows);
+  const u = packUniforms(MATMUL_UNIFORMS.map(([, t], i) => [t, [p.m, p.n, p.k, p.batch, p.batchStrideA, p.batchStrideB, tilesN, tilesM][i]!]));
+  const program = shared ? matmulSharedProgram(p.transA, p.transB) : matmulRegisterProgram(p.transA, p.transB, cfg);
   const bindings = [
     { storage: a, access: 'read' as const },
     { storage: b, access: 'read' as const },
     { storage: out, access: 'read_write' as const },
   ];
-  const maxDim = ctx.limits.maxComputeWorkgroupsPerDimension;
-  if (ctx.preferWorkgroupMemory) {
-    const tilesN = Math.ceil(p.n / SHARED_TILE.bn);
-    const tilesM = Math.ceil(p.m / SHARED_TILE.bm);
-    const u = packUniforms(MATMUL_UNIFORMS.map(([, t], i) => [t, [p.m, p.n, p.k, p.batch, p.batchStrideA, p.batchStrideB, tilesN, tilesM][i]!]));
-    ctx.dispatch(matmulSharedProgram(v), bindings, grid1d(tilesN * tilesM * p.batch, maxDim), u);
-  } else {
-    const tilesN = Math.ceil(p.n / cfg.tn);
-    const tilesM = Math.ceil(p.m / cfg.tm);
-    const threads = tilesN * tilesM * p.batch;
-    const u = packUniforms(MATMUL_UNIFORMS.map(([, t], i) => [t, [p.m, p.n, p.k, p.batch, p.batchStrideA, p.batchStrideB, tilesN, tilesM][i]!]));
-    ctx.dispatch(matmulRegisterProgram(v, cfg), bindings, grid1d(Math.ceil(threads / cfg.workgroupSize), maxDim), u);
-  }
+  ctx.dispatch(program, bindings, grid1d(tilesN * tilesM * p.batch, ctx.limits.maxComputeWorkgroupsPerDimension), u);
   return out;
 }

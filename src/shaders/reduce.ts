@@ -3,14 +3,18 @@
  *
  * The host collapses the problem to kept dims and reduced dims (neighbours of the same kind fused,
  * size-1 dims dropped), so a kernel only decomposes indices for those few dims; their counts are
- * compiled in (part of the key), sizes and strides travel in uniforms. Two strategies:
- * - one thread per output, looping over its reduction: for short reductions, and for reductions
- *   over outer axes with many outputs (neighbouring threads then read neighbouring addresses);
- * - one 256-thread workgroup per output (or per chunk of one output), each thread striding through
- *   the reduction and a tree in workgroup memory combining the partials. With few outputs (batch-norm
- *   statistics: 64 channels of 131072 values) the reduction is cut into chunks so enough workgroups
- *   run, and a second pass reduces the [outputs, chunks] partials.
- * max/min propagate NaN; argmax returns the first maximum, a NaN counting as the maximum.
+ * compiled in (part of the key), sizes and strides travel in uniforms. Two kernels:
+ * - thread: one thread per output (or per chunk of the outermost reduced dim of one output),
+ *   looping over its values without index division. Threads are chunk-major, so for reductions
+ *   over outer axes neighbouring threads read neighbouring addresses. Used for short reductions,
+ *   outer-axis reductions, and everywhere on CPU-emulated adapters (barriers cost them dearly).
+ * - lanes: on GPUs, innermost-axis reductions give each output `lanes` threads (enough that each
+ *   reads about LANE_WORK values, consecutive lanes reading consecutive values) and combine them
+ *   with a tree in workgroup memory; a full 256-thread workgroup per output for long ones.
+ * With few outputs and long reductions (batch-norm statistics: 64 channels of 131072 values) both
+ * cut each reduction into chunks so enough threads/workgroups run; a second pass reduces the
+ * partials, laid out so that it is an ordinary reduction again.
+ * max/min propagate NaN; argmax (never chunked) returns the first maximum, NaN counting as maximal.
  */
 import type { ReduceOp, Storage } from '../tensor/backend.js';
 import type { GpuContext, GpuProgram } from '../backends/webgpu/context.js';
@@ -20,13 +24,17 @@ import { grid, main1d, packUniforms, uniformStruct } from './common.js';
 import { fill, FLOAT_HELPERS, releaseTemporary } from './elementwise.js';
 
 const WG_SIZE = 256;
-/** Reductions this short always get one thread per output. */
+/** Reductions this short always get one thread per output, unsplit. */
 const SHORT_GROUP = 32;
-/** With at least this many outputs, an outer-axis reduction keeps every thread of the GPU busy alone. */
-const MANY_OUTPUTS = 2048;
-/** Chunking aims for about this many workgroups in all, each reducing at least MIN_CHUNK values. */
+/** Values each lane of a shared reduction should get, at least (sets the lanes per output). */
+const LANE_WORK = 8;
+/** Lanes kernel: chunking aims for about this many workgroups, each reducing at least MIN_LANE_CHUNK values. */
 const TARGET_WORKGROUPS = 1024;
-const MIN_CHUNK = 2048;
+const MIN_LANE_CHUNK = 2048;
+/** Thread kernel: chunking aims for this many threads (GPU / CPU-emulated), each reducing at least MIN_THREAD_CHUNK values. */
+const TARGET_THREADS = 32768;
+const TARGET_THREADS_SOFTWARE = 2048;
+const MIN_THREAD_CHUNK = 64;
 
 interface Dim { size: number; stride: number }
 
@@ -117,14 +125,18 @@ function identity(op: FloatOp): string {
   return op === 'sum' ? '0.0' : op === 'max' ? '-infF32()' : 'infF32()';
 }
 
-/** WGSL nested loops over the reduced dims (no index division), running `body` on offset `q`. */
+/**
+ * WGSL nested loops over the reduced dims (no index division), running `body` on offset `q`; the
+ * outermost runs over [from0, to0) only.
+ */
 function nestedLoops(rr: number, body: string): string {
-  if (rr === 0) return `{ let q = base; ${body} }`;
+  if (rr === 0) return `if (from0 < to0) { let q = base; ${body} }`;
   let code = body;
   for (let k = rr - 1; k >= 0; k--) {
     const from = k === 0 ? 'base' : `q${k - 1}`;
     const q = k === rr - 1 ? 'q' : `q${k}`;
-    code = `for (var i${k} = 0u; i${k} < u.r${k}; i${k}++) {\n    let ${q} = ${from} + i${k} * u.rs${k};\n    ${code}\n  }`;
+    const range = k === 0 ? 'var i0 = from0; i0 < to0; i0++' : `var i${k} = 0u; i${k} < u.r${k}; i${k}++`;
+    code = `for (${range}) {\n    let ${q} = ${from} + i${k} * u.rs${k};\n    ${code}\n  }`;
   }
   return code;
 }
@@ -142,6 +154,10 @@ fn beats(v1: f32, i1: u32, v2: f32, i2: u32) -> bool {
 }
 `;
 
+/**
+ * Thread t reduces output t % outputs over chunk t / outputs, i.e. over i0 in [chunk * len0, +len0)
+ * of the outermost reduced dim (and all of the inner ones), writing partial [chunks, outputs].
+ */
 function threadProgram(op: ReduceOp, kr: number, rr: number): GpuProgram {
   const outType = op === 'argmax' ? 'i32' : 'f32';
   const body = op === 'argmax'
@@ -152,34 +168,42 @@ function threadProgram(op: ReduceOp, kr: number, rr: number): GpuProgram {
     // Once best is NaN it stays (the first NaN wins), as in the CPU reference.
     if (!isNan(bv) && (v > bv || isNan(v))) { bv = v; bi = i; }
   }
-  out[o] = i32(bi);`
+  out[t] = i32(bi);`
     : `var acc = ${identity(op)};
   ${nestedLoops(rr, `acc = ${combine(op, 'acc', 'x[q]')};`)}
-  out[o] = acc;`;
+  out[t] = acc;`;
   return {
     key: `reduce_thread_${op}_k${kr}_r${rr}`,
     wgsl: () => `
 ${FLOAT_HELPERS}
-${uniformStruct('U', [['outputs', 'u32'], ...planFields(kr, rr)])}
+${uniformStruct('U', [['total', 'u32'], ['outputs', 'u32'], ['len0', 'u32'], ...planFields(kr, rr)])}
 @group(0) @binding(0) var<storage, read> x: array<f32>;
 @group(0) @binding(1) var<storage, read_write> out: array<${outType}>;
 @group(0) @binding(2) var<uniform> u: U;
 ${main1d()}
-  let o = idx;
-  if (o >= u.outputs) { return; }
+  let t = idx;
+  if (t >= u.total) { return; }
+  let o = t % u.outputs;
+  let from0 = (t / u.outputs) * u.len0;
+  let to0 = min(from0 + u.len0, ${rr > 0 ? 'u.r0' : '1u'});
   ${keptBase(kr)}
   ${body}
 }`,
   };
 }
 
-function workgroupProgram(op: ReduceOp, kr: number, rr: number): GpuProgram {
+/**
+ * `lanes` threads per reduction slot (one output, or one chunk of it), 256 / lanes slots per
+ * workgroup: lanes stride through the slot's values (consecutive lanes read consecutive values of
+ * an innermost-axis reduction), then a tree over the slot's lanes in workgroup memory.
+ */
+function workgroupProgram(op: ReduceOp, kr: number, rr: number, lanes: number): GpuProgram {
   const argmax = op === 'argmax';
   const outType = argmax ? 'i32' : 'f32';
   const perThread = argmax
     ? `var bv = 0.0;
   var bi = EMPTY;
-  for (var r = start + lid; r < end; r += ${WG_SIZE}u) {
+  for (var r = start + lane; r < end; r += ${lanes}u) {
     ${reducedOffset(rr)}
     let v = x[q];
     if (beats(bv, bi, v, r)) { bv = v; bi = r; }
@@ -187,7 +211,7 @@ function workgroupProgram(op: ReduceOp, kr: number, rr: number): GpuProgram {
   sv[lid] = bv;
   si[lid] = bi;`
     : `var acc = ${identity(op)};
-  for (var r = start + lid; r < end; r += ${WG_SIZE}u) {
+  for (var r = start + lane; r < end; r += ${lanes}u) {
     ${reducedOffset(rr)}
     acc = ${combine(op, 'acc', 'x[q]')};
   }
@@ -196,7 +220,7 @@ function workgroupProgram(op: ReduceOp, kr: number, rr: number): GpuProgram {
     ? `if (beats(sv[lid], si[lid], sv[lid + s], si[lid + s])) { sv[lid] = sv[lid + s]; si[lid] = si[lid + s]; }`
     : `sv[lid] = ${combine(op, 'sv[lid]', 'sv[lid + s]')};`;
   return {
-    key: `reduce_wg_${op}_k${kr}_r${rr}`,
+    key: `reduce_wg_${op}_k${kr}_r${rr}_l${lanes}`,
     wgsl: () => `
 ${FLOAT_HELPERS}
 ${argmax ? ARGMAX_HELPERS : ''}
@@ -208,38 +232,49 @@ var<workgroup> sv: array<f32, ${WG_SIZE}>;
 ${argmax ? `var<workgroup> si: array<u32, ${WG_SIZE}>;` : ''}
 @compute @workgroup_size(${WG_SIZE})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let wg = wid.y * nwg.x + wid.x;
-  // Uniform across the workgroup, so returning before the barriers is allowed.
-  if (wg >= u.total) { return; }
-  let o = wg / u.chunks;
-  let start = (wg % u.chunks) * u.chunkLen;
+  let lane = lid % ${lanes}u;
+  let slot = (wid.y * nwg.x + wid.x) * ${WG_SIZE / lanes}u + lid / ${lanes}u;
+  // Slots past the end reduce an empty range but still reach every barrier.
+  let o = min(slot, u.total - 1u) / u.chunks;
+  let start = select(u.group, (slot % u.chunks) * u.chunkLen, slot < u.total);
   let end = min(start + u.chunkLen, u.group);
   ${keptBase(kr)}
   ${perThread}
   workgroupBarrier();
-  for (var s = ${WG_SIZE / 2}u; s > 0u; s = s >> 1u) {
-    if (lid < s) { ${step} }
+  for (var s = ${lanes / 2}u; s > 0u; s = s >> 1u) {
+    if (lane < s) { ${step} }
     workgroupBarrier();
   }
-  if (lid == 0u) { out[wg] = ${argmax ? 'i32(si[0])' : 'sv[0]'}; }
+  if (lane == 0u && slot < u.total) { out[slot] = ${argmax ? 'i32(si[lid])' : 'sv[lid]'}; }
 }`,
   };
 }
 
 // ---- dispatch --------------------------------------------------------------------------------------
 
-/** How many chunks each output's reduction is cut into (1: one workgroup per output, no second pass). */
-function chunkCount(op: ReduceOp, plan: ReducePlan): number {
-  if (op === 'argmax') return 1;
-  const byWorkgroups = Math.ceil(TARGET_WORKGROUPS / plan.outputs);
-  const byLength = Math.ceil(plan.group / MIN_CHUNK);
-  return Math.max(1, Math.min(byWorkgroups, byLength));
+/** Chunks of the thread kernel: splits of the outermost reduced dim, each covering >= MIN_THREAD_CHUNK values. */
+function threadChunks(ctx: GpuContext, op: ReduceOp, plan: ReducePlan): number {
+  if (op === 'argmax' || plan.group <= SHORT_GROUP) return 1;
+  const r0 = plan.reduced[0]!.size;
+  const minLen0 = Math.ceil(MIN_THREAD_CHUNK / (plan.group / r0));
+  const target = ctx.preferWorkgroupMemory ? TARGET_THREADS : TARGET_THREADS_SOFTWARE;
+  return Math.max(1, Math.min(Math.ceil(target / plan.outputs), Math.floor(r0 / minLen0)));
 }
 
-function usesThreadPerOutput(plan: ReducePlan): boolean {
-  if (plan.group <= SHORT_GROUP) return true;
+/** Chunks of the lanes kernel: only a full workgroup per output is split. */
+function laneChunks(op: ReduceOp, plan: ReducePlan, lanes: number): number {
+  if (op === 'argmax' || lanes < WG_SIZE) return 1;
+  return Math.max(1, Math.min(Math.ceil(TARGET_WORKGROUPS / plan.outputs), Math.ceil(plan.group / MIN_LANE_CHUNK)));
+}
+
+/** Threads that share one output in the lanes kernel, or 1 for the thread kernel. */
+function lanesPerOutput(ctx: GpuContext, plan: ReducePlan): number {
+  if (plan.group <= SHORT_GROUP || !ctx.preferWorkgroupMemory) return 1;
   const innermostReduced = plan.reduced[plan.reduced.length - 1]!.stride === 1;
-  return !innermostReduced && plan.outputs >= MANY_OUTPUTS;
+  if (!innermostReduced) return 1;
+  let lanes = 2;
+  while (lanes < WG_SIZE && lanes * 2 * LANE_WORK <= plan.group) lanes *= 2;
+  return lanes;
 }
 
 export function reduce(ctx: GpuContext, op: ReduceOp, x: Storage, shape: readonly number[], axes: readonly number[]): Storage {
@@ -251,30 +286,41 @@ export function reduce(ctx: GpuContext, op: ReduceOp, x: Storage, shape: readonl
     if (op === 'sum') return fill(ctx, plan.outputs, 0, 'float32');
     throw new Error(`reduce '${op}' over an empty axis has no identity`);
   }
-  const kr = plan.kept.length;
-  const rr = plan.reduced.length;
-  if (usesThreadPerOutput(plan)) {
-    const out = ctx.alloc(plan.outputs, outDType);
-    ctx.dispatch(threadProgram(op, kr, rr), [
-      { storage: x, access: 'read' },
-      { storage: out, access: 'read_write' },
-    ], grid(ctx, plan.outputs), packUniforms([['u32', plan.outputs], ...planValues(plan)]));
-    return out;
-  }
-  const chunkLen = Math.ceil(plan.group / chunkCount(op, plan));
-  const chunks = Math.ceil(plan.group / chunkLen);
+  const lanes = lanesPerOutput(ctx, plan);
+  return lanes === 1 ? reduceByThreads(ctx, op, x, plan) : reduceByLanes(ctx, op, x, plan, lanes);
+}
+
+function reduceByThreads(ctx: GpuContext, op: ReduceOp, x: Storage, plan: ReducePlan): Storage {
+  const r0 = plan.reduced[0]?.size ?? 1;
+  const len0 = Math.ceil(r0 / threadChunks(ctx, op, plan));
+  const chunks = Math.ceil(r0 / len0);
   const total = plan.outputs * chunks;
-  const partial = ctx.alloc(total, outDType);
-  ctx.dispatch(workgroupProgram(op, kr, rr), [
+  const partial = ctx.alloc(total, op === 'argmax' ? 'int32' : 'float32');
+  ctx.dispatch(threadProgram(op, plan.kept.length, plan.reduced.length), [
     { storage: x, access: 'read' },
     { storage: partial, access: 'read_write' },
-  ], grid1d(total, ctx.limits.maxComputeWorkgroupsPerDimension), packUniforms([
-    ['u32', total], ['u32', chunks], ['u32', chunkLen], ['u32', plan.group], ...planValues(plan),
-  ]));
+  ], grid(ctx, total), packUniforms([['u32', total], ['u32', plan.outputs], ['u32', len0], ...planValues(plan)]));
   if (chunks === 1) return partial;
-  // Partials of one output are contiguous: [outputs, chunks], reduced by the same op.
-  const out = reduce(ctx, op, partial, [plan.outputs, chunks], [1]);
+  // Partials are [chunks, outputs]: an outer-axis reduction, read coalesced by the next pass.
+  const out = reduce(ctx, op, partial, [chunks, plan.outputs], [0]);
   releaseTemporary(ctx, partial);
   return out;
 }
 
+function reduceByLanes(ctx: GpuContext, op: ReduceOp, x: Storage, plan: ReducePlan, lanes: number): Storage {
+  const chunkLen = Math.ceil(plan.group / laneChunks(op, plan, lanes));
+  const chunks = Math.ceil(plan.group / chunkLen);
+  const total = plan.outputs * chunks;
+  const partial = ctx.alloc(total, op === 'argmax' ? 'int32' : 'float32');
+  ctx.dispatch(workgroupProgram(op, plan.kept.length, plan.reduced.length, lanes), [
+    { storage: x, access: 'read' },
+    { storage: partial, access: 'read_write' },
+  ], grid1d(Math.ceil(total / (WG_SIZE / lanes)), ctx.limits.maxComputeWorkgroupsPerDimension), packUniforms([
+    ['u32', total], ['u32', chunks], ['u32', chunkLen], ['u32', plan.group], ...planValues(plan),
+  ]));
+  if (chunks === 1) return partial;
+  // Partials of one output are contiguous: [outputs, chunks].
+  const out = reduce(ctx, op, partial, [plan.outputs, chunks], [1]);
+  releaseTemporary(ctx, partial);
+  return out;
+}

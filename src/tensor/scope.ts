@@ -32,7 +32,7 @@ export function beginScope(): Set<Disposable> {
   return s;
 }
 
-/** Closes `scope` (must be innermost), disposing its tensors except `survivors`, which move to the parent scope. */
+/** Closes `scope` (must be innermost), disposing its tensors except `survivors`; those it owned move to the parent scope. */
 export function endScope(scope: Set<Disposable>, survivors: Iterable<Disposable> = []): void {
   if (stack[stack.length - 1] !== scope) throw new Error('endScope: scopes must close in the reverse order they opened');
   stack.pop();
@@ -41,8 +41,9 @@ export function endScope(scope: Set<Disposable>, survivors: Iterable<Disposable>
     if (saved.has(t)) continue;
     if (!t.disposed) t.dispose();
   }
+  // Only tensors this scope owned move up: a survivor made outside it (or kept) keeps its owner.
   const parent = stack[stack.length - 1];
-  if (parent) for (const t of saved) if (!t.disposed) parent.add(t);
+  if (parent) for (const t of saved) if (scope.has(t) && !t.disposed) parent.add(t);
 }
 
 /** Collects Disposables inside a value (a tensor, an array, or a plain object of them). */

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import * as ops from '../../src/ops/index.js';
-import { detach } from '../../src/autograd/engine.js';
+import { detach, noGrad, record } from '../../src/autograd/engine.js';
 import { cpu64 } from '../helpers/backends.js';
 import { awayFrom, constant, distinct, gradcheck, input, type GradInput, type GradcheckOptions } from '../helpers/gradcheck.js';
 
@@ -29,6 +29,17 @@ describe('gradcheck helper', () => {
     // A deliberately wrong gradient: the value is 3x but the graph only sees 2x (the rest is detached).
     const wrong = (x: Tensor): Tensor => ops.add(ops.mul(x, 2), detach(x));
     await expect(gradcheck('wrong', wrong, [input([2, 3], 2, -1, 1, 'x')])).rejects.toThrow(/gradcheck 'wrong': input #0 'x' \[2, 3\] element \d+ \[\d, \d\]/);
+  });
+
+  it('catches a gradient that is off by one part in 10^4', async () => {
+    const slightlyWrong = (x: Tensor): Tensor => {
+      const out = noGrad(() => ops.mul(x, 3));
+      return record(out, 'slightlyWrong', [x], (g) => [ops.mul(g, 3.0003)]);
+    };
+    await expect(gradcheck('slightlyWrong', slightlyWrong, [input([4], 6, 1, 2)])).rejects.toThrow(/gradcheck 'slightlyWrong': input #0 \[4\] element \d \[\d\] \(x = [\d.]+\): autograd \S+ vs numeric \S+ \(error/);
+    // A correct custom op passes through the same path.
+    const right = (x: Tensor): Tensor => record(noGrad(() => ops.mul(x, 3)), 'right', [x], (g) => [ops.mul(g, 3)]);
+    await check('right', right, [input([4], 6)]);
   });
 
   it('rejects a function whose output records no gradient', async () => {
@@ -84,9 +95,9 @@ describe('elementwise binary', () => {
 
   it('maximum/minimum of tensors, with broadcasting', async () => {
     // Distinct values keep every pair at least 1/12 apart.
-    const both = distinct([2, 6], 35);
-    const a = { data: both.data.slice(0, 6), shape: [2, 3] };
-    const b = { data: both.data.slice(6), shape: [2, 3] };
+    const both = Array.from(distinct([2, 6], 35).data);
+    const a = { data: both.slice(0, 6), shape: [2, 3] };
+    const b = { data: both.slice(6), shape: [2, 3] };
     await check('maximum', (x, y) => ops.maximum(x, y), [a, b]);
     await check('minimum', (x, y) => ops.minimum(x, y), [a, b]);
     const wide = distinct([3, 4], 36);

@@ -219,3 +219,14 @@ describe('safetensors writer validation', () => {
     expect(() => serializeSafetensors({}, { epoch: 3 as unknown as string })).toThrow(/metadata value for "epoch" must be a string/);
   });
 });
+
+describe('Node Buffer input', () => {
+  it('decodes tensors from a Buffer view of a larger allocation, not the whole file', async () => {
+    const { parseSafetensors, serializeSafetensors } = await import('../../src/io/safetensors.js');
+    const bytes = serializeSafetensors({ a: { shape: [2], data: new Float32Array([1, 2]) }, b: { shape: [3], data: new Float32Array([3, 4, 5]) } });
+    const buf = Buffer.from(bytes);
+    const parsed = parseSafetensors(buf);
+    expect(Array.from(parsed.tensors.get('a')!.data)).toEqual([1, 2]);
+    expect(Array.from(parsed.tensors.get('b')!.data)).toEqual([3, 4, 5]);
+  });
+});

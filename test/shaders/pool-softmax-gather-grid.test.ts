@@ -56,6 +56,22 @@ describe.skipIf(!gpuBackend)('WebGPU pool2d', () => {
     expectClose(bwd.got, bwd.want, { reduceLength: k * k, what: 'pool2dBackward' });
   });
 
+  // Unequal kernel, stride and padding per axis catch any height/width mix-up; 1-row and long planes too.
+  it.each([
+    { kind: 'max', n: 1, c: 1, h: 33, w: 65, kh: 3, kw: 2, strideH: 2, strideW: 1, padH: 1, padW: 0, countIncludePad: true },
+    { kind: 'avg', n: 1, c: 1, h: 33, w: 65, kh: 2, kw: 3, strideH: 1, strideW: 2, padH: 0, padW: 1, countIncludePad: false },
+    { kind: 'avg', n: 3, c: 1, h: 1, w: 7, kh: 3, kw: 3, strideH: 1, strideW: 2, padH: 1, padW: 1, countIncludePad: true },
+    { kind: 'max', n: 3, c: 1, h: 1, w: 7, kh: 1, kw: 3, strideH: 1, strideW: 2, padH: 0, padW: 1, countIncludePad: true },
+  ] as const)('$kind $n x $c x $h x $w, kernel $kh x $kw, stride $strideH x $strideW, pad $padH x $padW', async (cfg) => {
+    const p: Pool2dParams = { ...cfg, outH: outSize(cfg.h, cfg.kh, cfg.strideH, cfg.padH), outW: outSize(cfg.w, cfg.kw, cfg.strideW, cfg.padW) };
+    const x = randomArray(p.n * p.c * p.h * p.w, p.h + p.kw);
+    const dy = randomArray(p.n * p.c * p.outH * p.outW, p.w);
+    const fwd = await both([[x, 'float32']], (b, [xs]) => b.pool2d(xs!, p));
+    expectClose(fwd.got, fwd.want, { reduceLength: p.kh * p.kw, what: 'pool2d' });
+    const bwd = await both([[dy, 'float32'], [x, 'float32']], (b, [dys, xs]) => b.pool2dBackward(dys!, xs!, p));
+    expectClose(bwd.got, bwd.want, { reduceLength: p.kh * p.kw, what: 'pool2dBackward' });
+  });
+
   it('max pool sends each window gradient to the first of tied maxima', async () => {
     const [n, c, h, w] = [1, 2, 5, 7];
     const p: Pool2dParams = {
@@ -152,11 +168,19 @@ describe.skipIf(!gpuBackend)('WebGPU gridSample', () => {
   const variants: Array<{ alignCorners: boolean; padding: 'zeros' | 'border' }> = [];
   for (const alignCorners of [true, false]) for (const padding of ['zeros', 'border'] as const) variants.push({ alignCorners, padding });
 
-  it.each(variants)('align $alignCorners padding $padding: forward and both gradients', async ({ alignCorners, padding }) => {
-    const p: GridSampleParams = { n: 2, c: 3, h: 5, w: 7, outH: 4, outW: 9, alignCorners, padding };
+  const cases: Array<{ alignCorners: boolean; padding: 'zeros' | 'border'; n: number; c: number; h: number; w: number; outH: number; outW: number }> = [];
+  for (const v of variants) {
+    cases.push({ ...v, n: 2, c: 3, h: 5, w: 7, outH: 4, outW: 9 });
+    // A one-pixel-high input: with align_corners its height scale is 0.
+    cases.push({ ...v, n: 1, c: 2, h: 1, w: 33, outH: 3, outW: 7 });
+  }
+
+  it.each(cases)('align $alignCorners padding $padding, $n x $c x $h x $w -> $outH x $outW: forward and both gradients', async (p: GridSampleParams) => {
     const x = randomArray(p.n * p.c * p.h * p.w, 21);
     // Reaches past [-1, 1] so zero padding and border clamping both come into play.
     const grid = randomArray(p.n * p.outH * p.outW * 2, 22, -1.4, 1.4);
+    // Exactly on the edges, where border padding's clamp must already give the grid no gradient.
+    grid.set([-1, 1, 1, -1, -1, 0.25, 0.5, 1]);
     const dy = randomArray(p.n * p.c * p.outH * p.outW, 23);
     const fwd = await both([[x, 'float32'], [grid, 'float32']], (b, [xs, gs]) => b.gridSample(xs!, gs!, p));
     expectClose(fwd.got, fwd.want, { reduceLength: 4, what: 'gridSample' });

@@ -1,0 +1,21 @@
+/** Backdoor attacks: triggers, label rules, poisoned-set selection, specs, presets and metrics (browser-safe). */
+export type { AttackSpec, BackdoorSpec, Eligibility, ImageShape, LabelRule, PatchPosition, PatternSource, PgdSpec, PoisonRule, TriggerSpec } from './types.js';
+export { ATTACK_SPEC_VERSION } from './types.js';
+export { ATTACK_METADATA_KEY, attackFromMetadata, attackToMetadata, parseAttackSpec, serializeAttackSpec } from './parse.js';
+export { validateAttackForData } from './data-check.js';
+export { ATTACK_PRESETS, TRIGGERS, attackPreset, isAttackPreset, type AttackPresetName, type PresetOptions } from './presets.js';
+export { describeAttack, describeBackdoor, describeTrigger } from './describe.js';
+export { applyTrigger, compileTrigger, type CompiledTrigger } from './triggers.js';
+export { cornerPatches, patchOrigin } from './patch.js';
+export { materializePattern, type Pattern } from './patterns.js';
+export { hasFilePatterns, inlinePattern, patternFromSafetensors, resolvePatternFiles } from './pattern-io.js';
+export { allToAll, allToOne, attackTarget, fixedTarget, keepLabel, labelFn, type LabelFn } from './labels.js';
+export { poisonCount, selectPoisonIndices, type SelectOptions } from './indices.js';
+export { backdoorSeed, gatherFloatImages, poisonDataset, selectBackdoorSets, type PoisonOptions, type PoisonResult } from './poison.js';
+export { wanetField, wanetGrid, wanetNoiseGrids, upsampleBicubic, warpImages, type WarpParams } from './wanet.js';
+export { wanetPoisoner, type WanetBatch, type WanetPoisoner } from './wanet-batch.js';
+export { pgdAttack, pgdImages, type Classifier } from './pgd.js';
+export { poisonCleanLabel, type CleanLabelOptions } from './clean-label.js';
+export { der, evaluateBackdoor, type BackdoorMetrics, type BackdoorRates, type DerInput, type EvaluateOptions, type Predictor } from './metrics.js';
+export { toFloatImages, toUint8Images } from './image.js';
+export { base64ToFloat32, float32ToBase64 } from './base64.js';

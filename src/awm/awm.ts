@@ -1,0 +1,153 @@
+/**
+ * Adversarial Weight Masking (Chai & Chen, NeurIPS 2022), as the official code behaves (see
+ * awm-spec.md): a soft mask on every conv weight, weights frozen, BatchNorm in eval mode; each round
+ * recovers a fresh universal trigger by gradient ascent, rescales it into the L1 ball of radius tau,
+ * then takes Adam steps on the masks. The result folds the masks into the weights.
+ *
+ * Differences from the official code, all deliberate: T is never 0 when the clean set is smaller
+ * than a batch, and every random choice (batch sampling) is seeded.
+ */
+import type { Backend } from '../tensor/backend.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { keep, tidy } from '../tensor/scope.js';
+import { backward, noGrad, requireGrad } from '../autograd/engine.js';
+import * as ops from '../ops/index.js';
+import { Adam } from '../optim/index.js';
+import type { Module } from '../nn/module.js';
+import { attachMasks, convLayers } from '../nn/masks.js';
+import { Rng } from '../data/rng.js';
+import type { CleanSet } from './clean-set.js';
+import { stepsPerPhase, validateAwmOptions, type AwmOptions } from './options.js';
+import { clampMasks, maskLoss, rescaleTrigger, triggerStep } from './steps.js';
+
+export interface AwmRoundStats {
+  round: number;
+  rounds: number;
+  /** Mean over the round's mask steps. */
+  loss: number;
+  cleanLoss: number;
+  triggeredLoss: number;
+  maskL1: number;
+  /** Trigger-phase objective (-CE) at its last step. */
+  triggerLoss: number;
+  /** L1 norm of the recovered trigger before and after rescaling. */
+  triggerL1: number;
+  triggerL1Rescaled: number;
+  meanMask: number;
+  seconds: number;
+  /** The rescaled trigger (1, C, H, W) for pictures and reports. */
+  trigger: Float32Array;
+}
+
+export interface AwmResult {
+  rounds: AwmRoundStats[];
+  /** Final masks per conv layer (state-dict module name), before folding. */
+  masks: Map<string, Float32Array>;
+  stepsPerPhase: number;
+  seconds: number;
+  /** Multiply-accumulates of conv/linear work in the run, counted from the layer shapes. */
+  flops?: number;
+}
+
+export interface AwmHooks {
+  onRound?: (stats: AwmRoundStats) => void | Promise<void>;
+  /** Called with the masks after every mask step (gradient-flow views). */
+  onMaskStep?: (info: { round: number; step: number; loss: number }) => void;
+  /** Abort between steps (the browser's stop button). */
+  shouldStop?: () => boolean;
+}
+
+/** Uploads one batch drawn with replacement from the clean set. */
+function drawBatch(backend: Backend, set: CleanSet, size: number, rng: Rng): { x: Tensor; y: Tensor } {
+  const per = set.c * set.h * set.w;
+  const images = new Float32Array(size * per);
+  const labels = new Int32Array(size);
+  for (let k = 0; k < size; k++) {
+    const i = rng.int(set.n);
+    images.set(set.images.subarray(i * per, (i + 1) * per), k * per);
+    labels[k] = set.labels[i]!;
+  }
+  return { x: ops.tensor(backend, images, [size, set.c, set.h, set.w]), y: ops.tensor(backend, labels, [size], { dtype: 'int32' }) };
+}
+
+/**
+ * Runs AWM on `model` in place: masks are attached to every conv and left on it (not folded), so
+ * the caller can inspect them, fold them (`foldMasks`) or discard them.
+ */
+export async function runAwm(model: Module, backend: Backend, set: CleanSet, options: AwmOptions, hooks: AwmHooks = {}): Promise<AwmResult> {
+  validateAwmOptions(options);
+  const t0 = performance.now();
+  const T = stepsPerPhase(set.n, options.batchSize, options.inner);
+  const batch = Math.min(options.batchSize, Math.max(set.n, 1));
+  model.eval();
+  model.setRequiresGrad(false);
+  const masksByName = attachMasks(model, { value: 1 });
+  const masks = [...masksByName.values()];
+  const adam = new Adam(masks, { lr: options.maskLr, betas: [0.9, 0.999], eps: 1e-8 });
+  const rng = new Rng(options.seed);
+  const rounds: AwmRoundStats[] = [];
+  try {
+    for (let round = 0; round < options.outer; round++) {
+      const r0 = performance.now();
+      // Phase 1: the trigger. Masks are constants here, so no weight gradients are computed.
+      for (const m of masks) m.requiresGrad = false;
+      const delta = keep(requireGrad(ops.zeros(backend, [1, set.c, set.h, set.w])));
+      let triggerLoss = 0;
+      for (let step = 0; step < T; step++) {
+        if (hooks.shouldStop?.()) throw new Error('AWM stopped');
+        const lossT = tidy(() => {
+          const { x } = drawBatch(backend, set, batch, rng);
+          return triggerStep(model, delta, x, options.triggerLr);
+        });
+        backend.flush();
+        if (step === T - 1) triggerLoss = await lossT.item();
+        lossT.dispose();
+      }
+      requireGrad(delta, false);
+      const { l1: triggerL1, scale } = await rescaleTrigger(delta, options.tau);
+
+      // Phase 2: the masks.
+      for (const m of masks) m.requiresGrad = true;
+      let sums = keep(ops.zeros(backend, [4]));
+      for (let step = 0; step < T; step++) {
+        if (hooks.shouldStop?.()) throw new Error('AWM stopped');
+        const next = tidy(() => {
+          const { x, y } = drawBatch(backend, set, batch, rng);
+          adam.zeroGrad();
+          const parts = maskLoss(model, masks, x, y, delta, options.alpha, options.gamma);
+          backward(parts.total);
+          adam.step();
+          clampMasks(masks);
+          return noGrad(() => ops.add(sums, ops.concat([parts.total, parts.clean, parts.triggered, parts.l1].map((t) => ops.reshape(t, [1])), 0)));
+        });
+        sums.dispose();
+        sums = keep(next);
+        backend.flush();
+      }
+      adam.lr *= options.lrDecay;
+      const [loss, cleanLoss, triggeredLoss, maskL1] = Array.from(await sums.data()).map((v) => v / T) as [number, number, number, number];
+      sums.dispose();
+      if (!Number.isFinite(loss)) throw new Error(`AWM diverged in round ${round + 1}: the mask loss is ${loss}. Try a smaller --mask-lr or check the model and clean images for NaN.`);
+      const total = masks.reduce((s, m) => s + m.size, 0);
+      const trigger = Float32Array.from(await delta.data());
+      delta.dispose();
+      const stats: AwmRoundStats = {
+        round: round + 1, rounds: options.outer, loss, cleanLoss, triggeredLoss, maskL1: maskL1!,
+        triggerLoss, triggerL1, triggerL1Rescaled: triggerL1 * scale, meanMask: maskL1! / total,
+        seconds: (performance.now() - r0) / 1000, trigger,
+      };
+      rounds.push(stats);
+      await hooks.onRound?.(stats);
+    }
+  } finally {
+    adam.dispose();
+    for (const m of masks) {
+      m.grad?.dispose();
+      m.grad = null;
+      m.requiresGrad = false;
+    }
+  }
+  const out = new Map<string, Float32Array>();
+  for (const [name, conv] of convLayers(model)) if (conv.mask) out.set(name, Float32Array.from(await conv.mask.data()));
+  return { rounds, masks: out, stepsPerPhase: T, seconds: (performance.now() - t0) / 1000 };
+}

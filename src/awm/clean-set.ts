@@ -1,0 +1,99 @@
+/**
+ * The clean images a defense may use, as float pixels in [0, 1] on the host, plus the one-shot
+ * augmentation of AWM's official code: each image gets 9 extra copies made once (random resized
+ * crop, scale 0.08-1, ratio 3/4-4/3, back to full size, and an optional horizontal flip).
+ */
+import type { ImageDataset } from '../data/dataset.js';
+import { Rng } from '../data/rng.js';
+import { sampleWindows, windowsToGrid } from '../data/augment.js';
+import type { Backend } from '../tensor/backend.js';
+import { tidy, keep } from '../tensor/scope.js';
+import { noGrad } from '../autograd/engine.js';
+import * as ops from '../ops/index.js';
+
+export interface CleanSet {
+  images: Float32Array;
+  labels: Int32Array;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  numClasses: number;
+}
+
+export function cleanSetFromDataset(ds: ImageDataset, indices?: ArrayLike<number>): CleanSet {
+  const idx = indices ? Array.from(indices) : Array.from({ length: ds.n }, (_, i) => i);
+  const per = ds.c * ds.h * ds.w;
+  const images = new Float32Array(idx.length * per);
+  const labels = new Int32Array(idx.length);
+  idx.forEach((src, k) => {
+    for (let j = 0; j < per; j++) images[k * per + j] = ds.images[src * per + j]! / 255;
+    labels[k] = ds.labels[src]!;
+  });
+  return { images, labels, n: idx.length, c: ds.c, h: ds.h, w: ds.w, numClasses: ds.numClasses };
+}
+
+/** Checks shapes, value range, labels and that the set is not empty; errors name the problem. */
+export function validateCleanSet(set: CleanSet, expect?: { c: number; h?: number; w?: number; numClasses: number }): void {
+  const per = set.c * set.h * set.w;
+  if (set.n < 1) throw new Error('the clean set is empty: at least one image is needed');
+  if (set.images.length !== set.n * per) throw new Error(`the clean set holds ${set.images.length} values, expected ${set.n} images of ${set.c}x${set.h}x${set.w}`);
+  if (set.labels.length !== set.n) throw new Error(`the clean set has ${set.labels.length} labels for ${set.n} images`);
+  if (expect) {
+    if (set.c !== expect.c) throw new Error(`the clean images have ${set.c} channel(s) but the model takes ${expect.c}`);
+    if (expect.h !== undefined && (set.h !== expect.h || set.w !== expect.w)) {
+      throw new Error(`the clean images are ${set.h}x${set.w} but the model expects ${expect.h}x${expect.w}`);
+    }
+  }
+  const classes = expect?.numClasses ?? set.numClasses;
+  for (let i = 0; i < set.n; i++) {
+    const y = set.labels[i]!;
+    if (!Number.isInteger(y) || y < 0 || y >= classes) throw new Error(`clean image ${i} has label ${y}, outside the model's ${classes} classes`);
+  }
+  for (let i = 0; i < set.images.length; i++) {
+    const v = set.images[i]!;
+    if (!(v >= 0 && v <= 1)) throw new Error(`clean image ${Math.floor(i / per)} has a pixel value ${v} outside [0, 1] (NaN or unnormalised data)`);
+  }
+}
+
+/** Images per class in the set. */
+export function perClassCounts(set: CleanSet): Int32Array {
+  const counts = new Int32Array(set.numClasses);
+  for (let i = 0; i < set.n; i++) counts[set.labels[i]!]!++;
+  return counts;
+}
+
+/**
+ * Appends `copies` random-resized-crop copies of every image (made once, seeded). Runs the
+ * resampling on `backend` with a bilinear grid sample.
+ */
+export async function augmentOneShot(backend: Backend, set: CleanSet, opts: { copies?: number; flip?: boolean; seed: number }): Promise<CleanSet> {
+  const copies = opts.copies ?? 9;
+  if (copies <= 0) return set;
+  const rng = new Rng(opts.seed);
+  const per = set.c * set.h * set.w;
+  const reps = set.n * copies;
+  const src = new Float32Array(reps * per);
+  const labels = new Int32Array(set.n * (copies + 1));
+  labels.set(set.labels, 0);
+  for (let k = 0; k < reps; k++) {
+    const i = Math.floor(k / copies);
+    src.set(set.images.subarray(i * per, (i + 1) * per), k * per);
+    labels[set.n + k] = set.labels[i]!;
+  }
+  const windows = sampleWindows(rng, reps, set.h, set.w, {
+    resizedCrop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
+    flipProbability: opts.flip ? 0.5 : 0,
+  });
+  const out = tidy(() => noGrad(() => {
+    const x = ops.tensor(backend, src, [reps, set.c, set.h, set.w]);
+    const grid = ops.tensor(backend, windowsToGrid(windows, set.h, set.w), [reps, set.h, set.w, 2]);
+    return keep(ops.clamp(ops.gridSample(x, grid, { alignCorners: false, padding: 'border' }), 0, 1));
+  }));
+  const aug = (await out.data()) as Float32Array;
+  out.dispose();
+  const images = new Float32Array(set.n * (copies + 1) * per);
+  images.set(set.images, 0);
+  images.set(aug.subarray(0, reps * per), set.n * per);
+  return { ...set, images, labels, n: set.n * (copies + 1) };
+}

@@ -1,0 +1,75 @@
+/**
+ * The two gradient phases of Adversarial Weight Masking as single steps, so a test can drive them
+ * exactly as the reference does and the runner can loop them.
+ *
+ * Phase 1 (trigger): gradient ascent on CE(f(x + delta), yhat), yhat = argmax f(x) being the masked
+ * model's own prediction; d loss / d delta flows back through every masked conv to the input.
+ * Phase 2 (masks): descent on alpha*CE(f(x), y) + (1-alpha)*CE(f(clamp(x+delta, 0, 1)), y) + gamma*sum|m|;
+ * d loss / d m = (d loss / d (w*m)) * w, the conv weight gradient scaled by the frozen weight.
+ */
+import type { Tensor } from '../tensor/tensor.js';
+import { tidy } from '../tensor/scope.js';
+import { backward, detach, noGrad } from '../autograd/engine.js';
+import * as ops from '../ops/index.js';
+import type { Module } from '../nn/module.js';
+
+/**
+ * One ascent step on the trigger, in place: delta <- delta + lr * d CE / d delta. Returns the
+ * step's loss as the reference logs it (the minimised objective, -CE) as a one-element tensor.
+ */
+export function triggerStep(model: Module, delta: Tensor, x: Tensor, lr: number): Tensor {
+  return tidy(() => {
+    const yhat = noGrad(() => ops.argmax(model.forward(x), 1));
+    delta.grad?.dispose();
+    delta.grad = null;
+    const ce = ops.crossEntropy(model.forward(ops.add(x, delta)), yhat);
+    backward(ce);
+    const g = delta.grad!;
+    noGrad(() => ops.assign(delta, ops.add(delta, ops.mul(g, lr))));
+    delta.grad = null;
+    g.dispose();
+    return ops.neg(detach(ce));
+  });
+}
+
+/** delta <- delta * min(1, tau / sum|delta|), in place; returns the L1 norm before and the scale used. */
+export async function rescaleTrigger(delta: Tensor, tau: number): Promise<{ l1: number; scale: number }> {
+  const l1t = noGrad(() => ops.normL1(delta));
+  const l1 = await l1t.item();
+  l1t.dispose();
+  if (!Number.isFinite(l1)) throw new Error(`AWM: the recovered trigger's L1 norm is ${l1} (the model produced NaN or Inf gradients)`);
+  const scale = l1 > 0 ? Math.min(1, tau / l1) : 1;
+  if (scale !== 1) noGrad(() => tidy(() => ops.assign(delta, ops.mul(delta, scale))));
+  return { l1, scale };
+}
+
+export interface MaskLossParts {
+  total: Tensor;
+  clean: Tensor;
+  triggered: Tensor;
+  l1: Tensor;
+}
+
+/**
+ * The mask objective on one batch. Clean and triggered images go through the network as one
+ * batch of 2B (BatchNorm is in eval mode, so this equals two separate forwards).
+ */
+export function maskLoss(model: Module, masks: readonly Tensor[], x: Tensor, y: Tensor, delta: Tensor, alpha: number, gamma: number): MaskLossParts {
+  const b = x.shape[0]!;
+  const triggered = noGrad(() => ops.clamp(ops.add(x, delta), 0, 1));
+  const logits = model.forward(ops.concat([x, triggered], 0));
+  const ce = ops.crossEntropy(logits, ops.concat([y, y], 0), 'none');
+  const clean = ops.mean(ops.slice(ce, [[0, b]]));
+  const trig = ops.mean(ops.slice(ce, [[b, 2 * b]]));
+  let l1 = ops.normL1(masks[0]!);
+  for (let i = 1; i < masks.length; i++) l1 = ops.add(l1, ops.normL1(masks[i]!));
+  const total = ops.add(ops.add(ops.mul(clean, alpha), ops.mul(trig, 1 - alpha)), ops.mul(l1, gamma));
+  return { total, clean, triggered: trig, l1 };
+}
+
+/** Clamps every mask to [0, 1] in place (after each optimiser step). */
+export function clampMasks(masks: readonly Tensor[]): void {
+  noGrad(() => tidy(() => {
+    for (const m of masks) ops.assign(m, ops.clamp(m, 0, 1));
+  }));
+}

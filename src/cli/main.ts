@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+/**
+ * The `awm` command: train, attack, eval, purify, demo. Each subcommand lives in its own file.
+ * Errors print one clear line (no stack trace unless AWM_DEBUG=1) and exit with status 1;
+ * usage errors exit with 2.
+ */
+import { parseFlags, usage, UsageError } from './args.js';
+import { consoleIO, type Command } from './command.js';
+
+const loaders: Record<string, () => Promise<Command>> = {
+  train: async () => (await import('./cmd-train.js')).trainCommand,
+  eval: async () => (await import('./cmd-eval.js')).evalCommand,
+  attack: async () => (await import('./cmd-attack.js')).attackCommand,
+  purify: async () => (await import('./cmd-purify.js')).purifyCommand,
+  demo: async () => (await import('./cmd-demo.js')).demoCommand,
+};
+
+async function help(): Promise<string> {
+  const lines = ['usage: awm <command> [flags]   (awm <command> --help for its flags)', ''];
+  for (const load of Object.values(loaders)) {
+    const c = await load();
+    lines.push(`  ${c.name.padEnd(8)} ${c.summary}`);
+  }
+  return lines.join('\n');
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h' || name === 'help') {
+    consoleIO.log(await help());
+    return name ? 0 : 2;
+  }
+  const load = loaders[name];
+  if (!load) {
+    consoleIO.warn(`awm: unknown command '${name}'\n\n${await help()}`);
+    return 2;
+  }
+  const command = await load();
+  if (rest.includes('--help') || rest.includes('-h')) {
+    consoleIO.log(usage(command.name, command.summary, command.flags));
+    return 0;
+  }
+  try {
+    const flags = parseFlags(rest, command.flags);
+    await command.run(flags, consoleIO);
+    return 0;
+  } catch (e) {
+    const err = e as Error;
+    if (err instanceof UsageError) {
+      consoleIO.warn(`awm ${name}: ${err.message}\n\n${usage(command.name, command.summary, command.flags)}`);
+      return 2;
+    }
+    consoleIO.warn(`awm ${name}: error: ${err.message}`);
+    if (process.env.AWM_DEBUG === '1') consoleIO.warn(err.stack ?? '');
+    return 1;
+  }
+}
+
+const isEntry = typeof process !== 'undefined' && process.argv[1] && /(?:main|awm)\.(?:ts|js|mjs)$/.test(process.argv[1]);
+if (isEntry) {
+  main(process.argv.slice(2)).then((code) => {
+    process.exitCode = code;
+  });
+}
