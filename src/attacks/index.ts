@@ -1,7 +1,8 @@
 /** Backdoor attacks: triggers, label rules, poisoned-set selection, specs, presets and metrics (browser-safe). */
 export type { AttackSpec, BackdoorSpec, Eligibility, ImageShape, LabelRule, PatchPosition, PatternSource, PgdSpec, PoisonRule, TriggerSpec } from './types.js';
 export { ATTACK_SPEC_VERSION } from './types.js';
-export { ATTACK_METADATA_KEY, attackFromMetadata, attackToMetadata, parseAttackSpec, serializeAttackSpec } from './parse.js';
+export { parseAttackSpec, serializeAttackSpec } from './parse.js';
+export { ATTACK_METADATA_KEY, attackFromMetadata, attackToMetadata } from './metadata.js';
 export { validateAttackForData } from './data-check.js';
 export { ATTACK_PRESETS, TRIGGERS, attackPreset, isAttackPreset, type AttackPresetName, type PresetOptions } from './presets.js';
 export { describeAttack, describeBackdoor, describeTrigger } from './describe.js';

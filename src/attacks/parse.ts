@@ -7,31 +7,11 @@ import { base64ToFloat32 } from './base64.js';
 import { SpecReader, describe, type Json } from './check.js';
 import type { AttackSpec, BackdoorSpec, Eligibility, LabelRule, PatchPosition, PatternSource, PgdSpec, PoisonRule, TriggerSpec } from './types.js';
 
-/** Key under which a model's safetensors metadata stores its attack (JSON text). */
-export const ATTACK_METADATA_KEY = 'attack';
-
 const read: SpecReader = new SpecReader('attack spec');
 
+/** Compact JSON of a spec, validated on the way out so nothing malformed gets stored. */
 export function serializeAttackSpec(spec: AttackSpec): string {
   return JSON.stringify(parseAttackSpec(spec));
-}
-
-/** Metadata entries recording `spec` in a model file; file patterns must be resolved first, so the model stands alone. */
-export function attackToMetadata(spec: AttackSpec): Record<string, string> {
-  const unresolved = spec.backdoors.some((b) => (b.trigger.type === 'blend' || b.trigger.type === 'additive') && b.trigger.pattern.type === 'file');
-  if (unresolved) throw new Error(`attackToMetadata: "${spec.name}" refers to a pattern file; resolve it (resolvePatternFiles) before storing the spec in a model`);
-  return { [ATTACK_METADATA_KEY]: serializeAttackSpec(spec) };
-}
-
-/** The attack recorded in a model's metadata, or null when it has none. */
-export function attackFromMetadata(metadata: Record<string, string>): AttackSpec | null {
-  const text = metadata[ATTACK_METADATA_KEY];
-  if (text === undefined) return null;
-  try {
-    return parseAttackSpec(text);
-  } catch (e) {
-    throw new Error(`model metadata "${ATTACK_METADATA_KEY}": ${(e as Error).message}`);
-  }
 }
 
 /** Accepts JSON text or an already-parsed value; returns a validated, complete spec. */

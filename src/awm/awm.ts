@@ -49,6 +49,14 @@ export interface AwmResult {
   flops?: number;
 }
 
+/** Extensions used by AWM+ (the faithful AWM leaves them unset). */
+export interface AwmVariant {
+  /** Soft targets [n, C] per clean image (a teacher's probabilities) replacing the hard labels. */
+  softTargets?: Float32Array;
+  /** Keep refining one trigger across rounds instead of re-creating it each round. */
+  keepTrigger?: boolean;
+}
+
 export interface AwmHooks {
   onRound?: (stats: AwmRoundStats) => void | Promise<void>;
   /** Called with the masks after every mask step (gradient-flow views). */
@@ -58,27 +66,36 @@ export interface AwmHooks {
 }
 
 /** Uploads one batch drawn with replacement from the clean set. */
-function drawBatch(backend: Backend, set: CleanSet, size: number, rng: Rng): { x: Tensor; y: Tensor } {
+function drawBatch(backend: Backend, set: CleanSet, size: number, rng: Rng, soft?: Float32Array): { x: Tensor; y: Tensor } {
   const per = set.c * set.h * set.w;
   const images = new Float32Array(size * per);
   const labels = new Int32Array(size);
+  const k0 = set.numClasses;
+  const probs = soft ? new Float32Array(size * k0) : null;
   for (let k = 0; k < size; k++) {
     const i = rng.int(set.n);
     images.set(set.images.subarray(i * per, (i + 1) * per), k * per);
     labels[k] = set.labels[i]!;
+    if (probs) probs.set(soft!.subarray(i * k0, (i + 1) * k0), k * k0);
   }
-  return { x: ops.tensor(backend, images, [size, set.c, set.h, set.w]), y: ops.tensor(backend, labels, [size], { dtype: 'int32' }) };
+  const x = ops.tensor(backend, images, [size, set.c, set.h, set.w]);
+  const y = probs ? ops.tensor(backend, probs, [size, k0]) : ops.tensor(backend, labels, [size], { dtype: 'int32' });
+  return { x, y };
 }
 
 /**
  * Runs AWM on `model` in place: masks are attached to every conv and left on it (not folded), so
  * the caller can inspect them, fold them (`foldMasks`) or discard them.
  */
-export async function runAwm(model: Module, backend: Backend, set: CleanSet, options: AwmOptions, hooks: AwmHooks = {}): Promise<AwmResult> {
+export async function runAwm(model: Module, backend: Backend, set: CleanSet, options: AwmOptions, hooks: AwmHooks = {}, variant: AwmVariant = {}): Promise<AwmResult> {
   validateAwmOptions(options);
+  if (variant.softTargets && variant.softTargets.length !== set.n * set.numClasses) {
+    throw new Error(`AWM: soft targets hold ${variant.softTargets.length} values, expected ${set.n} x ${set.numClasses}`);
+  }
   const t0 = performance.now();
   const T = stepsPerPhase(set.n, options.batchSize, options.inner);
-  const batch = Math.min(options.batchSize, Math.max(set.n, 1));
+  // As the official sampler: every batch has batchSize images drawn with replacement, even from a smaller set.
+  const batch = options.batchSize;
   model.eval();
   model.setRequiresGrad(false);
   const masksByName = attachMasks(model, { value: 1 });
@@ -86,12 +103,14 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   const adam = new Adam(masks, { lr: options.maskLr, betas: [0.9, 0.999], eps: 1e-8 });
   const rng = new Rng(options.seed);
   const rounds: AwmRoundStats[] = [];
+  let kept: Tensor | null = null;
   try {
     for (let round = 0; round < options.outer; round++) {
       const r0 = performance.now();
       // Phase 1: the trigger. Masks are constants here, so no weight gradients are computed.
       for (const m of masks) m.requiresGrad = false;
-      const delta = keep(requireGrad(ops.zeros(backend, [1, set.c, set.h, set.w])));
+      const delta: Tensor = kept ?? keep(ops.zeros(backend, [1, set.c, set.h, set.w]));
+      requireGrad(delta);
       let triggerLoss = 0;
       for (let step = 0; step < T; step++) {
         if (hooks.shouldStop?.()) throw new Error('AWM stopped');
@@ -112,7 +131,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
       for (let step = 0; step < T; step++) {
         if (hooks.shouldStop?.()) throw new Error('AWM stopped');
         const next = tidy(() => {
-          const { x, y } = drawBatch(backend, set, batch, rng);
+          const { x, y } = drawBatch(backend, set, batch, rng, variant.softTargets);
           adam.zeroGrad();
           const parts = maskLoss(model, masks, x, y, delta, options.alpha, options.gamma);
           backward(parts.total);
@@ -130,7 +149,8 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
       if (!Number.isFinite(loss)) throw new Error(`AWM diverged in round ${round + 1}: the mask loss is ${loss}. Try a smaller --mask-lr or check the model and clean images for NaN.`);
       const total = masks.reduce((s, m) => s + m.size, 0);
       const trigger = Float32Array.from(await delta.data());
-      delta.dispose();
+      if (variant.keepTrigger) kept = delta;
+      else delta.dispose();
       const stats: AwmRoundStats = {
         round: round + 1, rounds: options.outer, loss, cleanLoss, triggeredLoss, maskL1: maskL1!,
         triggerLoss, triggerL1, triggerL1Rescaled: triggerL1 * scale, meanMask: maskL1! / total,
@@ -140,6 +160,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
       await hooks.onRound?.(stats);
     }
   } finally {
+    kept?.dispose();
     adam.dispose();
     for (const m of masks) {
       m.grad?.dispose();

@@ -58,7 +58,8 @@ export function maskLoss(model: Module, masks: readonly Tensor[], x: Tensor, y: 
   const b = x.shape[0]!;
   const triggered = noGrad(() => ops.clamp(ops.add(x, delta), 0, 1));
   const logits = model.forward(ops.concat([x, triggered], 0));
-  const ce = ops.crossEntropy(logits, ops.concat([y, y], 0), 'none');
+  // y is int32 labels [B], or soft targets [B, C] (a teacher's probabilities, used by AWM+).
+  const ce = y.dtype === 'int32' ? ops.crossEntropy(logits, ops.concat([y, y], 0), 'none') : softCrossEntropy(logits, ops.concat([y, y], 0));
   const clean = ops.mean(ops.slice(ce, [[0, b]]));
   const trig = ops.mean(ops.slice(ce, [[b, 2 * b]]));
   let l1 = ops.normL1(masks[0]!);
@@ -72,4 +73,9 @@ export function clampMasks(masks: readonly Tensor[]): void {
   noGrad(() => tidy(() => {
     for (const m of masks) ops.assign(m, ops.clamp(m, 0, 1));
   }));
+}
+
+/** Per-row cross-entropy against soft targets: -sum_c p[c] * log softmax(z)[c]. */
+export function softCrossEntropy(logits: Tensor, probs: Tensor): Tensor {
+  return ops.neg(ops.sum(ops.mul(probs, ops.logSoftmax(logits)), 1));
 }

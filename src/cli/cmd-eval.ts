@@ -1,10 +1,131 @@
-import type { Command } from './command.js';
+/**
+ * `awm eval`: a model's clean accuracy on a dataset's test split and, when an attack is known (a spec
+ * file, or the spec `awm attack` stores in the model's metadata), its attack success rate and robust
+ * accuracy with the same trigger applied to every test image.
+ */
+import { writeFileAtomic } from '../io/atomic-write.node.js';
+import type { ParsedFlags } from './args.js';
+import type { Command, CommandIO } from './command.js';
+import {
+  assertModelFitsData, backendFlags, dataSource, datasetFlags, describeDataset, intAtLeast, isDatasetName,
+  loadSplit, openBackend, openModel, percent, stringFlag, backendLine, type GeometryDefaults,
+} from './common.js';
+import type { DatasetName } from '../data/node.js';
+import type { ImageDataset } from '../data/dataset.js';
+import type { Backend } from '../tensor/backend.js';
+import type { Classifier } from '../nn/classifier.js';
+import { evaluateClassifier, predictClasses } from '../train/train.js';
+import { ATTACK_METADATA_KEY, describeAttack, evaluateBackdoor, hasFilePatterns, parseAttackSpec, type AttackSpec, type BackdoorMetrics } from '../attacks/index.js';
+import { readAttackSpecFile } from '../attacks/files.node.js';
 
 export const evalCommand: Command = {
   name: 'eval',
-  summary: '(not implemented yet)',
-  flags: {},
-  async run() {
-    throw new Error('awm eval is not implemented yet');
+  summary: "measure a model's clean accuracy (and attack success rate) on a test split",
+  flags: {
+    model: { type: 'string', required: true, help: 'model file (.safetensors)' },
+    ...datasetFlags(false),
+    attack: { type: 'string', help: "attack spec JSON; without it, the attack stored in the model's metadata is used when there is one" },
+    'clean-only': { type: 'boolean', help: 'measure clean accuracy only, even when the model records an attack' },
+    'batch-size': { type: 'int', default: 256, help: 'images per forward pass' },
+    report: { type: 'string', help: 'also write the results as JSON to this file' },
+    ...backendFlags,
   },
+  run: runEval,
 };
+
+interface AttackChoice {
+  spec: AttackSpec;
+  source: string;
+}
+
+/** The explicit spec file wins; else the model's own record of how it was poisoned. */
+async function chooseAttack(flags: ParsedFlags, metadata: Record<string, string>, modelPath: string): Promise<AttackChoice | null> {
+  if (flags['clean-only'] === true) return null;
+  const file = stringFlag(flags, 'attack');
+  if (file !== undefined) return { spec: await readAttackSpecFile(file), source: file };
+  const stored = metadata[ATTACK_METADATA_KEY];
+  if (stored === undefined) return null;
+  let spec: AttackSpec;
+  try {
+    spec = parseAttackSpec(stored);
+  } catch (e) {
+    throw new Error(`${modelPath}: the attack in its metadata is invalid: ${(e as Error).message} (pass --attack or --clean-only)`);
+  }
+  if (hasFilePatterns(spec)) throw new Error(`${modelPath}: the attack in its metadata refers to pattern files; pass --attack SPEC.json`);
+  return { spec, source: `${modelPath} metadata` };
+}
+
+/** Dataset named by the flag, else the one the model was trained on. */
+function chooseDataset(flags: ParsedFlags, metadata: Record<string, string>, modelPath: string): DatasetName {
+  const named = stringFlag(flags, 'dataset');
+  if (named !== undefined) return named as DatasetName;
+  const trainedOn = metadata.dataset;
+  if (trainedOn !== undefined && isDatasetName(trainedOn)) return trainedOn;
+  throw new Error(`--dataset is required: ${modelPath} does not record the dataset it was trained on`);
+}
+
+/** `image_shape` ("CxHxW", written by awm train) sizes folder and GTSRB images as in training. */
+function trainedGeometry(metadata: Record<string, string>): GeometryDefaults {
+  const m = /^(\d+)x(\d+)x(\d+)$/.exec(metadata.image_shape ?? '');
+  if (!m || m[2] !== m[3]) return {};
+  return { channels: Number(m[1]), size: Number(m[2]) };
+}
+
+interface EvalReport {
+  model: string;
+  spec: Classifier['spec'];
+  dataset: DatasetName;
+  dataDir: string;
+  split: 'test';
+  n: number;
+  backend: string;
+  cleanAccuracy: number;
+  attack?: { name: string; source: string; description: string } & Omit<BackdoorMetrics, 'n' | 'cleanAccuracy'>;
+}
+
+async function measure(model: Classifier, backend: Backend, test: ImageDataset, batchSize: number, attack: AttackChoice | null): Promise<Pick<EvalReport, 'cleanAccuracy' | 'attack'>> {
+  if (!attack) return { cleanAccuracy: (await evaluateClassifier(model, backend, test, { batchSize })).accuracy };
+  const shape = (n: number) => [n, test.c, test.h, test.w] as const;
+  const metrics = await evaluateBackdoor((images, n) => predictClasses(model, backend, images, shape(n), batchSize), test, attack.spec, { batchSize });
+  const { cleanAccuracy, asr, asrAll, robustAccuracy, perBackdoor } = metrics;
+  return { cleanAccuracy, attack: { name: attack.spec.name, source: attack.source, description: describeAttack(attack.spec), asr, asrAll, robustAccuracy, perBackdoor } };
+}
+
+function printResults(io: CommandIO, r: EvalReport): void {
+  io.log(`clean accuracy: ${percent(r.cleanAccuracy)} (${r.n} test images)`);
+  if (!r.attack) return;
+  const a = r.attack;
+  io.log(`attack from ${a.source}: ${a.description}`);
+  io.log(`ASR ${percent(a.asr)} (target class excluded), ASR over all images ${percent(a.asrAll)}, robust accuracy ${percent(a.robustAccuracy)}`);
+  if (a.perBackdoor.length > 1) {
+    a.perBackdoor.forEach((b, i) => io.log(`  backdoor ${i} (target ${b.target ?? 'all-to-all'}): ASR ${percent(b.asr)}, robust accuracy ${percent(b.robustAccuracy)}`));
+  }
+}
+
+async function runEval(flags: ParsedFlags, io: CommandIO): Promise<void> {
+  const modelPath = stringFlag(flags, 'model')!;
+  const batchSize = intAtLeast(flags, 'batch-size', 1)!;
+  const backend = await openBackend(flags, io);
+  const { model, spec, metadata } = await openModel(backend, modelPath);
+  try {
+    const dataset = chooseDataset(flags, metadata, modelPath);
+    const attack = await chooseAttack(flags, metadata, modelPath);
+    const source = dataSource(flags, dataset, trainedGeometry(metadata));
+    const test = await loadSplit(source, 'test');
+    io.log(`model: ${modelPath}: ${spec.arch} width ${spec.width}, ${spec.inChannels} -> ${spec.numClasses} classes`);
+    io.log(`data: ${dataset} test split from ${source.dir}: ${describeDataset(test)}`);
+    assertModelFitsData(spec, test, `model ${modelPath}`);
+    const results = await measure(model, backend, test, batchSize, attack);
+    const report: EvalReport = {
+      model: modelPath, spec, dataset, dataDir: source.dir, split: 'test', n: test.n, backend: backendLine(backend), ...results,
+    };
+    printResults(io, report);
+    const reportPath = stringFlag(flags, 'report');
+    if (reportPath !== undefined) {
+      await writeFileAtomic(reportPath, `${JSON.stringify(report, null, 2)}\n`);
+      io.log(`wrote ${reportPath}`);
+    }
+  } finally {
+    model.dispose();
+  }
+}

@@ -1,10 +1,170 @@
-import type { Command } from './command.js';
+/**
+ * `awm purify`: removes a backdoor from a model with AWM (default), AWM+, fine-tuning or ANP, using
+ * a few clean images, and writes the purified model with the input's key names and shapes (loads
+ * in PyTorch with load_state_dict(strict=True)). Every output is prepared first and written
+ * atomically at the end, so a failure leaves no output file.
+ */
+import { basename, dirname, join } from 'node:path';
+import { writeFileAtomic } from '../io/atomic-write.node.js';
+import { encodePngCompressed } from '../io/png.node.js';
+import { serializeSafetensors } from '../io/safetensors.js';
+import { saveModel } from '../nn/model-file.js';
+import type { ImageDataset } from '../data/dataset.js';
+import { purifyModel, type PurifyOptions } from '../awm/purify.js';
+import type { DefenseMethod } from '../awm/defense.js';
+import { reportMarkdown } from '../awm/report.js';
+import { histogramGrid, tileImages, triggerToRgb } from '../awm/pictures.js';
+import { ATTACK_METADATA_KEY, attackPreset, hasFilePatterns, isAttackPreset, parseAttackSpec, type AttackSpec } from '../attacks/index.js';
+import { readAttackSpecFile } from '../attacks/files.node.js';
+import type { ParsedFlags } from './args.js';
+import { UsageError } from './args.js';
+import type { Command, CommandIO } from './command.js';
+import { backendFlags, dataSource, isDatasetName, loadSplit, openBackend, openModel, stringFlag } from './common.js';
+import { chooseCleanSource } from './purify-sources.js';
+
+const num = (help: string) => ({ type: 'number' as const, help });
+const int = (help: string) => ({ type: 'int' as const, help });
 
 export const purifyCommand: Command = {
   name: 'purify',
-  summary: '(not implemented yet)',
-  flags: {},
-  async run() {
-    throw new Error('awm purify is not implemented yet');
+  summary: 'erase a backdoor from a model with a few clean images (AWM by default)',
+  flags: {
+    model: { type: 'string', required: true, help: 'the possibly backdoored model (.safetensors)' },
+    clean: { type: 'string', required: true, help: 'clean images: a dataset name (its test split, with --data-dir), a folder of class subfolders, or a .safetensors file with images and labels' },
+    'data-dir': { type: 'string', help: 'dataset folder when --clean or --eval-dataset names a dataset' },
+    'per-class': int('clean images per class (default 10 from a dataset; all from a folder or file)'),
+    count: int('instead of --per-class: this many clean images at random'),
+    'image-size': int('resize folder images to this size (default: the model input size, else 32)'),
+    method: { type: 'string', default: 'awm', choices: ['awm', 'awm+', 'ft', 'anp'], help: 'defense' },
+    out: { type: 'string', required: true, help: 'where to write the purified model (.safetensors)' },
+    report: { type: 'string', help: 'write the report as JSON here, plus .md and .png pictures beside it' },
+    masks: { type: 'string', help: 'write the final soft masks (before folding) as safetensors here' },
+    'eval-dataset': { type: 'string', help: 'evaluate before and after on this dataset\'s test split (default: the --clean dataset, minus the clean images)' },
+    attack: { type: 'string', help: 'attack spec JSON or preset name for ASR; default: the attack in the model\'s metadata' },
+    seed: { type: 'int', default: 0, help: 'seed for every random choice' },
+    // AWM
+    outer: int('AWM rounds (default 20)'),
+    inner: int('AWM steps per phase per pass over the clean set (default 5)'),
+    'batch-size': int('batch size (AWM default 128; one-shot preset 32)'),
+    alpha: num('weight of the clean loss (default 0.9; one-shot 0.99)'),
+    gamma: num('L1 penalty on the masks (default 1e-8)'),
+    tau: num('trigger L1 budget for a 3x32x32 input, scaled to the input size (default 1000; one-shot 100)'),
+    'tau-absolute': num('trigger L1 budget as is, not scaled'),
+    'trigger-lr': num('trigger ascent learning rate (default 10)'),
+    'mask-lr': num('mask Adam learning rate (default 0.01)'),
+    'lr-decay': num('multiply the mask learning rate by this each round (default 1: off)'),
+    'augment-copies': int('augmented copies per clean image (default 9 one-shot, else 0; AWM+ 49)'),
+    flip: { type: 'boolean', help: 'horizontal flips in augmented copies (default: on for 3-channel images)' },
+    'one-shot': { type: 'boolean', help: 'force the one-shot preset on or off (default: on at one image per class)' },
+    // AWM+
+    distill: { type: 'boolean', help: 'AWM+: soft targets from the original model (default true)' },
+    'keep-trigger': { type: 'boolean', help: 'AWM+: refine one trigger across rounds (default false)' },
+    // FT and ANP
+    steps: int('FT: training steps (default 200)'),
+    lr: num('FT: learning rate (default 0.01)'),
+    iterations: int('ANP: mask iterations (default 2000)'),
+    'anp-eps': num('ANP: noise bound (default 0.4)'),
+    'anp-alpha': num('ANP: weight of the clean loss (default 0.2)'),
+    'prune-threshold': num('ANP: prune channels whose mask is below this (default 0.2)'),
+    'prune-count': int('ANP: instead, prune this many lowest-mask channels'),
+    ...backendFlags,
   },
+  run: runPurify,
 };
+
+function defined<T extends object>(o: T): Partial<T> {
+  return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+}
+
+function purifyOptions(flags: ParsedFlags, method: DefenseMethod, seed: number): PurifyOptions {
+  const f = (k: string) => flags[k] as number | undefined;
+  const b = (k: string) => flags[k] as boolean | undefined;
+  const awm = defined({
+    outer: f('outer'), inner: f('inner'), batchSize: f('batch-size'), alpha: f('alpha'), gamma: f('gamma'),
+    tau3072: f('tau'), tauAbsolute: f('tau-absolute'), triggerLr: f('trigger-lr'), maskLr: f('mask-lr'), lrDecay: f('lr-decay'),
+    augmentCopies: f('augment-copies'), augmentFlip: b('flip'), oneShot: b('one-shot'),
+  });
+  return {
+    method,
+    seed,
+    awm,
+    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger') }) },
+    ft: defined({ steps: f('steps'), lr: f('lr'), batchSize: f('batch-size') }),
+    anp: defined({
+      iterations: f('iterations'), eps: f('anp-eps'), alpha: f('anp-alpha'), batchSize: f('batch-size'),
+      pruneBy: f('prune-count') !== undefined ? 'number' as const : undefined,
+      pruneValue: f('prune-count') ?? f('prune-threshold'),
+    }),
+  };
+}
+
+async function chooseAttack(flags: ParsedFlags, metadata: Record<string, string>, modelPath: string): Promise<AttackSpec | null> {
+  const given = stringFlag(flags, 'attack');
+  if (given !== undefined) return isAttackPreset(given) ? attackPreset(given) : readAttackSpecFile(given);
+  const stored = metadata[ATTACK_METADATA_KEY];
+  if (stored === undefined) return null;
+  const spec = parseAttackSpec(stored);
+  if (hasFilePatterns(spec)) throw new Error(`${modelPath}: the attack in its metadata refers to pattern files; pass --attack SPEC.json`);
+  return spec;
+}
+
+async function runPurify(flags: ParsedFlags, io: CommandIO): Promise<void> {
+  const modelPath = String(flags.model);
+  const out = String(flags.out);
+  if (!out.endsWith('.safetensors')) throw new UsageError('--out must name a .safetensors file');
+  const seed = flags.seed as number;
+  const method = flags.method as DefenseMethod;
+  const backend = await openBackend(flags, io);
+  const { model, spec, metadata } = await openModel(backend, modelPath);
+  io.log(`model: ${modelPath} (${spec.arch}, width ${spec.width}, ${spec.inChannels} channel(s), ${spec.numClasses} classes)`);
+  const choice = await chooseCleanSource(flags, spec, seed);
+  io.log(`clean: ${choice.description}`);
+
+  let evaluation: { testSet: ImageDataset; attack: AttackSpec } | undefined;
+  const attack = await chooseAttack(flags, metadata, modelPath);
+  const evalName = stringFlag(flags, 'eval-dataset');
+  let testSet: ImageDataset | undefined = choice.rest;
+  if (evalName !== undefined) {
+    if (!isDatasetName(evalName)) throw new UsageError(`--eval-dataset must be a dataset name, got '${evalName}'`);
+    testSet = await loadSplit(dataSource(flags, evalName, { channels: spec.inChannels, size: spec.inputSize }), 'test');
+  }
+  if (attack && testSet) evaluation = { testSet, attack };
+  else if (testSet && !attack) io.warn('no attack spec (--attack, or one stored in the model): ASR is not measured');
+
+  const { report, outcome } = await purifyModel(backend, model, choice.clean, purifyOptions(flags, method, seed), io, evaluation);
+
+  // Prepare every output, then write them.
+  const files: Array<[string, Uint8Array | string]> = [];
+  files.push([out, await saveModel(model, { ...metadata, purified_by: method, purify_seed: String(seed) })]);
+  if (flags.masks !== undefined && outcome.masks) {
+    const shapes = new Map<string, readonly number[]>();
+    for (const [name, mod] of model.namedModules()) {
+      const w = (mod as { weight?: { shape: readonly number[] } }).weight;
+      if (w) shapes.set(name, w.shape);
+    }
+    const tensors: Record<string, { shape: number[]; data: Float32Array }> = {};
+    for (const [name, m] of outcome.masks) tensors[`${name}.mask`] = { shape: [...(shapes.get(name) ?? [m.length])], data: m };
+    files.push([String(flags.masks), serializeSafetensors(tensors, { method })]);
+  }
+  if (flags.report !== undefined) {
+    const jsonPath = String(flags.report);
+    const stem = jsonPath.replace(/\.json$/, '');
+    const pics: { triggers?: string; masks?: string } = {};
+    if (outcome.triggers?.length) {
+      const { c, h, w } = choice.clean;
+      const png = encodePngCompressed(tileImages(outcome.triggers.map((t) => triggerToRgb(t, c, h, w)), h, w, { perRow: 10, zoom: Math.max(2, Math.round(96 / h)) }));
+      files.push([`${stem}-triggers.png`, png]);
+      pics.triggers = basename(`${stem}-triggers.png`);
+    }
+    if (report.maskStats?.length) {
+      files.push([`${stem}-masks.png`, encodePngCompressed(histogramGrid(report.maskStats.map((m) => m.histogram)))]);
+      pics.masks = basename(`${stem}-masks.png`);
+    }
+    files.push([jsonPath, JSON.stringify(report, null, 2) + '\n']);
+    files.push([join(dirname(jsonPath), `${basename(stem)}.md`), reportMarkdown(report, pics)]);
+  }
+  for (const [path, data] of files) {
+    await writeFileAtomic(path, data);
+    io.log(`wrote ${path}`);
+  }
+}

@@ -11,6 +11,8 @@ import type { Backend } from '../tensor/backend.js';
 import type { ImageDataset, Split } from '../data/dataset.js';
 import { loadDataset, type DatasetName, type LoadDatasetOptions } from '../data/node.js';
 import type { ModelSpec } from '../nn/spec.js';
+import { readModel } from '../nn/model-file.node.js';
+import type { LoadedModel } from '../nn/model-file.js';
 
 export const DATASETS = ['fashion-mnist', 'mnist', 'cifar10', 'gtsrb', 'folder'] as const satisfies readonly DatasetName[];
 export const BACKENDS = ['auto', 'webgpu', 'cpu'] as const satisfies readonly BackendChoice[];
@@ -33,8 +35,8 @@ export function datasetFlags(datasetRequired: boolean): FlagSpecs {
   return {
     dataset: { type: 'string', choices: DATASETS, required: datasetRequired, help: 'dataset to load' },
     'data-dir': { type: 'string', help: 'dataset folder (default /usr/share/datasets/<dataset>; required for folder)' },
-    'image-size': { type: 'int', default: 32, help: 'gtsrb and folder: images are resized to this square side' },
-    channels: { type: 'int', default: 3, help: 'folder: 1 (gray) or 3 (RGB)' },
+    'image-size': { type: 'int', help: 'gtsrb and folder: images are resized to this square side (default 32)' },
+    channels: { type: 'int', help: 'folder: 1 (gray) or 3 (RGB) (default 3)' },
   };
 }
 
@@ -83,14 +85,20 @@ export interface DataSource {
   options: LoadDatasetOptions;
 }
 
+/** Image geometry to fall back on when the flags leave it open (e.g. what a model was trained on). */
+export interface GeometryDefaults {
+  size?: number;
+  channels?: number;
+}
+
 /** The dataset, folder and loader options the flags ask for, checked before anything is read. */
-export function dataSource(flags: ParsedFlags, name: DatasetName): DataSource {
+export function dataSource(flags: ParsedFlags, name: DatasetName, defaults: GeometryDefaults = {}): DataSource {
   const dir = stringFlag(flags, 'data-dir') ?? DEFAULT_DATA_DIRS[name];
   if (dir === undefined) throw new UsageError(`--data-dir is required for --dataset ${name}`);
   if (!existsSync(dir)) throw new Error(`data directory ${dir} does not exist (pass --data-dir)`);
   if (!statSync(dir).isDirectory()) throw new Error(`data directory ${dir} is not a directory`);
-  const size = intAtLeast(flags, 'image-size', 4) ?? 32;
-  const channels = numberFlag(flags, 'channels') ?? 3;
+  const size = intAtLeast(flags, 'image-size', 4) ?? defaults.size ?? 32;
+  const channels = numberFlag(flags, 'channels') ?? defaults.channels ?? 3;
   if (channels !== 1 && channels !== 3) throw new UsageError(`--channels must be 1 or 3, got ${channels}`);
   return { name, dir, options: { gtsrb: { size }, folder: { size, channels } } };
 }
@@ -122,4 +130,16 @@ export function assertModelFitsData(spec: ModelSpec, ds: ImageDataset, what: str
 
 export function percent(x: number): string {
   return `${(100 * x).toFixed(2)}%`;
+}
+
+/** Loads a model file; every failure names the file (missing, not safetensors, unknown architecture). */
+export async function openModel(backend: Backend, path: string): Promise<LoadedModel> {
+  if (!existsSync(path)) throw new Error(`model file ${path} does not exist`);
+  if (statSync(path).isDirectory()) throw new Error(`model file ${path} is a folder`);
+  try {
+    return await readModel(backend, path);
+  } catch (e) {
+    const message = (e as Error).message;
+    throw new Error(message.includes(path) ? message : `${path}: ${message}`);
+  }
 }

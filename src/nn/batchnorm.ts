@@ -26,6 +26,11 @@ export class BatchNorm2d extends Module {
   numBatchesTracked = 0;
   /** Whether `num_batches_tracked` is part of the state dict (PyTorch's default, cleared by loading a source without it). */
   tracksBatches = true;
+  /**
+   * Replaces the affine terms for the next forwards (ANP's masked and perturbed BatchNorm builds
+   * them from its own per-channel masks and noises); null uses this module's parameters.
+   */
+  affineOverride: (() => { weight: Tensor; bias: Tensor }) | null = null;
 
   constructor(backend: Backend, readonly numFeatures: number, cfg: BatchNormConfig = {}) {
     super();
@@ -38,7 +43,8 @@ export class BatchNorm2d extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const y = batchNorm(x, this.weight, this.bias, { mean: this.runningMean, var: this.runningVar }, {
+    const affine = this.affineOverride?.() ?? { weight: this.weight, bias: this.bias };
+    const y = batchNorm(x, affine.weight, affine.bias, { mean: this.runningMean, var: this.runningVar }, {
       training: this.training,
       eps: this.eps,
       momentum: this.momentum,

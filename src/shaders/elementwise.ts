@@ -302,8 +302,7 @@ export function writeStrided(ctx: GpuContext, dst: StridedView, src: Storage): v
  * runtime behind it has one; without it the buffer is simply left to the garbage collector.
  */
 export function releaseTemporary(ctx: GpuContext, s: Storage): void {
-  const release = (ctx as Partial<{ release(s: Storage): void }>).release;
-  release?.call(ctx, s);
+  ctx.release(s);
 }
 
 // ---- unary ------------------------------------------------------------------------------------

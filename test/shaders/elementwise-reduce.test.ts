@@ -282,11 +282,11 @@ describe.skipIf(!gpuBackend)('WebGPU random streams', () => {
     }
   });
 
-  it('randperm equals randpermHost', async () => {
+  it.each(gpuForms)('randperm equals randpermHost, %s', async (_, form) => {
     for (const [n, seed] of [[1, 3], [7, 0], [1000, 99], [5000, 2024]]) {
-      const g = gpu.randperm(n, seed);
-      const got = await gpu.read(g);
-      gpu.release(g);
+      const g = form.randperm(n, seed);
+      const got = await form.read(g);
+      form.release(g);
       expect(got).toBeInstanceOf(Int32Array);
       expectExact(got, randpermHost(n, seed), `randperm ${n}`);
     }

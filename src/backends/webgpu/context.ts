@@ -50,6 +50,11 @@ export interface GpuContext {
   readonly isSoftwareAdapter: boolean;
   alloc(length: number, dtype: DType): GpuStorage;
   /**
+   * Returns a kernel's scratch storage to the pool. Safe right after recording the dispatches that
+   * read it: later users of the buffer come after them in the same ordered command stream.
+   */
+  release(s: Storage): void;
+  /**
    * Records one dispatch into the current command encoder (no submit). `uniforms` is the raw bytes
    * of the program's uniform struct (respect WGSL alignment: pad to 16-byte multiples).
    */

@@ -1,0 +1,40 @@
+/**
+ * One interface for every backdoor defense (AWM, AWM+, fine-tuning, ANP; I-BAU can join later):
+ * a defense takes a model and a small clean set and changes the model's weights in place.
+ */
+import type { Backend } from '../tensor/backend.js';
+import type { Classifier } from '../nn/classifier.js';
+import type { CleanSet } from './clean-set.js';
+
+export type DefenseMethod = 'awm' | 'awm+' | 'ft' | 'anp';
+
+export interface DefenseContext {
+  backend: Backend;
+  model: Classifier;
+  clean: CleanSet;
+  seed: number;
+  /** Progress lines (one per round or per logging interval). */
+  log: (line: string) => void;
+  /** Abort between steps. */
+  shouldStop?: () => boolean;
+}
+
+export interface DefenseOutcome {
+  method: DefenseMethod;
+  seconds: number;
+  /** Hyper-parameters actually used (after presets and scaling). */
+  settings: Record<string, number | string | boolean>;
+  /** Method-specific figures for the report (per-round stats, pruned channels, ...). */
+  details: Record<string, unknown>;
+  /** Soft masks per conv layer (AWM) or per BatchNorm layer (ANP), for the masks file and histograms. */
+  masks?: Map<string, Float32Array>;
+  /** Recovered triggers, one per round (AWM), each shaped like one input image. */
+  triggers?: Float32Array[];
+}
+
+export interface Defense<O> {
+  readonly method: DefenseMethod;
+  /** Fills unspecified options with the method's defaults for this clean set and model. */
+  resolveOptions(partial: Partial<O>, ctx: Pick<DefenseContext, 'clean' | 'model' | 'seed'>): O;
+  run(ctx: DefenseContext, options: O): Promise<DefenseOutcome>;
+}

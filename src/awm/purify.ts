@@ -1,0 +1,156 @@
+/**
+ * The whole purification job shared by the CLI, the demo, the benchmark and the browser page:
+ * evaluate the model (when test data and an attack spec are given), run a defense on the clean set,
+ * evaluate again, and gather everything a report needs.
+ */
+import type { Backend } from '../tensor/backend.js';
+import type { Classifier } from '../nn/classifier.js';
+import type { ImageDataset } from '../data/dataset.js';
+import type { AttackSpec } from '../attacks/types.js';
+import { der, evaluateBackdoor, type BackdoorMetrics } from '../attacks/metrics.js';
+import { predictClasses } from '../train/train.js';
+import { perClassCounts, validateCleanSet, type CleanSet } from './clean-set.js';
+import type { DefenseMethod, DefenseOutcome } from './defense.js';
+import { awmDefense, type AwmPartial } from './awm-defense.js';
+import { awmPlusDefense, type AwmPlusPartial } from './awm-plus.js';
+import { fineTuneDefense, type FineTuneOptions } from './finetune.js';
+import { anpDefense, type AnpOptions } from './anp.js';
+import { maskHistogram } from './pictures.js';
+
+export interface PurifyOptions {
+  method: DefenseMethod;
+  seed: number;
+  awm?: AwmPartial;
+  awmPlus?: AwmPlusPartial;
+  ft?: Partial<FineTuneOptions>;
+  anp?: Partial<AnpOptions>;
+}
+
+export interface PurifyEvaluation {
+  testSet: ImageDataset;
+  attack: AttackSpec;
+  batchSize?: number;
+}
+
+export interface LayerMaskStats {
+  layer: string;
+  size: number;
+  mean: number;
+  min: number;
+  max: number;
+  /** Fraction of entries below 0.5 (how much of the layer AWM switched off). */
+  below05: number;
+  histogram: number[];
+}
+
+export interface PurifyReport {
+  method: DefenseMethod;
+  seed: number;
+  backend: string;
+  model: { arch: string; width: number; inChannels: number; numClasses: number };
+  clean: { images: number; perClass: number[] };
+  settings: Record<string, number | string | boolean>;
+  seconds: number;
+  before?: BackdoorMetrics;
+  after?: BackdoorMetrics;
+  der?: number;
+  evaluationImages?: number;
+  maskStats?: LayerMaskStats[];
+  details: Record<string, unknown>;
+}
+
+export function maskStatistics(masks: Map<string, Float32Array>): LayerMaskStats[] {
+  return [...masks].map(([layer, m]) => {
+    let sum = 0;
+    let min = Infinity;
+    let max = -Infinity;
+    let below = 0;
+    for (let i = 0; i < m.length; i++) {
+      const v = m[i]!;
+      sum += v;
+      min = Math.min(min, v);
+      max = Math.max(max, v);
+      if (v < 0.5) below++;
+    }
+    return { layer, size: m.length, mean: sum / m.length, min, max, below05: below / m.length, histogram: maskHistogram(m) };
+  });
+}
+
+export async function evaluateModel(model: Classifier, backend: Backend, ev: PurifyEvaluation): Promise<BackdoorMetrics> {
+  const s = ev.testSet;
+  return evaluateBackdoor((images, n) => predictClasses(model, backend, images, [n, s.c, s.h, s.w], ev.batchSize ?? 256), s, ev.attack, { batchSize: 2000 });
+}
+
+export async function purifyModel(
+  backend: Backend,
+  model: Classifier,
+  clean: CleanSet,
+  options: PurifyOptions,
+  io: { log: (line: string) => void; shouldStop?: () => boolean },
+  evaluation?: PurifyEvaluation,
+): Promise<{ report: PurifyReport; outcome: DefenseOutcome }> {
+  const spec = model.spec;
+  validateCleanSet(clean, { c: spec.inChannels, numClasses: spec.numClasses });
+  if (spec.arch === 'small-cnn' && (clean.h !== spec.inputSize || clean.w !== spec.inputSize)) {
+    throw new Error(`the clean images are ${clean.h}x${clean.w} but the model (small-cnn) expects ${spec.inputSize}x${spec.inputSize}`);
+  }
+  const counts = perClassCounts(clean);
+  const empty = [...counts].findIndex((c) => c === 0);
+  if (empty >= 0) throw new Error(`class ${empty} has no clean image: every class needs at least one`);
+
+  let before: BackdoorMetrics | undefined;
+  if (evaluation) {
+    before = await evaluateModel(model, backend, evaluation);
+    io.log(`before: clean accuracy ${(100 * before.cleanAccuracy).toFixed(2)}%, ASR ${(100 * before.asr).toFixed(2)}% (target excluded), ${(100 * before.asrAll).toFixed(2)}% (all images)`);
+  }
+  const ctx = { backend, model, clean, seed: options.seed, log: io.log, shouldStop: io.shouldStop };
+  let outcome: DefenseOutcome;
+  switch (options.method) {
+    case 'awm':
+      outcome = await awmDefense.run(ctx, awmDefense.resolveOptions(options.awm ?? {}, ctx));
+      break;
+    case 'awm+':
+      outcome = await awmPlusDefense.run(ctx, awmPlusDefense.resolveOptions(options.awmPlus ?? {}, ctx));
+      break;
+    case 'ft':
+      outcome = await fineTuneDefense.run(ctx, fineTuneDefense.resolveOptions(options.ft ?? {}, ctx));
+      break;
+    case 'anp':
+      outcome = await anpDefense.run(ctx, anpDefense.resolveOptions(options.anp ?? {}, ctx));
+      break;
+    default:
+      throw new Error(`unknown method '${String(options.method)}' (awm, awm+, ft or anp)`);
+  }
+  await assertFiniteWeights(model);
+  let after: BackdoorMetrics | undefined;
+  if (evaluation) {
+    after = await evaluateModel(model, backend, evaluation);
+    io.log(`after:  clean accuracy ${(100 * after.cleanAccuracy).toFixed(2)}%, ASR ${(100 * after.asr).toFixed(2)}% (target excluded), ${(100 * after.asrAll).toFixed(2)}% (all images)`);
+  }
+  const report: PurifyReport = {
+    method: options.method,
+    seed: options.seed,
+    backend: backend.info.description,
+    model: { arch: spec.arch, width: spec.width, inChannels: spec.inChannels, numClasses: spec.numClasses },
+    clean: { images: clean.n, perClass: [...counts] },
+    settings: outcome.settings,
+    seconds: outcome.seconds,
+    before,
+    after,
+    der: before && after ? der(before, after) : undefined,
+    evaluationImages: evaluation?.testSet.n,
+    maskStats: outcome.masks ? maskStatistics(outcome.masks) : undefined,
+    details: outcome.details,
+  };
+  return { report, outcome };
+}
+
+/** A defense that diverged leaves NaN or Inf in the weights; refuse to hand such a model on. */
+async function assertFiniteWeights(model: Classifier): Promise<void> {
+  for (const [name, t] of model.namedParameters()) {
+    const d = await t.data();
+    for (let i = 0; i < d.length; i++) {
+      if (!Number.isFinite(d[i]!)) throw new Error(`the defense produced a non-finite value in ${name}; no output was written`);
+    }
+  }
+}

@@ -1,0 +1,42 @@
+/** The purification report as Markdown (the JSON is the PurifyReport object itself). */
+import type { PurifyReport } from './purify.js';
+
+const pct = (x: number | undefined) => (x === undefined ? '–' : `${(100 * x).toFixed(2)} %`);
+
+export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; masks?: string } = {}): string {
+  const lines: string[] = [];
+  lines.push(`# Backdoor purification report (${r.method.toUpperCase()})`, '');
+  lines.push(`- model: ${r.model.arch}, width ${r.model.width}, ${r.model.inChannels} input channel(s), ${r.model.numClasses} classes`);
+  lines.push(`- clean images used: ${r.clean.images} (per class: ${r.clean.perClass.join(', ')})`);
+  lines.push(`- backend: ${r.backend}`);
+  lines.push(`- seed: ${r.seed}; time: ${r.seconds.toFixed(1)} s`, '');
+  if (r.before && r.after) {
+    lines.push(`## Effect (${r.evaluationImages} evaluation images)`, '');
+    lines.push('| | clean accuracy | ASR (target excluded) | ASR (all images) | robust accuracy |', '|---|---|---|---|---|');
+    lines.push(`| before | ${pct(r.before.cleanAccuracy)} | ${pct(r.before.asr)} | ${pct(r.before.asrAll)} | ${pct(r.before.robustAccuracy)} |`);
+    lines.push(`| after | ${pct(r.after.cleanAccuracy)} | ${pct(r.after.asr)} | ${pct(r.after.asrAll)} | ${pct(r.after.robustAccuracy)} |`);
+    if (r.der !== undefined) lines.push('', `DER (defense effectiveness rating) = ${r.der.toFixed(4)}`);
+    lines.push('');
+  } else {
+    lines.push('No evaluation data or attack spec was given, so clean accuracy and ASR were not measured.', '');
+  }
+  lines.push('## Settings', '', '| setting | value |', '|---|---|');
+  for (const [k, v] of Object.entries(r.settings)) lines.push(`| ${k} | ${typeof v === 'number' ? +v.toPrecision(6) : v} |`);
+  lines.push('');
+  const rounds = r.details.rounds as Array<Record<string, number>> | undefined;
+  if (rounds?.length) {
+    lines.push('## Rounds', '', '| round | loss | clean CE | triggered CE | trigger L1 (raw → rescaled) | mean mask | seconds |', '|---|---|---|---|---|---|---|');
+    for (const s of rounds) {
+      lines.push(`| ${s.round} | ${s.loss!.toFixed(4)} | ${s.cleanLoss!.toFixed(4)} | ${s.triggeredLoss!.toFixed(4)} | ${s.triggerL1!.toFixed(1)} → ${s.triggerL1Rescaled!.toFixed(1)} | ${s.meanMask!.toFixed(4)} | ${s.seconds!.toFixed(1)} |`);
+    }
+    lines.push('');
+  }
+  if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, left to right (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
+  if (r.maskStats?.length) {
+    lines.push('## Masks per layer', '', '| layer | entries | mean | min | fraction < 0.5 |', '|---|---|---|---|---|');
+    for (const m of r.maskStats) lines.push(`| ${m.layer} | ${m.size} | ${m.mean.toFixed(4)} | ${m.min.toFixed(4)} | ${(100 * m.below05).toFixed(2)} % |`);
+    lines.push('');
+    if (pictures.masks) lines.push(`Histograms of mask values over [0, 1] per layer, in the table's order (log counts; red bins are below 0.5):`, '', `![masks](${pictures.masks})`, '');
+  }
+  return lines.join('\n');
+}
