@@ -9,7 +9,8 @@ import { writeFileAtomic } from '../io/atomic-write.node.js';
 import { encodePngCompressed } from '../io/png.node.js';
 import { serializeSafetensors } from '../io/safetensors.js';
 import { saveModel } from '../nn/model-file.js';
-import type { ImageDataset } from '../data/dataset.js';
+import { subset, type ImageDataset } from '../data/dataset.js';
+import { Rng } from '../data/rng.js';
 import { purifyModel, type PurifyOptions } from '../awm/purify.js';
 import type { DefenseMethod } from '../awm/defense.js';
 import { reportMarkdown } from '../awm/report.js';
@@ -41,6 +42,7 @@ export const purifyCommand: Command = {
     masks: { type: 'string', help: 'write the final soft masks (before folding) as safetensors here' },
     'eval-dataset': { type: 'string', help: 'evaluate before and after on this dataset\'s test split (default: the --clean dataset, minus the clean images)' },
     attack: { type: 'string', help: 'attack spec JSON or preset name for ASR; default: the attack in the model\'s metadata' },
+    'eval-count': int('evaluate on this many test images only (seeded; quick checks)'),
     seed: { type: 'int', default: 0, help: 'seed for every random choice' },
     // AWM
     outer: int('AWM rounds (default 20)'),
@@ -127,6 +129,10 @@ async function runPurify(flags: ParsedFlags, io: CommandIO): Promise<void> {
   if (evalName !== undefined) {
     if (!isDatasetName(evalName)) throw new UsageError(`--eval-dataset must be a dataset name, got '${evalName}'`);
     testSet = await loadSplit(dataSource(flags, evalName, { channels: spec.inChannels, size: spec.inputSize }), 'test');
+  }
+  const evalCount = flags['eval-count'] as number | undefined;
+  if (testSet && evalCount !== undefined && evalCount < testSet.n) {
+    testSet = subset(testSet, Array.from(new Rng(seed ^ 0xe7a1).permutation(testSet.n).slice(0, evalCount)).sort((a, b) => a - b));
   }
   if (attack && testSet) evaluation = { testSet, attack };
   else if (testSet && !attack) io.warn('no attack spec (--attack, or one stored in the model): ASR is not measured');

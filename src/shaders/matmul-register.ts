@@ -73,9 +73,9 @@ export function registerGemmWgsl(spec: GemmSpec, cfg: RegisterConfig): string {
   });
   const inner = range(kc).map((kk) => {
     const lines = [`let ko${kk} = Ko[${kk}];`];
-    for (const t of cols) lines.push(`let b${kk}_${t} = B[ko${kk} + nOff${t}];`);
+    for (const t of cols) lines.push(process.env.HACKB ? `let b${kk}_${t} = B[${kk * tn + t}u];` : `let b${kk}_${t} = B[ko${kk} + nOff${t}];`);
     for (const r of rows) {
-      lines.push(`let a${kk}_${r} = As[${r * kc + kk}];`);
+      lines.push(process.env.HACKA ? `let a${kk}_${r} = f32(${r}) * 0.001;` : `let a${kk}_${r} = As[${r * kc + kk}];`);
       for (const t of cols) lines.push(`acc${r}_${t} += a${kk}_${r} * b${kk}_${t};`);
     }
     return lines.join('\n    ');
@@ -105,9 +105,9 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   for (var k0 = kr.x; k0 < kr.y; k0 += ${kc}u) {
     ${stageA.join('\n    ')}
     ${stageK.join('\n    ')}
-    workgroupBarrier();
+    ${process.env.NOBAR ? "" : "workgroupBarrier();"}
     ${inner.join('\n    ')}
-    workgroupBarrier();
+    ${process.env.NOBAR ? "" : "workgroupBarrier();"}
   }
   ${store}
 }

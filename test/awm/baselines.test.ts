@@ -253,6 +253,14 @@ describe('ANP', () => {
     expect(batchNormLayers(m).every(([, bn]) => bn.affineOverride === null)).toBe(true);
   });
 
+  it('leaves no tensors behind (fine-tuning and ANP)', async () => {
+    const m = model(SMALL);
+    const start = be.liveBytes();
+    await runFineTune(m, be, cleanSet(), resolveFineTuneOptions(quickFt, { clean: cleanSet(), seed: 0 }));
+    await runAnp(m, be, cleanSet(), resolveAnpOptions(quickAnp, { clean: cleanSet(), model: m, seed: 0 }));
+    expect(be.liveBytes()).toBe(start);
+  });
+
   it('rejects bad options with the option named', async () => {
     const m = model(SMALL);
     const ctx = { clean: cleanSet(), model: m, seed: 0 };

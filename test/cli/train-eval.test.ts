@@ -110,6 +110,11 @@ describe('awm train and awm eval (CPU backend)', () => {
     for (const key of ['asr', 'asrAll', 'robustAccuracy']) expect(json.attack[key]).toBeGreaterThanOrEqual(0);
   });
 
+  it("loads folder images with the model's trained geometry unless told otherwise", async () => {
+    const lines = await run(evalCommand, ['--model', modelPath, '--dataset', 'folder', '--data-dir', rgbFolder, ...cpu]);
+    expect(lines.join('\n')).toMatch(/2 images, 1x8x8, 2 classes/);
+  });
+
   it('trains a ResNet-18 for a single step', async () => {
     const out = join(root, 'resnet.safetensors');
     await run(trainCommand, ['--dataset', 'mnist', '--data-dir', idx, '--arch', 'resnet18', '--width', '2', '--epochs', '1', '--max-steps', '1', '--batch-size', '8', '--out', out, ...cpu]);
