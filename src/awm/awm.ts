@@ -57,10 +57,32 @@ export interface AwmVariant {
   keepTrigger?: boolean;
 }
 
+/** One mask step as onMaskStep sees it: the step's loss terms before its update. */
+export interface AwmMaskStepInfo {
+  /** 1-based, as AwmRoundStats.round. */
+  round: number;
+  /** 1-based within the round's mask phase. */
+  step: number;
+  stepsPerPhase: number;
+  loss: number;
+  cleanLoss: number;
+  triggeredLoss: number;
+  maskL1: number;
+  /** With `maskGradNorms`: the L2 norm of each conv layer's mask gradient, in state-dict order. */
+  gradNorms?: Array<{ layer: string; norm: number }>;
+}
+
 export interface AwmHooks {
   onRound?: (stats: AwmRoundStats) => void | Promise<void>;
-  /** Called with the masks after every mask step (gradient-flow views). */
-  onMaskStep?: (info: { round: number; step: number; loss: number }) => void;
+  /**
+   * Called after every `maskStepEvery`-th mask step and the last one of each round (gradient-flow
+   * views). Each call reads values back from the device, which waits for the GPU, so it is opt-in.
+   */
+  onMaskStep?: (info: AwmMaskStepInfo) => void | Promise<void>;
+  /** Default 1: every mask step. */
+  maskStepEvery?: number;
+  /** Also hand onMaskStep the per-layer L2 norms of the mask gradients. */
+  maskGradNorms?: boolean;
   /** Abort between steps (the browser's stop button). */
   shouldStop?: () => boolean;
 }
@@ -100,6 +122,8 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   model.setRequiresGrad(false);
   const masksByName = attachMasks(model, { value: 1 });
   const masks = [...masksByName.values()];
+  const maskNames = [...masksByName.keys()];
+  const every = Math.max(1, Math.floor(hooks.maskStepEvery ?? 1));
   const adam = new Adam(masks, { lr: options.maskLr, betas: [0.9, 0.999], eps: 1e-8 });
   const rng = new Rng(options.seed);
   const rounds: AwmRoundStats[] = [];
@@ -130,18 +154,30 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
       let sums = keep(ops.zeros(backend, [4]));
       for (let step = 0; step < T; step++) {
         if (hooks.shouldStop?.()) throw new Error('AWM stopped');
-        const next = tidy(() => {
+        const probing = hooks.onMaskStep !== undefined && ((step + 1) % every === 0 || step === T - 1);
+        const { next, probe } = tidy(() => {
           const { x, y } = drawBatch(backend, set, batch, rng, variant.softTargets);
           adam.zeroGrad();
           const parts = maskLoss(model, masks, x, y, delta, options.alpha, options.gamma);
           backward(parts.total);
+          const terms = noGrad(() => ops.concat([parts.total, parts.clean, parts.triggered, parts.l1].map((t) => ops.reshape(t, [1])), 0));
+          // Read before the update, while .grad still belongs to this step's loss.
+          const probe = probing ? noGrad(() => ops.concat([terms, ...(hooks.maskGradNorms ? masks.map((m) => ops.reshape(ops.normL2(m.grad!), [1])) : [])], 0)) : null;
           adam.step();
           clampMasks(masks);
-          return noGrad(() => ops.add(sums, ops.concat([parts.total, parts.clean, parts.triggered, parts.l1].map((t) => ops.reshape(t, [1])), 0)));
+          return { next: noGrad(() => ops.add(sums, terms)), probe };
         });
         sums.dispose();
         sums = keep(next);
         backend.flush();
+        if (probe) {
+          const v = await keep(probe).data();
+          probe.dispose();
+          await hooks.onMaskStep!({
+            round: round + 1, step: step + 1, stepsPerPhase: T, loss: v[0]!, cleanLoss: v[1]!, triggeredLoss: v[2]!, maskL1: v[3]!,
+            ...(hooks.maskGradNorms ? { gradNorms: maskNames.map((layer, i) => ({ layer, norm: v[4 + i]! })) } : {}),
+          });
+        }
       }
       adam.lr *= options.lrDecay;
       const [loss, cleanLoss, triggeredLoss, maskL1] = Array.from(await sums.data()).map((v) => v / T) as [number, number, number, number];

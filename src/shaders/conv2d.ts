@@ -1,7 +1,204 @@
-// Placeholder: this kernel family is being written; every function throws until it lands.
+/**
+ * NCHW conv2d (groups 1, dilation 1) forward, backward-data and backward-weight as implicit GEMMs
+ * (conv2d-implicit.ts) over a zero-padded copy of the input (conv2d-prep.ts):
+ * - forward: rows = output channels, columns = (image, oy, ox), k = (ci, ky, kx);
+ * - backward-data: the output gradient spread onto a stride-1 grid, then a stride-1 convolution
+ *   with the flipped, transposed kernel (read in place from w);
+ * - backward-weight: rows = output channels, columns = (ci, ky, kx), k = (image, oy, ox); that
+ *   reduction is long, so it is split over k into partial slots plus a summing pass when the
+ *   output alone gives too few threads.
+ * Padded copies are made a batch chunk at a time so each stays within maxStorageBufferBindingSize.
+ */
 import type { Conv2dParams, Storage } from '../tensor/backend.js';
-import type { GpuContext } from '../backends/webgpu/context.js';
-const todo = (name: string): never => { throw new Error(`WebGPU kernel ${name} is not implemented yet`); };
-export function conv2d(ctx: GpuContext, x: Storage, w: Storage, bias: Storage | null, p: Conv2dParams): Storage { return todo('conv2d'); }
-export function conv2dBackwardData(ctx: GpuContext, dy: Storage, w: Storage, p: Conv2dParams): Storage { return todo('conv2dBackwardData'); }
-export function conv2dBackwardWeight(ctx: GpuContext, x: Storage, dy: Storage, p: Conv2dParams): Storage { return todo('conv2dBackwardWeight'); }
+import type { GpuContext, GpuBinding } from '../backends/webgpu/context.js';
+import { grid1d } from '../backends/webgpu/context.js';
+import { packUniforms } from './common.js';
+import { DW_FIELDS, dwProgram, IM2COL_FIELDS, im2colProgram, type KernelForm } from './conv2d-implicit.js';
+import { spreadImages, sumSlices } from './conv2d-prep.js';
+import type { RegisterConfig } from './matmul-register.js';
+import { SHARED_TILE } from './matmul-shared.js';
+
+/** Tuned on SwiftShader (2 cores) with bench/kernels.ts. */
+export const CONV_REGISTER_CONFIG: RegisterConfig = { tm: 8, tn: 16, ku: 4, workgroupSize: 16 };
+
+/** Split-K aims for this many threads (register form) or workgroups (shared form) ... */
+const SPLIT_TARGET = { register: 256, shared: 256 };
+/** ... but never gives a split fewer k steps than this. */
+const MIN_SPLIT_K = 256;
+
+function formFor(ctx: GpuContext, cfg?: RegisterConfig): KernelForm {
+  return ctx.preferWorkgroupMemory ? { kind: 'shared' } : { kind: 'register', cfg: cfg ?? CONV_REGISTER_CONFIG };
+}
+
+function checkParams(p: Conv2dParams, sizes: Record<string, [Storage | null, number]>): void {
+  for (const [name, v] of Object.entries(p)) {
+    if (!Number.isInteger(v) || v < 0) throw new Error(`conv2d: ${name} must be a non-negative integer, got ${v}`);
+  }
+  if (p.strideH < 1 || p.strideW < 1) throw new Error(`conv2d: strides must be at least 1, got ${p.strideH}x${p.strideW}`);
+  // Every window must lie inside the padded input, or the kernels would read past it.
+  if (p.outH > 0 && (p.outH - 1) * p.strideH + p.kh > p.h + 2 * p.padH) throw new Error(`conv2d: outH ${p.outH} does not fit h ${p.h}, kh ${p.kh}, stride ${p.strideH}, padding ${p.padH}`);
+  if (p.outW > 0 && (p.outW - 1) * p.strideW + p.kw > p.w + 2 * p.padW) throw new Error(`conv2d: outW ${p.outW} does not fit w ${p.w}, kw ${p.kw}, stride ${p.strideW}, padding ${p.padW}`);
+  for (const [what, [s, expected]] of Object.entries(sizes)) {
+    if (!s) continue;
+    if (s.dtype !== 'float32') throw new Error(`conv2d: ${what} must be float32`);
+    if (s.length !== expected) throw new Error(`conv2d: ${what} has ${s.length} elements, expected ${expected}`);
+  }
+}
+
+/** Images per padded chunk so that `floatsPerImage * images` fits one storage binding. */
+function imagesPerChunk(ctx: GpuContext, floatsPerImage: number, n: number): number {
+  if (floatsPerImage === 0) return Math.max(1, n);
+  const fit = Math.floor(ctx.limits.maxStorageBufferBindingSize / 4 / floatsPerImage);
+  if (fit < 1) throw new Error(`conv2d: one padded image (${floatsPerImage} floats) exceeds maxStorageBufferBindingSize`);
+  return Math.min(Math.max(1, n), fit);
+}
+
+function workgroupsFor(ctx: GpuContext, form: KernelForm, m: number, n: number, problems: number): { tilesN: number; tilesM: number; workgroups: [number, number, number] } {
+  const tm = form.kind === 'shared' ? SHARED_TILE.bm : form.cfg.tm;
+  const tn = form.kind === 'shared' ? SHARED_TILE.bn : form.cfg.tn;
+  const tilesN = Math.ceil(n / tn);
+  const tilesM = Math.ceil(m / tm);
+  const count = tilesN * tilesM * problems;
+  const groups = form.kind === 'shared' ? count : Math.ceil(count / form.cfg.workgroupSize);
+  return { tilesN, tilesM, workgroups: grid1d(groups, ctx.limits.maxComputeWorkgroupsPerDimension) };
+}
+
+interface Im2colPass {
+  a: Storage; src: Storage; out: Storage; bias: Storage | null;
+  m: number; c: number; images: number; hs: number; ws: number;
+  outH: number; outW: number; sh: number; sw: number; kh: number; kw: number;
+  flip: boolean; b0: number;
+}
+
+function im2colPass(ctx: GpuContext, form: KernelForm, q: Im2colPass): void {
+  const taps = q.kh * q.kw;
+  const n = q.images * q.outH * q.outW;
+  const k = q.c * taps;
+  if (n === 0 || q.m === 0) return;
+  const { tilesN, tilesM, workgroups } = workgroupsFor(ctx, form, q.m, n, 1);
+  const values: Record<string, number> = {
+    m: q.m, n, k, c: q.c, hs: q.hs, ws: q.ws, outH: q.outH, outW: q.outW, sh: q.sh, sw: q.sw,
+    kh: q.kh, kw: q.kw, tilesN, tilesM, b0: q.b0, one: 1,
+    // Forward walks A = w[m][k] forwards; backward-data walks each channel's taps backwards.
+    aInit: q.flip ? taps - 1 : 0,
+    aTapStep: q.flip ? -1 : 1,
+    aChanJump: q.flip ? q.m * taps + taps : 0,
+    rowJump: q.ws - q.kw,
+    planeJump: q.hs * q.ws - q.kh * q.ws,
+  };
+  const bindings: GpuBinding[] = [
+    { storage: q.a, access: 'read' },
+    { storage: q.src, access: 'read' },
+    { storage: q.out, access: 'read_write' },
+  ];
+  if (q.bias) bindings.push({ storage: q.bias, access: 'read' });
+  ctx.dispatch(im2colProgram(form, q.flip, q.bias !== null), bindings, workgroups, packUniforms(IM2COL_FIELDS.map(([f, t]) => [t, values[f]!])));
+}
+
+export function conv2d(ctx: GpuContext, x: Storage, w: Storage, bias: Storage | null, p: Conv2dParams, cfg?: RegisterConfig): Storage {
+  checkParams(p, { x: [x, p.n * p.cIn * p.h * p.w], weight: [w, p.cOut * p.cIn * p.kh * p.kw], bias: [bias, p.cOut] });
+  const out = ctx.alloc(p.n * p.cOut * p.outH * p.outW, 'float32');
+  if (out.length === 0) return out;
+  const form = formFor(ctx, cfg);
+  const base = { a: w, out, bias, m: p.cOut, c: p.cIn, outH: p.outH, outW: p.outW, sh: p.strideH, sw: p.strideW, kh: p.kh, kw: p.kw, flip: false };
+  if ((p.padH === 0 && p.padW === 0) || p.cIn === 0) {
+    im2colPass(ctx, form, { ...base, src: x, images: p.n, hs: p.h, ws: p.w, b0: 0 });
+    return out;
+  }
+  const hs = p.h + 2 * p.padH;
+  const ws = p.w + 2 * p.padW;
+  const chunk = imagesPerChunk(ctx, p.cIn * hs * ws, p.n);
+  for (let b0 = 0; b0 < p.n; b0 += chunk) {
+    const images = Math.min(chunk, p.n - b0);
+    const src = spreadImages(ctx, x, { images, c: p.cIn, h: p.h, w: p.w, hs, ws, offY: p.padH, offX: p.padW, sh: 1, sw: 1, b0 });
+    im2colPass(ctx, form, { ...base, src, images, hs, ws, b0 });
+    ctx.release(src);
+  }
+  return out;
+}
+
+export function conv2dBackwardData(ctx: GpuContext, dy: Storage, w: Storage, p: Conv2dParams, cfg?: RegisterConfig): Storage {
+  checkParams(p, { dy: [dy, p.n * p.cOut * p.outH * p.outW], weight: [w, p.cOut * p.cIn * p.kh * p.kw] });
+  const out = ctx.alloc(p.n * p.cIn * p.h * p.w, 'float32');
+  if (out.length === 0) return out;
+  const form = formFor(ctx, cfg);
+  // dx[iy] = sum over ky' of D[iy + ky'] * w[kh-1-ky'] where D holds dy[oy] at oy*stride + kh-1-pad.
+  const hd = p.h + p.kh - 1;
+  const wd = p.w + p.kw - 1;
+  const offY = p.kh - 1 - p.padH;
+  const offX = p.kw - 1 - p.padW;
+  const base = { a: w, out, bias: null, m: p.cIn, c: p.cOut, outH: p.h, outW: p.w, sh: 1, sw: 1, kh: p.kh, kw: p.kw, flip: true, hs: hd, ws: wd };
+  const spreadFree = p.strideH === 1 && p.strideW === 1 && offY === 0 && offX === 0 && hd === p.outH && wd === p.outW;
+  if (spreadFree || p.cOut === 0 || p.kh === 0 || p.kw === 0) {
+    im2colPass(ctx, form, { ...base, src: dy, images: p.n, b0: 0 });
+    return out;
+  }
+  const chunk = imagesPerChunk(ctx, p.cOut * hd * wd, p.n);
+  for (let b0 = 0; b0 < p.n; b0 += chunk) {
+    const images = Math.min(chunk, p.n - b0);
+    const src = spreadImages(ctx, dy, { images, c: p.cOut, h: p.outH, w: p.outW, hs: hd, ws: wd, offY, offX, sh: p.strideH, sw: p.strideW, b0 });
+    im2colPass(ctx, form, { ...base, src, images, b0 });
+    ctx.release(src);
+  }
+  return out;
+}
+
+export function conv2dBackwardWeight(ctx: GpuContext, x: Storage, dy: Storage, p: Conv2dParams, cfg?: RegisterConfig): Storage {
+  checkParams(p, { x: [x, p.n * p.cIn * p.h * p.w], dy: [dy, p.n * p.cOut * p.outH * p.outW] });
+  const m = p.cOut;
+  const n = p.cIn * p.kh * p.kw;
+  if (m * n === 0) return ctx.alloc(0, 'float32');
+  const form = formFor(ctx, cfg);
+  const plane = p.outH * p.outW;
+  const padded = p.padH > 0 || p.padW > 0;
+  const hs = padded ? p.h + 2 * p.padH : p.h;
+  const ws = padded ? p.w + 2 * p.padW : p.w;
+  // Unpadded, x itself is the source: one chunk, so source image b is image b of dy too.
+  const chunk = padded ? imagesPerChunk(ctx, p.cIn * hs * ws, p.n) : Math.max(1, p.n);
+
+  // Split the reduction until tiles x splits reaches the target (threads for the register form,
+  // workgroups for the shared one), keeping splits long and the partials within one binding.
+  const totalK = p.n * plane;
+  const { tilesN, tilesM } = workgroupsFor(ctx, form, m, n, 1);
+  const target = form.kind === 'shared' ? SPLIT_TARGET.shared : SPLIT_TARGET.register;
+  const maxSlots = Math.max(1, Math.floor(ctx.limits.maxStorageBufferBindingSize / 4 / (m * n)));
+  const wanted = Math.max(1, Math.min(Math.ceil(target / (tilesN * tilesM)), Math.floor(totalK / MIN_SPLIT_K), maxSlots));
+  const kPerSplit = Math.max(1, Math.ceil(totalK / wanted));
+  // Each batch chunk covers its own k range with whole splits; the slots add up across chunks.
+  const chunks: Array<{ b0: number; images: number; splits: number; slot0: number }> = [];
+  let slots = 0;
+  for (let b0 = 0; b0 < Math.max(1, p.n); b0 += chunk) {
+    const images = Math.min(chunk, p.n - b0);
+    const splits = Math.max(1, Math.ceil((images * plane) / kPerSplit));
+    chunks.push({ b0, images, splits, slot0: slots });
+    slots += splits;
+  }
+  if (slots > maxSlots) throw new Error(`conv2d backward-weight: ${slots} partial results of ${m * n} floats exceed maxStorageBufferBindingSize`);
+  const partials = ctx.alloc(slots * m * n, 'float32');
+
+  for (const c of chunks) {
+    const src = padded && c.images > 0
+      ? spreadImages(ctx, x, { images: c.images, c: p.cIn, h: p.h, w: p.w, hs, ws, offY: p.padH, offX: p.padW, sh: 1, sw: 1, b0: c.b0 })
+      : x;
+    const grid = workgroupsFor(ctx, form, m, n, c.splits);
+    const values: Record<string, number> = {
+      m, n, k: c.images * plane, cIn: p.cIn, hs, ws, outH: p.outH, outW: p.outW, sh: p.strideH, sw: p.strideW,
+      kh: p.kh, kw: p.kw, tilesN: grid.tilesN, tilesM: grid.tilesM, b0: c.b0, splits: c.splits, chunk: kPerSplit, slot0: c.slot0,
+      // Register-form walker jumps at the end of an output row and of an image.
+      aImageJump: (m - 1) * plane,
+      bRowJump: p.strideH * ws - p.outW * p.strideW,
+      bImageJump: p.cIn * hs * ws - p.outH * p.strideH * ws,
+    };
+    const bindings: GpuBinding[] = [
+      { storage: dy, access: 'read' },
+      { storage: src, access: 'read' },
+      { storage: partials, access: 'read_write' },
+    ];
+    ctx.dispatch(dwProgram(form), bindings, grid.workgroups, packUniforms(DW_FIELDS.map(([f, t]) => [t, values[f]!])));
+    if (src !== x) ctx.release(src);
+  }
+  if (slots === 1) return partials;
+  const summed = sumSlices(ctx, partials, m * n, slots);
+  ctx.release(partials);
+  return summed;
+}

@@ -1,113 +1,97 @@
 /**
- * Register-tiled GEMM for CPU-emulated adapters (SwiftShader), used by matmul and by the
- * implicit-GEMM convolutions.
+ * Register-tiled GEMM without workgroup memory: the form for CPU-emulated adapters (SwiftShader),
+ * shared by matmul and the implicit-GEMM convolutions.
  *
- * Why this shape: SwiftShader runs invocations as the lanes of 4-wide SIMD and has no uniformity
- * analysis, so every storage-buffer load whose index is computed at run time becomes a per-lane
- * gather (tens of instructions), while a load from workgroup memory at a compile-time-constant
- * index is one scalar load broadcast to all lanes. Measured at 1024^3: register tiles that gather
- * both operands peak near 1.8 GFLOP/s; moving A to broadcast loads more than doubles that. So:
+ * What it is tuned against (measured on SwiftShader, 2 cores, bench/kernels.ts):
+ * - SwiftShader runs invocations as lanes of 4-wide SIMD with no uniformity analysis, so every
+ *   load at a run-time index, from storage or from workgroup memory alike, is a per-lane gather
+ *   costing tens of cycles, while a multiply-add costs a few. Loads per multiply-add decide speed:
+ *   each thread owns a TM x TN block and loads TM + TN elements per k for TM * TN updates.
+ *   Staging A in workgroup memory does not help (its loads are gathers too) and barriers add
+ *   coroutine switches, hence no workgroup memory here.
+ * - Loop-carried values are merged through masked phi copies on every iteration, so the k loop is
+ *   unrolled KU times to amortise that over many updates.
+ * - vec4 loads are still 4 gathers each, so operands are loaded as scalars, which also lets any
+ *   m, n, k and layout share one code path.
  *
- * - A workgroup owns TM rows and WG*TN columns. Per k chunk of KC it stages A[TM rows][KC] into
- *   workgroup memory (a few elements per thread) together with the k part of B's offsets.
- * - Each thread owns TN columns (strided by WG so neighbouring lanes touch neighbouring
- *   addresses) and keeps TM*TN accumulators. The KC loop is unrolled, so every A read and every
- *   k-offset read is a constant-index broadcast, and the only gathers left are TN loads of B per
- *   k, each reused TM times.
- *
- * B's address must split into kOffB(z, k) + nOffB(z, n) (true for matmul in either layout and for
- * the implicit im2col of a padded input), so B is never materialised.
- *
- * The generated shader expects from `spec.declarations`: uniforms `u` with m, n, tilesN, tilesM
- * and the problem count, storage `B: array<f32>`, and WGSL functions
- *   fn loadA(z: u32, m: u32, k: u32) -> f32      called only in range
- *   fn kOffB(z: u32, k: u32) -> u32              called only for k in kRange(z)
- *   fn nOffB(z: u32, n: u32) -> u32              called only for n < u.n
- *   fn storeC(z: u32, m: u32, n: u32, v: f32)    called only in range
- *   fn kRange(z: u32) -> vec2<u32>               [begin, end) of the reduction for problem z
+ * Operand addressing is split so that per-k work is a few integer ops shared by all loads:
+ * A(m, k) = A[aRow(m) + aK] and B(k, n) = B[bK + bCol(n)], where aK and bK come from a "k walker"
+ * that each op defines (a counter for matmul; (channel, ky, kx) or (image, oy, ox) counters for
+ * convolutions). Rows and columns past the edge are clamped for loading and skipped for storing,
+ * so no load is ever out of bounds and the k loop has no branches.
  */
 import type { GpuProgram } from '../backends/webgpu/context.js';
 import { uniformStruct } from './common.js';
 
 export interface RegisterConfig {
-  /** Rows per workgroup (each thread accumulates all of them). */
+  /** Rows per thread. */
   tm: number;
   /** Columns per thread. */
   tn: number;
-  /** Threads per workgroup. */
+  /** k steps per loop iteration. */
+  ku: number;
   workgroupSize: number;
-  /** k chunk staged per barrier pair; the unrolled inner loop has this many steps. */
-  kc: number;
 }
 
-export interface GemmSpec {
+export interface RegisterGemmOps {
+  /** Bindings (A and B as array<f32>), uniform struct `u`, and fn storeC(z: u32, m: u32, n: u32, v: f32). */
   declarations: string;
-  m?: string;
-  n?: string;
-  problems?: string;
+  /** WGSL expressions for the GEMM sizes and the number of independent problems (batch or split). */
+  m: string;
+  n: string;
+  problems: string;
+  /** [begin, end) of k for problem `z`, as a vec2<u32> expression. */
+  kRange: string;
+  /** Offset of row `m` of A / column `n` of B within problem `z` (m < M, n < N guaranteed). */
+  aRow(m: string): string;
+  bCol(n: string): string;
+  /** Statements declaring the walker's `var`s positioned at k = `kBegin`. */
+  walkerInit(kBegin: string): string;
+  /** Statements defining `let aK` and `let bK` for the current k. */
+  walkerOffsets: string;
+  /** Statements moving the walker to k + 1. */
+  walkerAdvance: string;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
 
-export function registerGemmWgsl(spec: GemmSpec, cfg: RegisterConfig): string {
-  const { tm, tn, workgroupSize: wg, kc } = cfg;
-  const M = spec.m ?? 'u.m';
-  const N = spec.n ?? 'u.n';
-  const problems = spec.problems ?? 'u.batch';
+export function registerGemmWgsl(ops: RegisterGemmOps, cfg: RegisterConfig): string {
+  const { tm, tn, ku, workgroupSize } = cfg;
   const rows = range(tm);
   const cols = range(tn);
-  const stageA = range(Math.ceil((tm * kc) / wg)).map((s) => {
-    const e = `lid + ${s * wg}u`;
-    const guard = (tm * kc) % wg === 0 || (s + 1) * wg <= tm * kc ? '' : `if (${e} < ${tm * kc}u) `;
-    return `${guard}{
-      let r = (${e}) / ${kc}u;
-      let kk = (${e}) % ${kc}u;
-      var v = 0.0;
-      if (i0 + r < ${M} && k0 + kk < kr.y) { v = loadA(z, i0 + r, k0 + kk); }
-      As[${e}] = v;
-    }`;
-  });
-  const stageK = range(Math.ceil(kc / wg)).map((s) => {
-    const e = `lid + ${s * wg}u`;
-    return `if (${e} < ${kc}u) { Ko[${e}] = kOffB(z, min(k0 + ${e}, kr.y - 1u)); }`;
-  });
-  const inner = range(kc).map((kk) => {
-    const lines = [`let ko${kk} = Ko[${kk}];`];
-    for (const t of cols) lines.push(process.env.HACKB ? `let b${kk}_${t} = B[${kk * tn + t}u];` : `let b${kk}_${t} = B[ko${kk} + nOff${t}];`);
-    for (const r of rows) {
-      lines.push(process.env.HACKA ? `let a${kk}_${r} = f32(${r}) * 0.001;` : `let a${kk}_${r} = As[${r * kc + kk}];`);
-      for (const t of cols) lines.push(`acc${r}_${t} += a${kk}_${r} * b${kk}_${t};`);
-    }
-    return lines.join('\n    ');
-  });
-  const store = rows.map((r) => cols.map((t) =>
-    `if (i0 + ${r}u < ${M} && col${t} < ${N}) { storeC(z, i0 + ${r}u, col${t}, acc${r}_${t}); }`).join('\n  ')).join('\n  ');
+  const step = [
+    ops.walkerOffsets,
+    ...rows.map((r) => `let a${r} = A[aRow${r} + aK];`),
+    ...cols.map((t) => `let b${t} = B[bK + bCol${t}];`),
+    ...rows.flatMap((r) => cols.map((t) => `acc${r}_${t} += a${r} * b${t};`)),
+    ops.walkerAdvance,
+  ].join('\n      ');
+  const unrolled = range(ku).map(() => `{\n      ${step}\n    }`).join('\n    ');
+  const store = rows.flatMap((r) => cols.map((t) =>
+    `if (i0 + ${r}u < ${ops.m} && j0 + ${t}u < ${ops.n}) { storeC(z, i0 + ${r}u, j0 + ${t}u, acc${r}_${t}); }`)).join('\n  ');
+  return `${ops.declarations}
 
-  return `${spec.declarations}
-var<workgroup> As: array<f32, ${tm * kc}>;
-var<workgroup> Ko: array<u32, ${kc}>;
-
-@compute @workgroup_size(${wg})
+@compute @workgroup_size(${workgroupSize})
 fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec3<u32>, @builtin(local_invocation_index) lid: u32) {
-  let wgi = wid.y * nwg.x + wid.x;
-  let tileN = wgi % u.tilesN;
-  let rest = wgi / u.tilesN;
+  let idx = (wid.y * nwg.x + wid.x) * ${workgroupSize}u + lid;
+  let tileN = idx % u.tilesN;
+  let rest = idx / u.tilesN;
   let tileM = rest % u.tilesM;
   let z = rest / u.tilesM;
-  // Uniform per workgroup, so returning keeps the barriers below in uniform control flow.
-  if (z >= ${problems}) { return; }
+  if (z >= ${ops.problems}) { return; }
   let i0 = tileM * ${tm}u;
-  let j0 = tileN * ${wg * tn}u;
-  ${cols.map((t) => `let col${t} = j0 + ${t * wg}u + lid;`).join('\n  ')}
-  ${cols.map((t) => `let nOff${t} = nOffB(z, min(col${t}, ${N} - 1u));`).join('\n  ')}
+  let j0 = tileN * ${tn}u;
+  ${rows.map((r) => `let aRow${r} = ${ops.aRow(`min(i0 + ${r}u, ${ops.m} - 1u)`)};`).join('\n  ')}
+  ${cols.map((t) => `let bCol${t} = ${ops.bCol(`min(j0 + ${t}u, ${ops.n} - 1u)`)};`).join('\n  ')}
   ${rows.map((r) => cols.map((t) => `var acc${r}_${t} = 0.0;`).join(' ')).join('\n  ')}
-  let kr = kRange(z);
-  for (var k0 = kr.x; k0 < kr.y; k0 += ${kc}u) {
-    ${stageA.join('\n    ')}
-    ${stageK.join('\n    ')}
-    ${process.env.NOBAR ? "" : "workgroupBarrier();"}
-    ${inner.join('\n    ')}
-    ${process.env.NOBAR ? "" : "workgroupBarrier();"}
+  let kr = ${ops.kRange};
+  ${ops.walkerInit('kr.x')}
+  var k = kr.x;
+  for (; k + ${ku}u <= kr.y; k += ${ku}u) {
+    ${unrolled}
+  }
+  for (; k < kr.y; k += 1u) {
+    ${step}
   }
   ${store}
 }
@@ -120,7 +104,7 @@ export const MATMUL_UNIFORMS: Array<[string, 'u32']> = [
 ];
 
 export function matmulRegisterProgram(transA: boolean, transB: boolean, cfg: RegisterConfig): GpuProgram {
-  const key = `matmul-reg:${cfg.tm}x${cfg.tn}:wg${cfg.workgroupSize}:kc${cfg.kc}:tA${+transA}:tB${+transB}`;
+  const key = `matmul-reg:${cfg.tm}x${cfg.tn}:ku${cfg.ku}:wg${cfg.workgroupSize}:tA${+transA}:tB${+transB}`;
   return {
     key,
     wgsl: () => registerGemmWgsl({
@@ -129,11 +113,16 @@ export function matmulRegisterProgram(transA: boolean, transB: boolean, cfg: Reg
 @group(0) @binding(1) var<storage, read> B: array<f32>;
 @group(0) @binding(2) var<storage, read_write> O: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
-fn loadA(z: u32, m: u32, k: u32) -> f32 { return A[z * u.strideA + ${transA ? 'k * u.m + m' : 'm * u.k + k'}]; }
-fn kOffB(z: u32, k: u32) -> u32 { return ${transB ? 'k' : 'k * u.n'}; }
-fn nOffB(z: u32, n: u32) -> u32 { return z * u.strideB + ${transB ? 'n * u.k' : 'n'}; }
-fn storeC(z: u32, m: u32, n: u32, v: f32) { O[(z * u.m + m) * u.n + n] = v; }
-fn kRange(z: u32) -> vec2<u32> { return vec2<u32>(0u, u.k); }`,
+fn storeC(z: u32, m: u32, n: u32, v: f32) { O[(z * u.m + m) * u.n + n] = v; }`,
+      m: 'u.m',
+      n: 'u.n',
+      problems: 'u.batch',
+      kRange: 'vec2<u32>(0u, u.k)',
+      aRow: (m) => `z * u.strideA + ${transA ? m : `${m} * u.k`}`,
+      bCol: (n) => `z * u.strideB + ${transB ? `${n} * u.k` : n}`,
+      walkerInit: () => 'var aK_ = 0u;\n  var bK_ = 0u;',
+      walkerOffsets: 'let aK = aK_;\n      let bK = bK_;',
+      walkerAdvance: `aK_ += ${transA ? 'u.m' : '1u'};\n      bK_ += ${transB ? '1u' : 'u.n'};`,
     }, cfg),
   };
 }

@@ -1,8 +1,8 @@
 /**
  * Batched matmul (MatmulParams semantics: optional transposes, batch strides with 0 = broadcast).
- * Two kernel forms, picked by ctx.preferWorkgroupMemory: the register-tiled broadcast GEMM for
- * CPU-emulated adapters (matmul-register.ts) and 64x64 workgroup-memory tiles for real GPUs
- * (matmul-shared.ts).
+ * Two kernel forms, picked by ctx.preferWorkgroupMemory: register tiles without workgroup memory
+ * for CPU-emulated adapters (matmul-register.ts) and 64x64 workgroup-memory tiles for real GPUs
+ * (matmul-shared.ts). Both handle any m, n, k (edge tiles are bounds-checked) and either layout.
  */
 import type { MatmulParams, Storage } from '../tensor/backend.js';
 import type { GpuContext } from '../backends/webgpu/context.js';
@@ -12,7 +12,7 @@ import { MATMUL_UNIFORMS, matmulRegisterProgram, type RegisterConfig } from './m
 import { matmulSharedProgram, SHARED_TILE } from './matmul-shared.js';
 
 /** Tuned on SwiftShader (2 cores) with bench/kernels.ts. */
-export const REGISTER_CONFIG: RegisterConfig = { tm: 16, tn: 4, workgroupSize: 64, kc: 16 };
+export const REGISTER_CONFIG: RegisterConfig = { tm: 8, tn: 16, ku: 4, workgroupSize: 16 };
 
 export function checkMatmulArgs(a: Storage, b: Storage, p: MatmulParams): void {
   const { batch, m, n, k } = p;
@@ -33,7 +33,7 @@ export function matmul(ctx: GpuContext, a: Storage, b: Storage, p: MatmulParams,
   if (out.length === 0) return out;
   const shared = ctx.preferWorkgroupMemory;
   const tileRows = shared ? SHARED_TILE.bm : cfg.tm;
-  const tileCols = shared ? SHARED_TILE.bn : cfg.tn * cfg.workgroupSize;
+  const tileCols = shared ? SHARED_TILE.bn : cfg.tn;
   const tilesN = Math.ceil(p.n / tileCols);
   const tilesM = Math.ceil(p.m / tileRows);
   const u = packUniforms(MATMUL_UNIFORMS.map(([, t], i) => [t, [p.m, p.n, p.k, p.batch, p.batchStrideA, p.batchStrideB, tilesN, tilesM][i]!]));
@@ -43,6 +43,8 @@ export function matmul(ctx: GpuContext, a: Storage, b: Storage, p: MatmulParams,
     { storage: b, access: 'read' as const },
     { storage: out, access: 'read_write' as const },
   ];
-  ctx.dispatch(program, bindings, grid1d(tilesN * tilesM * p.batch, ctx.limits.maxComputeWorkgroupsPerDimension), u);
+  const problems = tilesN * tilesM * p.batch;
+  const workgroups = shared ? problems : Math.ceil(problems / cfg.workgroupSize);
+  ctx.dispatch(program, bindings, grid1d(workgroups, ctx.limits.maxComputeWorkgroupsPerDimension), u);
   return out;
 }

@@ -19,18 +19,21 @@ function data(n: number, seed: number): Float32Array {
 }
 
 async function compute(be: Backend): Promise<Record<string, number[]>> {
+  // Leaves live outside the scope: their gradients are disposed with them.
+  const x = requireGrad(ops.tensor(be, data(2 * 3 * 9 * 7, 3), [2, 3, 9, 7]));
+  const w = requireGrad(ops.tensor(be, data(5 * 3 * 3 * 3, 4), [5, 3, 3, 3]));
   const outs = tidy(() => {
     const a = ops.tensor(be, data(33 * 17, 1), [33, 17]);
     const b = ops.tensor(be, data(17 * 9, 2), [17, 9]);
     const mm = ops.matmul(a, b);
-    const x = requireGrad(ops.tensor(be, data(2 * 3 * 9 * 7, 3), [2, 3, 9, 7]));
-    const w = requireGrad(ops.tensor(be, data(5 * 3 * 3 * 3, 4), [5, 3, 3, 3]));
     const y = ops.conv2d(x, w, null, { stride: 2, padding: 1 });
     backward(ops.sum(ops.mul(y, y)));
-    return { mm, y, dx: x.grad!, dw: w.grad! };
+    return { mm, y };
   });
   const result: Record<string, number[]> = {};
-  for (const [k, t] of Object.entries(outs)) result[k] = Array.from(await t.data());
+  for (const [k, t] of Object.entries({ ...outs, dx: x.grad!, dw: w.grad! })) result[k] = Array.from(await t.data());
+  x.dispose();
+  w.dispose();
   return result;
 }
 

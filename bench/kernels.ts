@@ -1,0 +1,196 @@
+/**
+ * Kernel benchmark (`npm run bench kernels -- [flags]`; never part of `npm test`): GFLOP/s and ms of
+ *   - matmul 512^3 and 1024^3,
+ *   - conv2d forward, backward-data and backward-weight at the ResNet-18 CIFAR layer shapes
+ *     (batch 32, 3x3, stride 1, padding 1, cIn = cOut: 64x32x32, 128x16x16, 256x8x8, 512x4x4),
+ * for each kernel form (register-tiled and workgroup-memory), optionally the im2col + matmul conv
+ * path for comparison. Each case is warmed up, then `reps` repetitions are recorded in one batch
+ * between two `await backend.sync()`; ms is wall time per repetition. cpuMs is this process's CPU
+ * time per repetition (SwiftShader's worker threads included), which stays meaningful when other
+ * processes share the cores.
+ *
+ * Dawn's robustness setting is fixed per process, so `--robustness both` (the default) runs this
+ * file twice as child processes and merges their results into the one `--out` JSON.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { parseFlags } from '../src/cli/args.js';
+import { describeAdapter, getGPU } from '../src/device/gpu.js';
+import { WebGpuBackend } from '../src/backends/webgpu/backend.js';
+import type { Conv2dParams, MatmulParams, Storage } from '../src/tensor/backend.js';
+import { matmul } from '../src/shaders/matmul.js';
+import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../src/shaders/conv2d.js';
+import { conv2dGemm, conv2dGemmBackwardData, conv2dGemmBackwardWeight } from '../src/shaders/conv2d-gemm.js';
+
+const FLAGS = {
+  out: { type: 'string', default: 'bench/results/kernels.json', help: 'results file (JSON)' },
+  forms: { type: 'string', choices: ['both', 'register', 'shared'], default: 'both', help: 'kernel forms to time' },
+  robustness: { type: 'string', choices: ['both', 'on', 'off'], default: 'both', help: "Dawn's bounds-check injection" },
+  reps: { type: 'int', default: 3, help: 'timed repetitions per case (register form)' },
+  'shared-reps': { type: 'int', default: 1, help: 'timed repetitions per case (workgroup-memory form; slow on SwiftShader)' },
+  only: { type: 'string', choices: ['all', 'matmul', 'conv'], default: 'all', help: 'which kernels' },
+  'compare-im2col': { type: 'boolean', default: false, help: 'also time the conv2d-gemm.ts im2col + matmul path' },
+} as const;
+
+type Form = 'register' | 'shared' | 'im2col+matmul';
+
+interface Row {
+  kernel: string;
+  shape: string;
+  form: Form;
+  robustness: 'on' | 'off';
+  gflop: number;
+  reps: number;
+  ms: number;
+  gflops: number;
+  cpuMs: number;
+}
+
+interface Case {
+  kernel: string;
+  shape: string;
+  flop: number;
+  /** Records one run and returns the storages to release after it. */
+  run(be: WebGpuBackend, form: Form): Storage[];
+  /** Same kernels at a tiny size, to compile pipelines without paying for a full slow run. */
+  warm(be: WebGpuBackend, form: Form): Storage[];
+}
+
+function randomData(n: number, seed: number): Float32Array {
+  const out = new Float32Array(n);
+  let s = seed >>> 0 || 1;
+  for (let i = 0; i < n; i++) {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    out[i] = s / 2 ** 32 - 0.5;
+  }
+  return out;
+}
+
+/** Uploads are cached per backend and size, so timing covers kernels only. */
+const inputs = new WeakMap<WebGpuBackend, Map<string, Storage>>();
+function input(be: WebGpuBackend, n: number, seed: number): Storage {
+  let m = inputs.get(be);
+  if (!m) inputs.set(be, (m = new Map()));
+  const key = `${n}:${seed}`;
+  let s = m.get(key);
+  if (!s) m.set(key, (s = be.upload(randomData(n, seed), 'float32')));
+  return s;
+}
+
+function matmulCase(size: number): Case {
+  const params = (s: number): MatmulParams => ({ batch: 1, m: s, n: s, k: s, transA: false, transB: false, batchStrideA: 0, batchStrideB: 0 });
+  const go = (be: WebGpuBackend, s: number) => [matmul(be.runtime, input(be, s * s, 1), input(be, s * s, 2), params(s))];
+  return { kernel: 'matmul', shape: `${size}x${size}x${size}`, flop: 2 * size ** 3, run: (be) => go(be, size), warm: (be) => go(be, 8) };
+}
+
+function convParams(n: number, c: number, hw: number): Conv2dParams {
+  return { n, cIn: c, h: hw, w: hw, cOut: c, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, outH: hw, outW: hw };
+}
+
+type Pass = 'forward' | 'backward-data' | 'backward-weight';
+
+function convCase(pass: Pass, c: number, hw: number): Case {
+  const go = (be: WebGpuBackend, form: Form, p: Conv2dParams): Storage[] => {
+    const x = input(be, p.n * p.cIn * p.h * p.w, 3);
+    const w = input(be, p.cOut * p.cIn * p.kh * p.kw, 4);
+    const dy = input(be, p.n * p.cOut * p.outH * p.outW, 5);
+    const bias = input(be, p.cOut, 6);
+    const ctx = be.runtime;
+    if (form === 'im2col+matmul') {
+      if (pass === 'forward') return [conv2dGemm(ctx, x, w, bias, p)];
+      if (pass === 'backward-data') return [conv2dGemmBackwardData(ctx, dy, w, p)];
+      return [conv2dGemmBackwardWeight(ctx, x, dy, p)];
+    }
+    if (pass === 'forward') return [conv2d(ctx, x, w, bias, p)];
+    if (pass === 'backward-data') return [conv2dBackwardData(ctx, dy, w, p)];
+    return [conv2dBackwardWeight(ctx, x, dy, p)];
+  };
+  const p = convParams(32, c, hw);
+  return {
+    kernel: `conv2d ${pass}`,
+    shape: `32x${c}x${hw}x${hw}, 3x3`,
+    flop: 2 * p.n * p.cOut * p.outH * p.outW * p.cIn * p.kh * p.kw,
+    run: (be, form) => go(be, form, p),
+    warm: (be, form) => go(be, form, convParams(2, c, 5)),
+  };
+}
+
+function cases(only: string): Case[] {
+  const list: Case[] = [];
+  if (only !== 'conv') list.push(matmulCase(512), matmulCase(1024));
+  if (only !== 'matmul') {
+    for (const [c, hw] of [[64, 32], [128, 16], [256, 8], [512, 4]] as const) {
+      for (const pass of ['forward', 'backward-data', 'backward-weight'] as const) list.push(convCase(pass, c, hw));
+    }
+  }
+  return list;
+}
+
+async function time(be: WebGpuBackend, c: Case, form: Form, reps: number, robustness: 'on' | 'off'): Promise<Row> {
+  const release = (ss: Storage[]) => ss.forEach((s) => be.release(s));
+  release(c.warm(be, form));
+  // A full-size warm-up where it is cheap, so the buffer pool already holds the outputs.
+  if (form !== 'shared') release(c.run(be, form));
+  await be.sync();
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) release(c.run(be, form));
+  await be.sync();
+  const ms = (performance.now() - t0) / reps;
+  const cpu = process.cpuUsage(cpu0);
+  const row: Row = {
+    kernel: c.kernel, shape: c.shape, form, robustness, gflop: c.flop / 1e9, reps,
+    ms: round(ms), gflops: round(c.flop / ms / 1e6), cpuMs: round((cpu.user + cpu.system) / 1000 / reps),
+  };
+  console.log(`| ${row.kernel} | ${row.shape} | ${form} | ${robustness} | ${row.ms} | ${row.gflops} | ${row.cpuMs} |`);
+  return row;
+}
+
+const round = (v: number) => Math.round(v * 100) / 100;
+
+async function measure(flags: Record<string, unknown>, robustness: 'on' | 'off'): Promise<{ adapter: string; rows: Row[] }> {
+  const handle = await getGPU({ disableRobustness: robustness === 'off' });
+  const forms: Form[] = flags.forms === 'both' ? ['register', 'shared'] : [flags.forms as Form];
+  const rows: Row[] = [];
+  console.log(`\n${describeAdapter(handle.report)}; robustness ${robustness}`);
+  console.log('| kernel | shape | form | robustness | ms | GFLOP/s | cpu ms |\n|---|---|---|---|---|---|---|');
+  for (const form of [...forms, ...(flags['compare-im2col'] ? ['im2col+matmul' as const] : [])]) {
+    // im2col + matmul follows the adapter's own choice of matmul form.
+    const be = new WebGpuBackend(handle, form === 'im2col+matmul' ? {} : { preferWorkgroupMemory: form === 'shared' });
+    const reps = form === 'shared' ? (flags['shared-reps'] as number) : (flags.reps as number);
+    for (const c of cases(flags.only as string)) {
+      if (form === 'im2col+matmul' && c.kernel === 'matmul') continue;
+      rows.push(await time(be, c, form, reps, robustness));
+    }
+  }
+  return { adapter: describeAdapter(handle.report), rows };
+}
+
+async function main(): Promise<void> {
+  const flags = parseFlags(process.argv.slice(2), FLAGS);
+  const out = flags.out as string;
+  mkdirSync(dirname(out) || '.', { recursive: true });
+  if (flags.robustness !== 'both') {
+    const r = await measure(flags, flags.robustness as 'on' | 'off');
+    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), adapter: r.adapter, rows: r.rows }, null, 2) + '\n');
+    return;
+  }
+  // One child process per robustness setting, each writing a partial file merged here.
+  const rows: Row[] = [];
+  let adapter = '';
+  for (const setting of ['off', 'on']) {
+    const part = `${out}.${setting}.tmp`;
+    const args = ['forms', 'reps', 'shared-reps', 'only', 'compare-im2col'].map((f) => `--${f}=${String(flags[f])}`);
+    const r = spawnSync(process.execPath, [process.argv[1]!, ...args, `--robustness=${setting}`, `--out=${part}`], { stdio: 'inherit' });
+    if (r.status !== 0) throw new Error(`the robustness ${setting} run failed (exit ${r.status})`);
+    const parsed = JSON.parse(readFileSync(part, 'utf8')) as { adapter: string; rows: Row[] };
+    adapter = parsed.adapter;
+    rows.push(...parsed.rows);
+    rmSync(part);
+  }
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), adapter, rows }, null, 2) + '\n');
+  console.log(`\nwrote ${out}`);
+}
+
+await main();

@@ -1,0 +1,98 @@
+/**
+ * Cheap elementwise passes around the convolution GEMMs:
+ * - `padImages`: zero-padded copy of NCHW images, so the implicit-GEMM inner loops read
+ *   [b][c][oy*s + ky][ox*s + kx] with no bounds checks at all.
+ * - `dilateImages`: the output gradient spread onto a stride-1 grid (zeros between and around),
+ *   turning backward-data into a plain stride-1 convolution with the flipped kernel.
+ * - `sumSlices`: the reduce pass of split-K (sum of `slices` partial results).
+ * Each writes every element of its output, so fresh pooled buffers need no clearing.
+ */
+import type { Storage } from '../tensor/backend.js';
+import type { GpuContext } from '../backends/webgpu/context.js';
+import { grid, main1d, packUniforms, uniformStruct } from './common.js';
+
+const IMAGE_FIELDS: Array<[string, 'u32' | 'i32']> = [
+  ['total', 'u32'], ['c', 'u32'], ['h', 'i32'], ['w', 'i32'],
+  ['hs', 'u32'], ['ws', 'u32'], ['offY', 'i32'], ['offX', 'i32'],
+  ['sh', 'i32'], ['sw', 'i32'], ['b0', 'u32'],
+];
+
+/**
+ * out[b][c][Y][X] (b < images, Y < hs, X < ws) = src[b0 + b][c][(Y - offY) / sh][(X - offX) / sw]
+ * where that is an exact, in-range index, else 0. Padding is sh = sw = 1; dilation uses the stride.
+ * Offsets may be negative (backward-data with padding > kernel - 1 drops leading gradient rows).
+ */
+function spreadProgram(strided: boolean) {
+  return {
+    key: `conv-spread:${strided ? 'strided' : 'pad'}`,
+    wgsl: () => `${uniformStruct('U', IMAGE_FIELDS)}
+@group(0) @binding(0) var<storage, read> S: array<f32>;
+@group(0) @binding(1) var<storage, read_write> O: array<f32>;
+@group(0) @binding(2) var<uniform> u: U;
+${main1d()}
+  if (idx >= u.total) { return; }
+  let X = i32(idx % u.ws);
+  let Y = i32((idx / u.ws) % u.hs);
+  let plane = idx / (u.ws * u.hs);
+  let ty = Y - u.offY;
+  let tx = X - u.offX;
+  ${strided
+    ? `let iy = ty / u.sh;
+  let ix = tx / u.sw;
+  let inside = ty >= 0 && tx >= 0 && ty % u.sh == 0 && tx % u.sw == 0 && iy < u.h && ix < u.w;`
+    : `let iy = ty;
+  let ix = tx;
+  let inside = ty >= 0 && tx >= 0 && iy < u.h && ix < u.w;`}
+  var v = 0.0;
+  if (inside) { v = S[((u.b0 * u.c + plane) * u32(u.h) + u32(iy)) * u32(u.w) + u32(ix)]; }
+  O[idx] = v;
+}`,
+  };
+}
+
+export interface SpreadArgs {
+  images: number; c: number; h: number; w: number;
+  /** Output plane size. */
+  hs: number; ws: number;
+  /** Where source pixel (0, 0) lands. */
+  offY: number; offX: number;
+  /** Spacing between source pixels (1 = plain padding). */
+  sh: number; sw: number;
+  /** First source image. */
+  b0: number;
+}
+
+export function spreadImages(ctx: GpuContext, src: Storage, a: SpreadArgs): Storage {
+  const total = a.images * a.c * a.hs * a.ws;
+  const out = ctx.alloc(total, 'float32');
+  if (total === 0) return out;
+  const values = [total, a.c, a.h, a.w, a.hs, a.ws, a.offY, a.offX, a.sh, a.sw, a.b0];
+  const u = packUniforms(IMAGE_FIELDS.map(([, t], i) => [t, values[i]!]));
+  const strided = a.sh !== 1 || a.sw !== 1;
+  ctx.dispatch(spreadProgram(strided), [{ storage: src, access: 'read' }, { storage: out, access: 'read_write' }], grid(ctx, total), u);
+  return out;
+}
+
+const SUM_FIELDS: Array<[string, 'u32']> = [['length', 'u32'], ['slices', 'u32']];
+
+const sumProgram = {
+  key: 'conv-sum-slices',
+  wgsl: () => `${uniformStruct('U', SUM_FIELDS)}
+@group(0) @binding(0) var<storage, read> P: array<f32>;
+@group(0) @binding(1) var<storage, read_write> O: array<f32>;
+@group(0) @binding(2) var<uniform> u: U;
+${main1d()}
+  if (idx >= u.length) { return; }
+  var s = 0.0;
+  for (var i = 0u; i < u.slices; i += 1u) { s += P[i * u.length + idx]; }
+  O[idx] = s;
+}`,
+};
+
+/** out[i] = sum over s < slices of partials[s * length + i]. */
+export function sumSlices(ctx: GpuContext, partials: Storage, length: number, slices: number): Storage {
+  const out = ctx.alloc(length, 'float32');
+  if (length === 0) return out;
+  ctx.dispatch(sumProgram, [{ storage: partials, access: 'read' }, { storage: out, access: 'read_write' }], grid(ctx, length), packUniforms([['u32', length], ['u32', slices]]));
+  return out;
+}

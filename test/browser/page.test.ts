@@ -1,0 +1,188 @@
+/**
+ * The web page in real Chromium (headless, WebGPU on SwiftShader): built with web/build.mjs and served
+ * by web/serve.mjs exactly as `npm run web` does, then driven through playwright-core. One run of the
+ * built-in demo on a tiny configuration must lower ASR and draw every view; the errors a person can
+ * meet (no WebGPU, a file that is not a model, shapes that do not fit, images of the wrong size) must
+ * be explained in the page. A screenshot of the finished run goes to test/browser/artifacts/page.png.
+ */
+import { describe, expect, it, beforeAll, afterAll } from 'vitest';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Page } from 'playwright-core';
+import { chromiumAvailable, launchChromium } from '../helpers/chromium.js';
+import { requireWebGpu } from '../helpers/backends.js';
+import { encodePng } from '../../src/io/png.js';
+import { serializeSafetensors } from '../../src/io/safetensors.js';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const artifacts = join(root, 'test/browser/artifacts');
+
+/** Small enough for SwiftShader on two cores; the demo model's ASR still falls (checked below). */
+const TINY = { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', copies: '4', seed: '1', device: 'webgpu' };
+
+if (!chromiumAvailable) {
+  if (requireWebGpu) throw new Error('AWM_REQUIRE_WEBGPU=1 but /usr/bin/chromium is missing (apt-get install chromium)');
+  console.warn('\n*** web page test SKIPPED: /usr/bin/chromium not found (apt-get install chromium)\n');
+}
+
+/** Starts web/serve.mjs on a free port and resolves with the address it prints. */
+function startServer(dir: string): Promise<{ url: string; child: ChildProcess }> {
+  const child = spawn(process.execPath, [join(root, 'web/serve.mjs'), '--dir', dir], { env: { ...process.env, PORT: '0' }, stdio: ['ignore', 'pipe', 'pipe'] });
+  return new Promise((resolve, reject) => {
+    let said = '';
+    const onData = (chunk: Buffer) => {
+      said += chunk.toString();
+      const m = /http:\/\/127\.0\.0\.1:\d+\//.exec(said);
+      if (m) resolve({ url: m[0], child });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`web/serve.mjs exited (${code}): ${said}`)));
+  });
+}
+
+async function openPage(page: Page, url: string): Promise<string[]> {
+  const errors: string[] = [];
+  page.on('pageerror', (e) => errors.push(e.message));
+  await page.goto(url);
+  await page.waitForFunction(() => document.body.dataset.state === 'idle', null, { timeout: 30_000 });
+  return errors;
+}
+
+async function runAndWait(page: Page, timeout: number): Promise<void> {
+  await page.click('#run');
+  await page.waitForFunction(() => document.body.dataset.state === 'done' || document.body.dataset.state === 'error', null, { timeout });
+}
+
+async function shownError(page: Page): Promise<{ kind: string; text: string }> {
+  return page.evaluate(() => {
+    const box = document.getElementById('error')!;
+    return box.hidden ? { kind: '', text: '' } : { kind: box.dataset.kind ?? '', text: (box.textContent ?? '').trim() };
+  });
+}
+
+function grayPng(size: number, value: number): Buffer {
+  return Buffer.from(encodePng({ width: size, height: size, channels: 1, data: new Uint8Array(size * size).fill(value) }));
+}
+
+describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on SwiftShader)', () => {
+  let site: { url: string; child: ChildProcess };
+  let browser: Awaited<ReturnType<typeof launchChromium>>;
+  let dist: string;
+
+  beforeAll(async () => {
+    dist = mkdtempSync(join(tmpdir(), 'awm-web-'));
+    const built = spawnSync(process.execPath, [join(root, 'web/build.mjs'), '--outdir', dist], { encoding: 'utf8' });
+    if (built.status !== 0) throw new Error(`web/build.mjs failed: ${built.stderr}${built.stdout}`);
+    site = await startServer(dist);
+    browser = await launchChromium();
+  });
+
+  afterAll(async () => {
+    await browser?.close();
+    site?.child.kill();
+    if (dist) rmSync(dist, { recursive: true, force: true });
+  });
+
+  it('runs the built-in demo on a tiny configuration: ASR falls, every view draws, the downloads are there', async () => {
+    const page = await browser.context.newPage();
+    await page.setViewportSize({ width: 1100, height: 900 });
+    const log: string[] = [];
+    page.on('console', (m) => log.push(m.text()));
+    const errors = await openPage(page, site.url);
+    for (const [id, value] of Object.entries(TINY)) {
+      if (id === 'method' || id === 'device') await page.selectOption(`#${id}`, value);
+      else await page.fill(`#${id}`, value);
+    }
+    const t0 = performance.now();
+    await runAndWait(page, 280_000);
+    const seconds = (performance.now() - t0) / 1000;
+    const error = await shownError(page);
+    expect(error.text, log.join('\n')).toBe('');
+    expect(errors).toEqual([]);
+
+    const result = await page.evaluate(() => {
+      const drawn = (id: string) => Number(document.getElementById(id)!.dataset.drawn ?? '0');
+      const metrics = document.getElementById('metrics')!.dataset;
+      return {
+        before: Number(metrics.beforeAsr), after: Number(metrics.afterAsr),
+        accBefore: Number(metrics.beforeAcc), accAfter: Number(metrics.afterAcc),
+        drawn: Object.fromEntries(['metrics', 'attack-example', 'triggers', 'losses', 'histograms', 'grad-norms', 'below-half', 'downloads'].map((id) => [id, drawn(id)])),
+        triggers: document.querySelectorAll('#triggers canvas').length,
+        links: Array.from(document.querySelectorAll<HTMLAnchorElement>('#downloads a'), (a) => a.download),
+        log: document.getElementById('log')!.textContent ?? '',
+      };
+    });
+    console.log(`web page: demo run in ${seconds.toFixed(1)} s; ASR ${result.before} -> ${result.after}, clean accuracy ${result.accBefore} -> ${result.accAfter}\n${result.log}`);
+    expect(result.log).toMatch(/device: WebGPU/);
+    expect(result.before).toBeGreaterThan(0.9);
+    expect(result.after).toBeLessThan(result.before - 0.3);
+    expect(result.accAfter).toBeGreaterThan(0.5);
+    for (const [id, n] of Object.entries(result.drawn)) expect(n, `view #${id} drew`).toBeGreaterThan(0);
+    expect(result.triggers).toBe(Number(TINY.rounds));
+    expect(result.links).toEqual(['demo-purified.safetensors', 'demo-report.md', 'demo-report.json']);
+    const sizes = await page.evaluate(async () => Promise.all(Array.from(document.querySelectorAll<HTMLAnchorElement>('#downloads a'), async (a) => (await (await fetch(a.href)).arrayBuffer()).byteLength)));
+    for (const size of sizes) expect(size).toBeGreaterThan(1000);
+
+    mkdirSync(artifacts, { recursive: true });
+    await page.screenshot({ path: join(artifacts, 'page.png'), fullPage: true });
+    await page.close();
+  }, 300_000);
+
+  it('explains a file that is not a model, shapes that do not fit, and images of the wrong size', async () => {
+    const page = await browser.context.newPage();
+    await openPage(page, site.url);
+    await page.check('input[name="source"][value="files"]');
+    const demoModel = readFileSync(join(root, 'web/demo-assets/model.safetensors'));
+    const cases: Array<{ model: { name: string; buffer: Buffer }; images: Array<{ name: string; buffer: Buffer }>; kind: string; says: RegExp }> = [
+      { model: { name: 'holiday.safetensors', buffer: Buffer.from('this is not a model') }, images: [], kind: 'not-a-model', says: /holiday\.safetensors is not a model file/ },
+      {
+        model: { name: 'odd.safetensors', buffer: Buffer.from(serializeSafetensors({ 'conv1.weight': { shape: [4, 1, 3, 3], data: new Float32Array(36) }, 'fc1.weight': { shape: [3], data: new Float32Array(3) } })) },
+        images: [], kind: 'shapes', says: /shapes in odd\.safetensors do not fit/,
+      },
+      {
+        model: { name: 'demo.safetensors', buffer: demoModel },
+        images: Array.from({ length: 10 }, (_, k) => ({ name: `${k}_shirt.png`, buffer: grayPng(k === 3 ? 32 : 28, 100) })),
+        kind: 'image-size', says: /3_shirt\.png is 32x32 pixels, but the model takes 28x28/,
+      },
+    ];
+    for (const c of cases) {
+      await page.setInputFiles('#model-file', { ...c.model, mimeType: 'application/octet-stream' });
+      await page.setInputFiles('#clean-files', c.images.map((f) => ({ ...f, mimeType: 'image/png' })));
+      await runAndWait(page, 60_000);
+      const error = await shownError(page);
+      expect(error.kind, error.text).toBe(c.kind);
+      expect(error.text).toMatch(c.says);
+    }
+
+    // A folder pick: labels come from the subfolder names, and a class without images is named.
+    const folder = join(dist, 'picked');
+    for (let k = 0; k < 9; k++) {
+      mkdirSync(join(folder, String(k)), { recursive: true });
+      writeFileSync(join(folder, String(k), 'a.png'), grayPng(28, 20 * k));
+    }
+    await page.setInputFiles('#clean-files', []);
+    await page.setInputFiles('#clean-folder', folder);
+    await runAndWait(page, 60_000);
+    const error = await shownError(page);
+    expect(error.kind, error.text).toBe('images');
+    expect(error.text).toMatch(/Class 9 has no clean image/);
+    expect(await page.textContent('#log')).toMatch(/clean images: 9;/);
+    await page.close();
+  });
+
+  it('says so when the browser has no WebGPU', async () => {
+    const page = await browser.context.newPage();
+    await page.addInitScript(() => {
+      delete (Navigator.prototype as unknown as { gpu?: unknown }).gpu;
+    });
+    await openPage(page, site.url);
+    expect(await shownError(page)).toMatchObject({ kind: 'no-webgpu', text: expect.stringMatching(/This browser has no WebGPU/) });
+    await runAndWait(page, 30_000);
+    expect(await shownError(page)).toMatchObject({ kind: 'no-webgpu', text: expect.stringMatching(/CPU \(slow\)/) });
+    await page.close();
+  });
+});

@@ -1,0 +1,176 @@
+/**
+ * The matmul and conv2d WGSL kernels (src/shaders/matmul.ts, conv2d.ts), in both forms (register
+ * tiles and workgroup-memory tiles), against the float64 CPU reference on odd shapes: edge tiles
+ * in every dimension, k tails, transposes, broadcast and padded batch strides; conv strides 1/2,
+ * paddings 0/1/2, 1x1 and 3x3 kernels, odd channel counts, split-K and batch chunking.
+ */
+import { describe, expect, it } from 'vitest';
+import type { Conv2dParams, MatmulParams, Storage } from '../../src/tensor/backend.js';
+import type { GpuContext, GpuProgram } from '../../src/backends/webgpu/context.js';
+import { WebGpuBackend } from '../../src/backends/webgpu/backend.js';
+import { matmul } from '../../src/shaders/matmul.js';
+import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../../src/shaders/conv2d.js';
+import { cpu64, expectClose, gpuBackend, randomArray } from '../helpers/backends.js';
+
+interface Form {
+  name: string;
+  be: WebGpuBackend;
+  /** Dispatch counts per program key through `ctx`, to check which kernels actually ran. */
+  keys: Map<string, number>;
+  ctx: GpuContext;
+}
+
+/** A context that records program keys and can pretend to a smaller storage binding limit. */
+function recordingContext(be: WebGpuBackend, keys: Map<string, number>, maxBinding?: number): GpuContext {
+  const rt = be.runtime;
+  return {
+    device: rt.device,
+    limits: maxBinding === undefined ? rt.limits : { ...rt.limits, maxStorageBufferBindingSize: maxBinding },
+    preferWorkgroupMemory: rt.preferWorkgroupMemory,
+    isSoftwareAdapter: rt.isSoftwareAdapter,
+    alloc: (length, dtype) => rt.alloc(length, dtype),
+    release: (s) => rt.release(s),
+    dispatch: (program: GpuProgram, bindings, workgroups, uniforms) => {
+      keys.set(program.key, (keys.get(program.key) ?? 0) + 1);
+      rt.dispatch(program, bindings, workgroups, uniforms);
+    },
+  };
+}
+
+const forms: Form[] = gpuBackend
+  ? [false, true].map((shared) => {
+    const be = new WebGpuBackend(gpuBackend!.handle, { preferWorkgroupMemory: shared });
+    const keys = new Map<string, number>();
+    return { name: shared ? 'workgroup-memory form' : 'register form', be, keys, ctx: recordingContext(be, keys) };
+  })
+  : [];
+
+async function readAndRelease(be: WebGpuBackend, s: Storage): Promise<Float32Array> {
+  const out = (await be.read(s)) as Float32Array;
+  be.release(s);
+  return out;
+}
+
+function matmulCase(m: number, n: number, k: number, transA: boolean, transB: boolean, batching: 'single' | 'broadcastA' | 'broadcastB' | 'gapped'): MatmulParams {
+  const batch = batching === 'single' ? 1 : 3;
+  const strideA = batching === 'broadcastA' ? 0 : m * k + (batching === 'gapped' ? 5 : 0);
+  const strideB = batching === 'broadcastB' ? 0 : k * n + (batching === 'gapped' ? 3 : 0);
+  return { batch, m, n, k, transA, transB, batchStrideA: strideA, batchStrideB: strideB };
+}
+
+const MATMUL_SHAPES: Array<[number, number, number]> = [
+  [1, 1, 1], [3, 7, 5], [33, 65, 7], [65, 33, 67], [7, 1, 33], [1, 65, 3], [64, 16, 32], [17, 9, 0],
+];
+
+describe.skipIf(!gpuBackend)('matmul kernels vs CPU reference', () => {
+  for (const form of forms) {
+    it(`${form.name}: odd shapes, transposes, broadcast and gapped batches`, async () => {
+      let seed = 1;
+      for (const [m, n, k] of MATMUL_SHAPES) {
+        for (const transA of [false, true]) {
+          for (const transB of [false, true]) {
+            for (const batching of ['single', 'broadcastA', 'broadcastB', 'gapped'] as const) {
+              const p = matmulCase(m, n, k, transA, transB, batching);
+              const a = randomArray((p.batch - 1) * p.batchStrideA + m * k, seed++);
+              const b = randomArray((p.batch - 1) * p.batchStrideB + k * n, seed++);
+              const [ga, gb] = [form.be.upload(a, 'float32'), form.be.upload(b, 'float32')];
+              const got = await readAndRelease(form.be, matmul(form.ctx, ga, gb, p));
+              const want = await cpu64.read(cpu64.matmul(cpu64.upload(a, 'float32'), cpu64.upload(b, 'float32'), p));
+              expectClose(got, want, { reduceLength: k, what: `matmul ${JSON.stringify(p)}` });
+              form.be.release(ga);
+              form.be.release(gb);
+            }
+          }
+        }
+      }
+      const kind = form.be.runtime.preferWorkgroupMemory ? 'matmul-shared' : 'matmul-reg';
+      expect([...form.keys.keys()].some((key) => key.startsWith(kind))).toBe(true);
+    });
+  }
+
+  it('rejects operands too short for the batch strides', () => {
+    const form = forms[0]!;
+    const a = form.be.upload(new Float32Array(6), 'float32');
+    const p: MatmulParams = { batch: 2, m: 2, n: 2, k: 3, transA: false, transB: false, batchStrideA: 6, batchStrideB: 0 };
+    expect(() => matmul(form.ctx, a, a, p)).toThrow(/a has 6 elements, needs 12/);
+    form.be.release(a);
+  });
+});
+
+function conv(n: number, cIn: number, h: number, w: number, cOut: number, k: number, stride: number, pad: number): Conv2dParams {
+  return {
+    n, cIn, h, w, cOut, kh: k, kw: k, strideH: stride, strideW: stride, padH: pad, padW: pad,
+    outH: Math.floor((h + 2 * pad - k) / stride) + 1, outW: Math.floor((w + 2 * pad - k) / stride) + 1,
+  };
+}
+
+const CONV_CASES: Conv2dParams[] = [
+  conv(1, 1, 7, 7, 3, 3, 1, 1),
+  conv(2, 3, 9, 7, 5, 3, 2, 1),
+  conv(3, 5, 8, 8, 17, 1, 2, 0),
+  conv(2, 17, 5, 6, 7, 3, 1, 0),
+  conv(2, 5, 7, 7, 3, 3, 2, 0),
+  conv(1, 2, 4, 5, 3, 1, 1, 2), // padding beyond the kernel: border outputs see only padding
+  conv(2, 4, 6, 6, 65, 3, 1, 1), // more output channels than one tile
+  conv(1, 1, 1, 1, 1, 1, 1, 0),
+  conv(2, 3, 3, 3, 5, 3, 2, 1),
+  conv(4, 3, 16, 16, 2, 3, 1, 1), // a long backward-weight reduction: split-K with a summing pass
+  { ...conv(2, 3, 7, 9, 5, 3, 1, 1), kw: 1, padW: 0, outW: 9 }, // non-square kernel and padding
+];
+
+async function checkConv(form: Form, p: Conv2dParams, ctx: GpuContext, seed: number): Promise<void> {
+  const x = randomArray(p.n * p.cIn * p.h * p.w, seed);
+  const w = randomArray(p.cOut * p.cIn * p.kh * p.kw, seed + 1);
+  const bias = randomArray(p.cOut, seed + 2);
+  const dy = randomArray(p.n * p.cOut * p.outH * p.outW, seed + 3);
+  const be = form.be;
+  const [gx, gw, gb, gdy] = [x, w, bias, dy].map((v) => be.upload(v, 'float32')) as [Storage, Storage, Storage, Storage];
+  const [cx, cw, cb, cdy] = [x, w, bias, dy].map((v) => cpu64.upload(v, 'float32')) as [Storage, Storage, Storage, Storage];
+  const what = `${JSON.stringify(p)}`;
+  expectClose(await readAndRelease(be, conv2d(ctx, gx, gw, gb, p)), await cpu64.read(cpu64.conv2d(cx, cw, cb, p)),
+    { reduceLength: p.cIn * p.kh * p.kw, what: `forward ${what}` });
+  expectClose(await readAndRelease(be, conv2dBackwardData(ctx, gdy, gw, p)), await cpu64.read(cpu64.conv2dBackwardData(cdy, cw, p)),
+    { reduceLength: p.cOut * p.kh * p.kw, what: `backward-data ${what}` });
+  expectClose(await readAndRelease(be, conv2dBackwardWeight(ctx, gx, gdy, p)), await cpu64.read(cpu64.conv2dBackwardWeight(cx, cdy, p)),
+    { reduceLength: p.n * p.outH * p.outW, what: `backward-weight ${what}` });
+  for (const s of [gx, gw, gb, gdy]) be.release(s);
+}
+
+describe.skipIf(!gpuBackend)('conv2d kernels vs CPU reference', () => {
+  for (const form of forms) {
+    it(`${form.name}: forward, backward-data and backward-weight on odd shapes`, async () => {
+      let seed = 100;
+      for (const p of CONV_CASES) await checkConv(form, p, form.ctx, (seed += 10));
+      const tag = form.be.runtime.preferWorkgroupMemory ? ':shared' : ':reg';
+      for (const kernel of ['conv-im2col', 'conv-dw']) {
+        expect([...form.keys.keys()].some((key) => key.startsWith(kernel) && key.includes(tag))).toBe(true);
+      }
+      expect(form.keys.has('conv-sum-slices')).toBe(true);
+    });
+
+    it(`${form.name}: batch chunks when padded copies exceed the binding limit`, async () => {
+      const keys = new Map<string, number>();
+      // One padded image of 2x7x7 floats is 392 bytes: a 1000-byte limit forces chunks of 2 images
+      // (3 chunks for forward and backward-weight), and backward-data's 3x7x7 spread images go
+      // one at a time (5 chunks).
+      const small = recordingContext(form.be, keys, 1000);
+      await checkConv(form, conv(5, 2, 5, 5, 3, 3, 1, 1), small, 7);
+      expect(keys.get('conv-spread:pad')).toBe(3 + 5 + 3);
+      expect([...keys].filter(([key]) => key.startsWith('conv-im2col')).reduce((t, [, v]) => t + v, 0)).toBe(8);
+      expect(keys.get('conv-sum-slices')).toBe(1);
+      await checkConv(form, conv(3, 2, 6, 5, 1, 3, 2, 1), small, 8);
+    });
+  }
+
+  it('rejects inconsistent geometry and wrong sizes', () => {
+    const form = forms[0]!;
+    const p = conv(1, 2, 5, 5, 3, 3, 1, 0);
+    const x = form.be.upload(new Float32Array(50), 'float32');
+    const w = form.be.upload(new Float32Array(54), 'float32');
+    expect(() => conv2d(form.ctx, x, w, null, { ...p, outH: 4 })).toThrow(/outH 4 does not fit/);
+    expect(() => conv2d(form.ctx, w, w, null, p)).toThrow(/x has 54 elements, expected 50/);
+    expect(() => conv2dBackwardWeight(form.ctx, x, x, p)).toThrow(/dy has 50 elements, expected 27/);
+    form.be.release(x);
+    form.be.release(w);
+  });
+});

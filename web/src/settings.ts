@@ -1,0 +1,69 @@
+/**
+ * The hyper-parameter form: reading it into AWM / AWM+ options, and two presets (a quick one that
+ * shows the effect on the demo in well under a minute, and the paper's defaults).
+ */
+import type { AwmPartial } from '../../src/awm/awm-defense.js';
+import type { AwmPlusPartial } from '../../src/awm/awm-plus.js';
+import { inputById } from './dom.js';
+import { PageError } from './errors.js';
+
+export type Method = 'awm' | 'awm+';
+export type Device = 'webgpu' | 'cpu';
+
+export interface Settings {
+  method: Method;
+  device: Device;
+  seed: number;
+  options: AwmPartial & AwmPlusPartial;
+}
+
+/** Form field id -> value. Empty tau means "the method's default, scaled to the image size". */
+type Preset = Record<'method' | 'rounds' | 'inner' | 'batch' | 'alpha' | 'tau' | 'trigger-lr' | 'mask-lr' | 'copies' | 'seed', string>;
+
+export const PRESETS: Readonly<Record<'quick' | 'paper', Preset>> = {
+  quick: { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', copies: '4', seed: '1' },
+  paper: { method: 'awm', rounds: '20', inner: '5', batch: '128', alpha: '0.9', tau: '', 'trigger-lr': '10', 'mask-lr': '0.01', copies: '', seed: '1' },
+};
+
+export function applyPreset(name: keyof typeof PRESETS): void {
+  for (const [id, value] of Object.entries(PRESETS[name])) {
+    const field = document.getElementById(id) as HTMLInputElement | HTMLSelectElement | null;
+    if (field) field.value = value;
+  }
+}
+
+function number(id: string, label: string, check: (v: number) => boolean, rule: string): number {
+  const raw = inputById(id).value.trim();
+  const v = Number(raw);
+  if (raw === '' || !Number.isFinite(v) || !check(v)) throw new PageError('settings', 'A setting is out of range', `${label} must be ${rule} (got "${raw}").`);
+  return v;
+}
+
+function optionalNumber(id: string, label: string, check: (v: number) => boolean, rule: string): number | undefined {
+  return inputById(id).value.trim() === '' ? undefined : number(id, label, check, rule);
+}
+
+const wholeAtLeast = (min: number) => (v: number) => Number.isInteger(v) && v >= min;
+
+export function readSettings(): Settings {
+  const method = inputById('method').value as Method;
+  const device = inputById('device').value as Device;
+  const seed = number('seed', 'Seed', wholeAtLeast(0), 'a whole number ≥ 0');
+  const copies = optionalNumber('copies', 'Augmented copies', wholeAtLeast(0), 'a whole number ≥ 0');
+  return {
+    method,
+    device,
+    seed,
+    options: {
+      outer: number('rounds', 'Rounds', wholeAtLeast(1), 'a whole number ≥ 1'),
+      inner: number('inner', 'Steps per round', wholeAtLeast(1), 'a whole number ≥ 1'),
+      batchSize: number('batch', 'Batch size', wholeAtLeast(1), 'a whole number ≥ 1'),
+      alpha: number('alpha', 'Alpha', (v) => v >= 0 && v <= 1, 'between 0 and 1'),
+      tauAbsolute: optionalNumber('tau', 'Trigger budget tau', (v) => v > 0, 'a positive number (or empty for the default)'),
+      triggerLr: number('trigger-lr', 'Trigger learning rate', (v) => v > 0, 'a positive number'),
+      maskLr: number('mask-lr', 'Mask learning rate', (v) => v > 0, 'a positive number'),
+      ...(copies !== undefined ? { augmentCopies: copies } : {}),
+      seed,
+    },
+  };
+}
