@@ -3,8 +3,8 @@
  *   - matmul 512^3 and 1024^3,
  *   - conv2d forward, backward-data and backward-weight at the ResNet-18 CIFAR layer shapes
  *     (batch 32, 3x3, stride 1, padding 1, cIn = cOut: 64x32x32, 128x16x16, 256x8x8, 512x4x4),
- * for each kernel form (register-tiled and workgroup-memory), optionally the im2col + matmul conv
- * path for comparison. Each case is warmed up, then `reps` repetitions are recorded in one batch
+ * for each kernel form (register-tiled and workgroup-memory), optionally also the conv path that
+ * WebGpuBackend itself routes to (whichever that is), for comparison. Each case is warmed up, then `reps` repetitions are recorded in one batch
  * between two `await backend.sync()`; ms is wall time per repetition. cpuMs is this process's CPU
  * time per repetition (SwiftShader's worker threads included), which stays meaningful when other
  * processes share the cores.
@@ -21,7 +21,6 @@ import { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import type { Conv2dParams, MatmulParams, Storage } from '../src/tensor/backend.js';
 import { matmul } from '../src/shaders/matmul.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../src/shaders/conv2d.js';
-import { conv2dGemm, conv2dGemmBackwardData, conv2dGemmBackwardWeight } from '../src/shaders/conv2d-gemm.js';
 
 const FLAGS = {
   out: { type: 'string', default: 'bench/results/kernels.json', help: 'results file (JSON)' },
@@ -30,10 +29,10 @@ const FLAGS = {
   reps: { type: 'int', default: 3, help: 'timed repetitions per case (register form)' },
   'shared-reps': { type: 'int', default: 1, help: 'timed repetitions per case (workgroup-memory form; slow on SwiftShader)' },
   only: { type: 'string', choices: ['all', 'matmul', 'conv'], default: 'all', help: 'which kernels' },
-  'compare-im2col': { type: 'boolean', default: false, help: 'also time the conv2d-gemm.ts im2col + matmul path' },
+  'compare-backend': { type: 'boolean', default: false, help: "also time conv through WebGpuBackend's own methods" },
 } as const;
 
-type Form = 'register' | 'shared' | 'im2col+matmul';
+type Form = 'register' | 'shared' | 'backend';
 
 interface Row {
   kernel: string;
@@ -97,10 +96,10 @@ function convCase(pass: Pass, c: number, hw: number): Case {
     const dy = input(be, p.n * p.cOut * p.outH * p.outW, 5);
     const bias = input(be, p.cOut, 6);
     const ctx = be.runtime;
-    if (form === 'im2col+matmul') {
-      if (pass === 'forward') return [conv2dGemm(ctx, x, w, bias, p)];
-      if (pass === 'backward-data') return [conv2dGemmBackwardData(ctx, dy, w, p)];
-      return [conv2dGemmBackwardWeight(ctx, x, dy, p)];
+    if (form === 'backend') {
+      if (pass === 'forward') return [be.conv2d(x, w, bias, p)];
+      if (pass === 'backward-data') return [be.conv2dBackwardData(dy, w, p)];
+      return [be.conv2dBackwardWeight(x, dy, p)];
     }
     if (pass === 'forward') return [conv2d(ctx, x, w, bias, p)];
     if (pass === 'backward-data') return [conv2dBackwardData(ctx, dy, w, p)];
@@ -155,12 +154,12 @@ async function measure(flags: Record<string, unknown>, robustness: 'on' | 'off')
   const rows: Row[] = [];
   console.log(`\n${describeAdapter(handle.report)}; robustness ${robustness}`);
   console.log('| kernel | shape | form | robustness | ms | GFLOP/s | cpu ms |\n|---|---|---|---|---|---|---|');
-  for (const form of [...forms, ...(flags['compare-im2col'] ? ['im2col+matmul' as const] : [])]) {
-    // im2col + matmul follows the adapter's own choice of matmul form.
-    const be = new WebGpuBackend(handle, form === 'im2col+matmul' ? {} : { preferWorkgroupMemory: form === 'shared' });
+  for (const form of [...forms, ...(flags['compare-backend'] ? ['backend' as const] : [])]) {
+    // The backend's own path follows the adapter's default choice of kernel form.
+    const be = new WebGpuBackend(handle, form === 'backend' ? {} : { preferWorkgroupMemory: form === 'shared' });
     const reps = form === 'shared' ? (flags['shared-reps'] as number) : (flags.reps as number);
     for (const c of cases(flags.only as string)) {
-      if (form === 'im2col+matmul' && c.kernel === 'matmul') continue;
+      if (form === 'backend' && c.kernel === 'matmul') continue;
       rows.push(await time(be, c, form, reps, robustness));
     }
   }
@@ -181,7 +180,7 @@ async function main(): Promise<void> {
   let adapter = '';
   for (const setting of ['off', 'on']) {
     const part = `${out}.${setting}.tmp`;
-    const args = ['forms', 'reps', 'shared-reps', 'only', 'compare-im2col'].map((f) => `--${f}=${String(flags[f])}`);
+    const args = ['forms', 'reps', 'shared-reps', 'only', 'compare-backend'].map((f) => `--${f}=${String(flags[f])}`);
     const r = spawnSync(process.execPath, [process.argv[1]!, ...args, `--robustness=${setting}`, `--out=${part}`], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`the robustness ${setting} run failed (exit ${r.status})`);
     const parsed = JSON.parse(readFileSync(part, 'utf8')) as { adapter: string; rows: Row[] };

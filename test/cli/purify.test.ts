@@ -1,0 +1,106 @@
+/**
+ * `awm purify` end to end on the CPU backend with a tiny ResNet-18 and a tiny clean set given as a
+ * safetensors file: the output keeps the input's key names and shapes, the same seed gives the same
+ * masks, and bad input fails with a clear message and leaves no output file.
+ */
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { parseFlags } from '../../src/cli/args.js';
+import type { CommandIO } from '../../src/cli/command.js';
+import { purifyCommand } from '../../src/cli/cmd-purify.js';
+import { CpuBackend } from '../../src/backends/cpu/index.js';
+import { createModel, saveModel } from '../../src/nn/index.js';
+import { parseSafetensors, serializeSafetensors } from '../../src/io/safetensors.js';
+import { makeTempDir } from '../data/fixtures.js';
+import { gpuBackend, randomArray } from '../helpers/backends.js';
+
+const io: CommandIO = { log: () => {}, warn: () => {} };
+const run = (argv: string[]) => purifyCommand.run(parseFlags(argv, purifyCommand.flags), io);
+const tiny = ['--backend', 'cpu', '--outer', '1', '--inner', '1', '--batch-size', '4', '--augment-copies', '0'];
+
+function cleanFile(path: string, opts: { n?: number; c?: number; labels?: number[]; nan?: boolean } = {}): void {
+  const n = opts.n ?? 4;
+  const c = opts.c ?? 1;
+  const images = randomArray(n * c * 12 * 12, 5, 0, 1);
+  if (opts.nan) images[3] = Number.NaN;
+  const labels = Int32Array.from(opts.labels ?? Array.from({ length: n }, (_, i) => i % 4));
+  writeFileSync(path, serializeSafetensors({ images: { shape: [n, c, 12, 12], data: images }, labels: { shape: [n], data: labels, dtype: 'I64' } }));
+}
+
+describe('awm purify (CPU backend)', () => {
+  let dir: string;
+  let modelPath: string;
+  beforeAll(async () => {
+    dir = makeTempDir('purify');
+    const model = createModel(new CpuBackend(), { arch: 'resnet18', inChannels: 1, numClasses: 4, width: 4 }, { seed: 3 });
+    modelPath = join(dir, 'model.safetensors');
+    writeFileSync(modelPath, await saveModel(model));
+    model.dispose();
+    cleanFile(join(dir, 'clean.safetensors'));
+  });
+
+  it('writes a purified model with the input keys and shapes, masks, and a report', async () => {
+    const out = join(dir, 'out.safetensors');
+    await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', out, '--masks', join(dir, 'masks.safetensors'), '--report', join(dir, 'r.json'), ...tiny]);
+    const before = parseSafetensors(new Uint8Array(readFileSync(modelPath)));
+    const after = parseSafetensors(new Uint8Array(readFileSync(out)));
+    expect([...after.tensors.keys()].sort()).toEqual([...before.tensors.keys()].sort());
+    for (const [k, t] of before.tensors) expect(after.tensors.get(k)!.shape, k).toEqual(t.shape);
+    // Conv weights changed (masks folded in), BatchNorm statistics did not (eval mode throughout).
+    expect(after.tensors.get('conv1.weight')!.data).not.toEqual(before.tensors.get('conv1.weight')!.data);
+    expect(after.tensors.get('bn1.running_var')!.data).toEqual(before.tensors.get('bn1.running_var')!.data);
+    const masks = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'masks.safetensors'))));
+    expect(masks.tensors.get('layer2.0.shortcut.0.mask')!.shape).toEqual([8, 4, 1, 1]);
+    const report = JSON.parse(readFileSync(join(dir, 'r.json'), 'utf8'));
+    expect(report.method).toBe('awm');
+    expect(report.maskStats).toHaveLength(20);
+    expect(existsSync(join(dir, 'r.md'))).toBe(true);
+    expect(existsSync(join(dir, 'r-triggers.png'))).toBe(true);
+    expect(existsSync(join(dir, 'r-masks.png'))).toBe(true);
+  });
+
+  it('gives the same masks for the same seed and different ones for another seed', async () => {
+    const masksFor = async (seed: string, name: string) => {
+      await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, `${name}.safetensors`), '--masks', join(dir, `${name}-m.safetensors`), '--seed', seed, ...tiny]);
+      return readFileSync(join(dir, `${name}-m.safetensors`));
+    };
+    const a = await masksFor('7', 'a');
+    const b = await masksFor('7', 'b');
+    const c = await masksFor('8', 'c');
+    expect(a.equals(b)).toBe(true);
+    expect(a.equals(c)).toBe(false);
+  });
+
+  it.skipIf(!gpuBackend)('on WebGPU too, the same seed gives bit-identical masks', async () => {
+    const masksFor = async (name: string) => {
+      await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, `${name}.safetensors`), '--masks', join(dir, `${name}-m.safetensors`), '--seed', '5', ...tiny, '--backend', 'webgpu']);
+      return readFileSync(join(dir, `${name}-m.safetensors`));
+    };
+    expect((await masksFor('g1')).equals(await masksFor('g2'))).toBe(true);
+  });
+
+  const bad: Array<[string, (p: string) => void, RegExp]> = [
+    ['a class with no clean image', (p) => cleanFile(p, { labels: [0, 1, 2, 2] }), /class 3 has no clean image/],
+    ['images with the wrong channel count', (p) => cleanFile(p, { c: 3 }), /3 channel\(s\) but the model takes 1/],
+    ['a label outside the classes', (p) => cleanFile(p, { labels: [0, 1, 2, 7] }), /label 7, outside the model's 4 classes/],
+    ['a NaN pixel', (p) => cleanFile(p, { nan: true }), /outside \[0, 1\]/],
+  ];
+  for (const [what, make, message] of bad) {
+    it(`rejects ${what} and writes nothing`, async () => {
+      const clean = join(dir, `bad-${what.length}.safetensors`);
+      make(clean);
+      const out = join(dir, `never-${what.length}.safetensors`);
+      await expect(run(['--model', modelPath, '--clean', clean, '--out', out, '--report', `${out}.json`, ...tiny])).rejects.toThrow(message);
+      expect(existsSync(out)).toBe(false);
+      expect(existsSync(`${out}.json`)).toBe(false);
+    });
+  }
+
+  it('rejects a file that is not a model', async () => {
+    const notModel = join(dir, 'not-a-model.safetensors');
+    writeFileSync(notModel, 'hello, this is not safetensors');
+    await expect(run(['--model', notModel, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'x.safetensors'), ...tiny])).rejects.toThrow(/not-a-model/);
+    expect(existsSync(join(dir, 'x.safetensors'))).toBe(false);
+  });
+});
