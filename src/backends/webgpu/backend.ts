@@ -12,7 +12,7 @@ import { WebGpuRuntime } from './runtime.js';
 import * as ew from '../../shaders/elementwise.js';
 import * as red from '../../shaders/reduce.js';
 import * as mm from '../../shaders/matmul.js';
-import * as convGemm from '../../shaders/conv2d-gemm.js';
+import * as conv from '../../shaders/conv2d.js';
 import * as pool from '../../shaders/pool.js';
 import * as sm from '../../shaders/softmax.js';
 import * as gat from '../../shaders/gather.js';
@@ -57,10 +57,9 @@ export class WebGpuBackend implements Backend {
   where(cond: StridedView, a: StridedView, b: StridedView, outShape: readonly number[]): Storage { return ew.where(this.runtime, cond, a, b, outShape); }
   reduce(op: ReduceOp, x: Storage, shape: readonly number[], axes: readonly number[]): Storage { return red.reduce(this.runtime, op, x, shape, axes); }
   matmul(a: Storage, b: Storage, p: MatmulParams): Storage { return mm.matmul(this.runtime, a, b, p); }
-  // The im2col + GEMM form until the direct register-tiled kernels in conv2d.ts land.
-  conv2d(x: Storage, w: Storage, bias: Storage | null, p: Conv2dParams): Storage { return convGemm.conv2dGemm(this.runtime, x, w, bias, p); }
-  conv2dBackwardData(dy: Storage, w: Storage, p: Conv2dParams): Storage { return convGemm.conv2dGemmBackwardData(this.runtime, dy, w, p); }
-  conv2dBackwardWeight(x: Storage, dy: Storage, p: Conv2dParams): Storage { return convGemm.conv2dGemmBackwardWeight(this.runtime, x, dy, p); }
+  conv2d(x: Storage, w: Storage, bias: Storage | null, p: Conv2dParams): Storage { return conv.conv2d(this.runtime, x, w, bias, p); }
+  conv2dBackwardData(dy: Storage, w: Storage, p: Conv2dParams): Storage { return conv.conv2dBackwardData(this.runtime, dy, w, p); }
+  conv2dBackwardWeight(x: Storage, dy: Storage, p: Conv2dParams): Storage { return conv.conv2dBackwardWeight(this.runtime, x, dy, p); }
   pool2d(x: Storage, p: Pool2dParams): Storage { return pool.pool2d(this.runtime, x, p); }
   pool2dBackward(dy: Storage, x: Storage, p: Pool2dParams): Storage { return pool.pool2dBackward(this.runtime, dy, x, p); }
   softmax(x: Storage, rows: number, cols: number, log: boolean): Storage { return sm.softmax(this.runtime, x, rows, cols, log); }
