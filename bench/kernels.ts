@@ -11,6 +11,11 @@
  *
  * Dawn's robustness setting is fixed per process, so `--robustness both` (the default) runs this
  * file twice as child processes and merges their results into the one `--out` JSON.
+ *
+ * `--tfjs` (default on) also times the same shapes with TensorFlow.js's WebGPU backend on the same
+ * GPU object, in the same process after ours (the robustness-on process under `--robustness both`),
+ * and prints a combined table with speedup = our GFLOP/s / tfjs GFLOP/s. `--shapes` keeps only the
+ * cases whose "kernel shape" contains one of its comma-separated substrings.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -21,6 +26,7 @@ import { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import type { Conv2dParams, MatmulParams, Storage } from '../src/tensor/backend.js';
 import { matmul } from '../src/shaders/matmul.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../src/shaders/conv2d.js';
+import { timeTfjs, type TfjsResult, type TfjsShape } from './_tfjs.js';
 
 const FLAGS = {
   out: { type: 'string', default: 'bench/results/kernels.json', help: 'results file (JSON)' },
@@ -30,6 +36,8 @@ const FLAGS = {
   'shared-reps': { type: 'int', default: 1, help: 'timed repetitions per case (workgroup-memory form; slow on SwiftShader)' },
   only: { type: 'string', choices: ['all', 'matmul', 'conv'], default: 'all', help: 'which kernels' },
   'compare-backend': { type: 'boolean', default: false, help: "also time conv through WebGpuBackend's own methods" },
+  tfjs: { type: 'boolean', default: true, help: "also time TensorFlow.js's WebGPU backend on the same adapter (--tfjs=false to skip)" },
+  shapes: { type: 'string', default: 'all', help: "comma-separated substrings of 'kernel shape' to keep, e.g. '512x512,32x256x8'" },
 } as const;
 
 type Form = 'register' | 'shared' | 'backend';
@@ -50,6 +58,8 @@ interface Case {
   kernel: string;
   shape: string;
   flop: number;
+  /** The same problem for bench/_tfjs.ts. */
+  tfjs: TfjsShape;
   /** Records one run and returns the storages to release after it. */
   run(be: WebGpuBackend, form: Form): Storage[];
   /** Same kernels at a tiny size, to compile pipelines without paying for a full slow run. */
@@ -80,7 +90,8 @@ function input(be: WebGpuBackend, n: number, seed: number): Storage {
 function matmulCase(size: number): Case {
   const params = (s: number): MatmulParams => ({ batch: 1, m: s, n: s, k: s, transA: false, transB: false, batchStrideA: 0, batchStrideB: 0 });
   const go = (be: WebGpuBackend, s: number) => [matmul(be.runtime, input(be, s * s, 1), input(be, s * s, 2), params(s))];
-  return { kernel: 'matmul', shape: `${size}x${size}x${size}`, flop: 2 * size ** 3, run: (be) => go(be, size), warm: (be) => go(be, 8) };
+  const kernel = 'matmul', shape = `${size}x${size}x${size}`, flop = 2 * size ** 3;
+  return { kernel, shape, flop, tfjs: { kernel, shape, flop, matmul: size }, run: (be) => go(be, size), warm: (be) => go(be, 8) };
 }
 
 function convParams(n: number, c: number, hw: number): Conv2dParams {
@@ -106,16 +117,18 @@ function convCase(pass: Pass, c: number, hw: number): Case {
     return [conv2dBackwardWeight(ctx, x, dy, p)];
   };
   const p = convParams(32, c, hw);
+  const kernel = `conv2d ${pass}`, shape = `32x${c}x${hw}x${hw}, 3x3`, flop = 2 * p.n * p.cOut * p.outH * p.outW * p.cIn * p.kh * p.kw;
   return {
-    kernel: `conv2d ${pass}`,
-    shape: `32x${c}x${hw}x${hw}, 3x3`,
-    flop: 2 * p.n * p.cOut * p.outH * p.outW * p.cIn * p.kh * p.kw,
+    kernel,
+    shape,
+    flop,
+    tfjs: { kernel, shape, flop, conv: { pass, n: p.n, c, hw } },
     run: (be, form) => go(be, form, p),
     warm: (be, form) => go(be, form, convParams(2, c, 5)),
   };
 }
 
-function cases(only: string): Case[] {
+function cases(only: string, shapes: string): Case[] {
   const list: Case[] = [];
   if (only !== 'conv') list.push(matmulCase(512), matmulCase(1024));
   if (only !== 'matmul') {
@@ -123,7 +136,9 @@ function cases(only: string): Case[] {
       for (const pass of ['forward', 'backward-data', 'backward-weight'] as const) list.push(convCase(pass, c, hw));
     }
   }
-  return list;
+  if (shapes === 'all' || shapes === '') return list;
+  const keep = shapes.split(',').map((t) => t.trim()).filter(Boolean);
+  return list.filter((c) => keep.some((k) => `${c.kernel} ${c.shape}`.includes(k)));
 }
 
 async function time(be: WebGpuBackend, c: Case, form: Form, reps: number, robustness: 'on' | 'off'): Promise<Row> {
@@ -148,7 +163,14 @@ async function time(be: WebGpuBackend, c: Case, form: Form, reps: number, robust
 
 const round = (v: number) => Math.round(v * 100) / 100;
 
-async function measure(flags: Record<string, unknown>, robustness: 'on' | 'off'): Promise<{ adapter: string; rows: Row[] }> {
+interface Measured {
+  adapter: string;
+  rows: Row[];
+  tfjs?: TfjsResult;
+  tfjsError?: string;
+}
+
+async function measure(flags: Record<string, unknown>, robustness: 'on' | 'off'): Promise<Measured> {
   const handle = await getGPU({ disableRobustness: robustness === 'off' });
   const forms: Form[] = flags.forms === 'both' ? ['register', 'shared'] : [flags.forms as Form];
   const rows: Row[] = [];
@@ -158,12 +180,37 @@ async function measure(flags: Record<string, unknown>, robustness: 'on' | 'off')
     // The backend's own path follows the adapter's default choice of kernel form.
     const be = new WebGpuBackend(handle, form === 'backend' ? {} : { preferWorkgroupMemory: form === 'shared' });
     const reps = form === 'shared' ? (flags['shared-reps'] as number) : (flags.reps as number);
-    for (const c of cases(flags.only as string)) {
+    for (const c of cases(flags.only as string, flags.shapes as string)) {
       if (form === 'backend' && c.kernel === 'matmul') continue;
       rows.push(await time(be, c, form, reps, robustness));
     }
   }
-  return { adapter: describeAdapter(handle.report), rows };
+  const result: Measured = { adapter: describeAdapter(handle.report), rows };
+  if (flags.tfjs) {
+    console.log(`\nTensorFlow.js WebGPU, same process (robustness ${robustness})`);
+    console.log('| kernel | shape | ms | GFLOP/s | cpu ms |\n|---|---|---|---|---|');
+    try {
+      result.tfjs = await timeTfjs(handle.gpu, cases(flags.only as string, flags.shapes as string).map((c) => c.tfjs), flags.reps as number);
+      console.log(`tfjs ${result.tfjs.version} on: ${result.tfjs.adapter}`);
+    } catch (e) {
+      result.tfjsError = e instanceof Error ? e.message : String(e);
+      console.log(`TensorFlow.js WebGPU skipped: ${result.tfjsError}`);
+    }
+  }
+  return result;
+}
+
+/** Our rows next to tfjs's for the same shape, speedup = our GFLOP/s / tfjs GFLOP/s. */
+function printCombined(rows: Row[], tfjs: TfjsResult | undefined): void {
+  if (!tfjs) return;
+  console.log(`\nOurs vs TensorFlow.js ${tfjs.version} WebGPU (${tfjs.adapter})`);
+  console.log('| kernel | shape | form | robustness | ours ms | ours GFLOP/s | tfjs ms | tfjs GFLOP/s | speedup |\n|---|---|---|---|---|---|---|---|---|');
+  for (const r of rows) {
+    const t = tfjs.rows.find((x) => x.kernel === r.kernel && x.shape === r.shape);
+    const ok = t && !t.error && t.gflops > 0;
+    const speedup = ok ? `${round(r.gflops / t.gflops)}x` : t?.error ? 'tfjs error' : 'n/a';
+    console.log(`| ${r.kernel} | ${r.shape} | ${r.form} | ${r.robustness} | ${r.ms} | ${r.gflops} | ${ok ? t.ms : '-'} | ${ok ? t.gflops : '-'} | ${speedup} |`);
+  }
 }
 
 async function main(): Promise<void> {
@@ -172,23 +219,31 @@ async function main(): Promise<void> {
   mkdirSync(dirname(out) || '.', { recursive: true });
   if (flags.robustness !== 'both') {
     const r = await measure(flags, flags.robustness as 'on' | 'off');
-    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), adapter: r.adapter, rows: r.rows }, null, 2) + '\n');
+    printCombined(r.rows, r.tfjs);
+    writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), adapter: r.adapter, rows: r.rows, tfjs: r.tfjs, tfjsError: r.tfjsError }, null, 2) + '\n');
     return;
   }
   // One child process per robustness setting, each writing a partial file merged here.
   const rows: Row[] = [];
   let adapter = '';
+  let tfjs: TfjsResult | undefined;
+  let tfjsError: string | undefined;
   for (const setting of ['off', 'on']) {
     const part = `${out}.${setting}.tmp`;
-    const args = ['forms', 'reps', 'shared-reps', 'only', 'compare-backend'].map((f) => `--${f}=${String(flags[f])}`);
+    const args = ['forms', 'reps', 'shared-reps', 'only', 'compare-backend', 'shapes'].map((f) => `--${f}=${String(flags[f])}`);
+    // tfjs runs once, in the robustness-on process (Dawn's default, as tfjs would normally get).
+    args.push(`--tfjs=${setting === 'on' && flags.tfjs ? 'true' : 'false'}`);
     const r = spawnSync(process.execPath, [process.argv[1]!, ...args, `--robustness=${setting}`, `--out=${part}`], { stdio: 'inherit' });
     if (r.status !== 0) throw new Error(`the robustness ${setting} run failed (exit ${r.status})`);
-    const parsed = JSON.parse(readFileSync(part, 'utf8')) as { adapter: string; rows: Row[] };
+    const parsed = JSON.parse(readFileSync(part, 'utf8')) as Measured;
     adapter = parsed.adapter;
     rows.push(...parsed.rows);
+    tfjs ??= parsed.tfjs;
+    tfjsError ??= parsed.tfjsError;
     rmSync(part);
   }
-  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), adapter, rows }, null, 2) + '\n');
+  printCombined(rows, tfjs);
+  writeFileSync(out, JSON.stringify({ date: new Date().toISOString(), adapter, rows, tfjs, tfjsError }, null, 2) + '\n');
   console.log(`\nwrote ${out}`);
 }
 
