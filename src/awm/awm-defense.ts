@@ -6,7 +6,7 @@
 import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, perClassCounts } from './clean-set.js';
 import { AWM_DEFAULTS, AWM_ONE_SHOT, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
-import { runAwm, type AwmRoundStats } from './awm.js';
+import { runAwm, type AwmHooks, type AwmResult, type AwmRoundStats } from './awm.js';
 import { foldMasks } from '../nn/masks.js';
 
 export interface AwmDefenseOptions extends AwmOptions {
@@ -67,23 +67,33 @@ export const awmDefense: Defense<AwmDefenseOptions> = {
     const set = o.augmentCopies > 0 ? await augmentOneShot(ctx.backend, ctx.clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed }) : ctx.clean;
     ctx.log(`AWM: ${set.n} clean images${o.augmentCopies ? ` (${ctx.clean.n} + ${o.augmentCopies} augmented copies each)` : ''}, ` +
       `${o.outer} rounds x 2 phases x ${stepsPerPhase(set.n, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}${o.oneShot ? ' (one-shot preset)' : ''}`);
-    const result = await runAwm(ctx.model, ctx.backend, set, o, {
-      shouldStop: ctx.shouldStop,
-      onRound: (s) => {
-        const mean = (performance.now() - t0) / 1000 / s.round;
-        ctx.log(formatRound(s, mean * (s.rounds - s.round)));
-      },
-    });
-    foldMasks(ctx.model);
-    const settings: Record<string, number | string | boolean> = {};
-    for (const [k, v] of Object.entries(o)) settings[k] = v as number | boolean;
-    return {
-      method: 'awm',
-      seconds: (performance.now() - t0) / 1000,
-      settings,
-      details: { rounds: result.rounds.map(({ trigger: _t, ...rest }) => rest), stepsPerPhase: result.stepsPerPhase, cleanImages: set.n },
-      masks: result.masks,
-      triggers: result.rounds.map((r) => r.trigger),
-    };
+    const result = await runAwm(ctx.model, ctx.backend, set, o, roundLogger(ctx, t0));
+    return foldedOutcome(ctx, 'awm', t0, o, result, set.n);
   },
 };
+
+/** Hooks that print one progress line per round with an ETA. */
+export function roundLogger(ctx: DefenseContext, t0: number): AwmHooks {
+  return {
+    shouldStop: ctx.shouldStop,
+    onRound: (s) => {
+      const mean = (performance.now() - t0) / 1000 / s.round;
+      ctx.log(formatRound(s, mean * (s.rounds - s.round)));
+    },
+  };
+}
+
+/** Folds the masks into the weights and packages a masking run (AWM or AWM+) as a DefenseOutcome. */
+export function foldedOutcome(ctx: DefenseContext, method: 'awm' | 'awm+', t0: number, options: object, result: AwmResult, cleanImages: number): DefenseOutcome {
+  foldMasks(ctx.model);
+  const settings: Record<string, number | string | boolean> = {};
+  for (const [k, v] of Object.entries(options)) settings[k] = v as number | boolean;
+  return {
+    method,
+    seconds: (performance.now() - t0) / 1000,
+    settings,
+    details: { rounds: result.rounds.map(({ trigger: _t, ...rest }) => rest), stepsPerPhase: result.stepsPerPhase, cleanImages },
+    masks: result.masks,
+    triggers: result.rounds.map((r) => r.trigger),
+  };
+}

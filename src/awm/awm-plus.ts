@@ -13,8 +13,7 @@ import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, type CleanSet } from './clean-set.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { runAwm } from './awm.js';
-import { formatRound } from './awm-defense.js';
-import { foldMasks } from '../nn/masks.js';
+import { foldedOutcome, roundLogger } from './awm-defense.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
 import { tidy } from '../tensor/scope.js';
@@ -94,23 +93,7 @@ export const awmPlusDefense: Defense<AwmPlusOptions> = {
     const softTargets = o.distill ? await teacherProbabilities(ctx.model, ctx.backend, pool) : undefined;
     ctx.log(`AWM+: pool of ${pool.n} images (${ctx.clean.n} + ${o.augmentCopies} copies each), ${o.distill ? 'soft targets from the original model' : 'hard labels'}, ` +
       `${o.outer} rounds x 2 phases x ${stepsPerPhase(pool.n, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}`);
-    const result = await runAwm(ctx.model, ctx.backend, pool, o, {
-      shouldStop: ctx.shouldStop,
-      onRound: (s) => {
-        const mean = (performance.now() - t0) / 1000 / s.round;
-        ctx.log(formatRound(s, mean * (s.rounds - s.round)));
-      },
-    }, { softTargets, keepTrigger: o.keepTrigger });
-    foldMasks(ctx.model);
-    const settings: Record<string, number | string | boolean> = {};
-    for (const [key, v] of Object.entries(o)) settings[key] = v as number | boolean;
-    return {
-      method: 'awm+',
-      seconds: (performance.now() - t0) / 1000,
-      settings,
-      details: { rounds: result.rounds.map(({ trigger: _t, ...rest }) => rest), stepsPerPhase: result.stepsPerPhase, cleanImages: pool.n },
-      masks: result.masks,
-      triggers: result.rounds.map((r) => r.trigger),
-    };
+    const result = await runAwm(ctx.model, ctx.backend, pool, o, roundLogger(ctx, t0), { softTargets, keepTrigger: o.keepTrigger });
+    return foldedOutcome(ctx, 'awm+', t0, o, result, pool.n);
   },
 };

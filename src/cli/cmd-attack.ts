@@ -8,14 +8,14 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError, type ParsedFlags } from './args.js';
 import type { Command, CommandIO } from './command.js';
+import { augmentOptions, DATASET_DEFAULTS, trainingFlags, type Augment } from './training-recipe.js';
 import {
   assertModelFitsData, backendFlags, backendLine, dataSource, datasetFlags, describeDataset, intAtLeast, numberFlag,
   openBackend, openModel, percent, positiveNumber, stringFlag, loadSplit,
 } from './common.js';
 import type { DatasetName } from '../data/node.js';
 import type { ImageDataset } from '../data/dataset.js';
-import type { AugmentOptions } from '../data/augment.js';
-import { ARCHS, DEFAULT_WIDTH, type Arch, type ModelSpec } from '../nn/spec.js';
+import { DEFAULT_WIDTH, type Arch, type ModelSpec } from '../nn/spec.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
 import { writeModel } from '../nn/model-file.node.js';
@@ -27,18 +27,6 @@ import {
 } from '../attacks/index.js';
 import { loadPatternFile, readAttackSpecFile } from '../attacks/files.node.js';
 import { trainBackdoored, type BackdoorTrainingResult, type TrainingPhase } from '../attacks/train-poisoned.js';
-
-const AUGMENTS = ['none', 'crop', 'crop-flip'] as const;
-type Augment = (typeof AUGMENTS)[number];
-
-/** As `awm train`'s, so a backdoored model and its clean counterpart get the same recipe by default. */
-const DEFAULTS: Readonly<Record<DatasetName, { epochs: number; augment: Augment }>> = {
-  'fashion-mnist': { epochs: 4, augment: 'none' },
-  mnist: { epochs: 4, augment: 'none' },
-  cifar10: { epochs: 30, augment: 'crop-flip' },
-  gtsrb: { epochs: 10, augment: 'crop' },
-  folder: { epochs: 10, augment: 'none' },
-};
 
 /** Flags that shape a preset; a spec file already says all of this. */
 const PRESET_FLAGS = ['target', 'rate', 'all-to-all', 'pattern'] as const;
@@ -57,18 +45,7 @@ export const attackCommand: Command = {
     'poison-seed': { type: 'int', help: 'seed that chooses the poisoned images (default: --seed)' },
     'clean-model': { type: 'string', help: 'clb: run PGD against this clean model instead of training one first' },
     'clean-epochs': { type: 'int', help: 'clb: epochs of the clean model trained for PGD (default: --epochs)' },
-    arch: { type: 'string', choices: ARCHS, default: 'resnet18', help: 'model architecture' },
-    width: { type: 'int', help: 'base channel width (default: 64 for the ResNets, 16 for small-cnn)' },
-    epochs: { type: 'int', help: 'training epochs (default per dataset: 4 for (fashion-)mnist, 30 for cifar10, 10 otherwise)' },
-    lr: { type: 'number', default: 0.05, help: 'peak SGD learning rate' },
-    schedule: { type: 'string', choices: ['cosine', 'step', 'none'], default: 'cosine', help: 'learning-rate schedule over the epochs' },
-    momentum: { type: 'number', default: 0.9, help: 'SGD momentum' },
-    'weight-decay': { type: 'number', default: 5e-4, help: 'SGD weight decay' },
-    'batch-size': { type: 'int', default: 128, help: 'images per step' },
-    seed: { type: 'int', default: 0, help: 'seed for initialisation, shuffling and augmentation' },
-    augment: { type: 'string', choices: AUGMENTS, help: 'augmentation (default: crop-flip for cifar10, crop for gtsrb, none otherwise)' },
-    'max-steps': { type: 'int', help: 'stop each epoch after this many steps (quick runs)' },
-    out: { type: 'string', required: true, help: 'output model file (.safetensors); the attack and metrics JSON go beside it' },
+    ...trainingFlags('output model file (.safetensors); the attack and metrics JSON go beside it'),
     ...backendFlags,
   },
   run: runAttack,
@@ -112,7 +89,7 @@ function readPlan(flags: ParsedFlags, dataset: DatasetName): AttackPlan {
   return {
     arch: stringFlag(flags, 'arch') as Arch,
     ...(width !== undefined ? { width } : {}),
-    epochs: intAtLeast(flags, 'epochs', 1) ?? DEFAULTS[dataset].epochs,
+    epochs: intAtLeast(flags, 'epochs', 1) ?? DATASET_DEFAULTS[dataset].epochs,
     ...(cleanEpochs !== undefined ? { cleanEpochs } : {}),
     lr: positiveNumber(flags, 'lr')!,
     momentum,
@@ -121,7 +98,7 @@ function readPlan(flags: ParsedFlags, dataset: DatasetName): AttackPlan {
     batchSize: intAtLeast(flags, 'batch-size', 1)!,
     seed,
     poisonSeed: numberFlag(flags, 'poison-seed') ?? seed,
-    augment: (stringFlag(flags, 'augment') as Augment | undefined) ?? DEFAULTS[dataset].augment,
+    augment: (stringFlag(flags, 'augment') as Augment | undefined) ?? DATASET_DEFAULTS[dataset].augment,
     ...(maxSteps !== undefined ? { maxSteps } : {}),
     out,
   };
@@ -157,11 +134,6 @@ async function readAttack(flags: ParsedFlags): Promise<{ spec: AttackSpec; sourc
   }
 }
 
-/** Crop padding scales with the image: 4 at 32 or 28 pixels, 1 at tiny test sizes (as `awm train`). */
-function augmentOptions(augment: Augment, ds: ImageDataset): AugmentOptions | undefined {
-  if (augment === 'none') return undefined;
-  return { cropPadding: Math.max(1, Math.round(Math.min(ds.h, ds.w) / 8)), flipProbability: augment === 'crop-flip' ? 0.5 : 0 };
-}
 
 function modelSpec(plan: AttackPlan, ds: ImageDataset): ModelSpec {
   if (plan.arch === 'small-cnn' && ds.h !== ds.w) throw new Error(`small-cnn needs square images, the dataset's are ${ds.h}x${ds.w}`);

@@ -7,51 +7,24 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError, type ParsedFlags } from './args.js';
 import type { Command, CommandIO } from './command.js';
+import { augmentOptions, DATASET_DEFAULTS, trainingFlags, type Augment } from './training-recipe.js';
 import {
   assertModelFitsData, backendFlags, dataSource, datasetFlags, describeDataset, intAtLeast, numberFlag,
   openBackend, percent, positiveNumber, stringFlag, loadSplit,
 } from './common.js';
 import type { DatasetName } from '../data/node.js';
 import type { ImageDataset } from '../data/dataset.js';
-import type { AugmentOptions } from '../data/augment.js';
-import { ARCHS, DEFAULT_WIDTH, type Arch, type ModelSpec } from '../nn/spec.js';
+import { DEFAULT_WIDTH, type Arch, type ModelSpec } from '../nn/spec.js';
 import { createModel } from '../nn/models.js';
 import { writeModel } from '../nn/model-file.node.js';
 import { trainClassifier, type EpochStats } from '../train/train.js';
-
-const AUGMENTS = ['none', 'crop', 'crop-flip'] as const;
-type Augment = (typeof AUGMENTS)[number];
-
-/**
- * Per-dataset defaults. Flips stay off where a mirror image means something else (clothes are
- * symmetric enough but the reference models were trained without them; digits and signs change
- * meaning). The MNIST-like recipe is the one the shared PyTorch models used (4 epochs, no augmentation).
- */
-const DEFAULTS: Readonly<Record<DatasetName, { epochs: number; augment: Augment }>> = {
-  'fashion-mnist': { epochs: 4, augment: 'none' },
-  mnist: { epochs: 4, augment: 'none' },
-  cifar10: { epochs: 30, augment: 'crop-flip' },
-  gtsrb: { epochs: 10, augment: 'crop' },
-  folder: { epochs: 10, augment: 'none' },
-};
 
 export const trainCommand: Command = {
   name: 'train',
   summary: 'train a classifier on a dataset and save it as safetensors',
   flags: {
     ...datasetFlags(true),
-    arch: { type: 'string', choices: ARCHS, default: 'resnet18', help: 'model architecture' },
-    width: { type: 'int', help: 'base channel width (default: 64 for the ResNets, 16 for small-cnn)' },
-    epochs: { type: 'int', help: 'training epochs (default per dataset: 4 for (fashion-)mnist, 30 for cifar10, 10 otherwise)' },
-    lr: { type: 'number', default: 0.05, help: 'peak SGD learning rate' },
-    schedule: { type: 'string', choices: ['cosine', 'step', 'none'], default: 'cosine', help: 'learning-rate schedule over the epochs' },
-    momentum: { type: 'number', default: 0.9, help: 'SGD momentum' },
-    'weight-decay': { type: 'number', default: 5e-4, help: 'SGD weight decay' },
-    'batch-size': { type: 'int', default: 128, help: 'images per step' },
-    seed: { type: 'int', default: 0, help: 'seed for initialisation, shuffling and augmentation' },
-    augment: { type: 'string', choices: AUGMENTS, help: 'augmentation: random crop (padding 4) with or without flips (default: crop-flip for cifar10, crop for gtsrb, none otherwise)' },
-    'max-steps': { type: 'int', help: 'stop each epoch after this many steps (quick runs)' },
-    out: { type: 'string', required: true, help: 'output model file (.safetensors), rewritten after every epoch' },
+    ...trainingFlags('output model file (.safetensors), rewritten after every epoch'),
     ...backendFlags,
   },
   run: runTrain,
@@ -83,22 +56,16 @@ function readPlan(flags: ParsedFlags, dataset: DatasetName): TrainPlan {
   return {
     arch,
     width: intAtLeast(flags, 'width', 1) ?? DEFAULT_WIDTH[arch],
-    epochs: intAtLeast(flags, 'epochs', 1) ?? DEFAULTS[dataset].epochs,
+    epochs: intAtLeast(flags, 'epochs', 1) ?? DATASET_DEFAULTS[dataset].epochs,
     lr,
     batchSize: intAtLeast(flags, 'batch-size', 1)!,
     seed: numberFlag(flags, 'seed')!,
-    augment: (stringFlag(flags, 'augment') as Augment | undefined) ?? DEFAULTS[dataset].augment,
+    augment: (stringFlag(flags, 'augment') as Augment | undefined) ?? DATASET_DEFAULTS[dataset].augment,
     ...(maxSteps !== undefined ? { maxSteps } : {}),
     out,
   };
 }
 
-/** Crop padding scales with the image: CIFAR's 4 at 32 pixels, 4 at 28, 1 at tiny test sizes. */
-function augmentOptions(augment: Augment, ds: ImageDataset): AugmentOptions | undefined {
-  if (augment === 'none') return undefined;
-  const cropPadding = Math.max(1, Math.round(Math.min(ds.h, ds.w) / 8));
-  return { cropPadding, flipProbability: augment === 'crop-flip' ? 0.5 : 0 };
-}
 
 function modelSpec(plan: TrainPlan, ds: ImageDataset): ModelSpec {
   if (plan.arch === 'small-cnn' && ds.h !== ds.w) throw new Error(`small-cnn needs square images, the dataset's are ${ds.h}x${ds.w}`);
