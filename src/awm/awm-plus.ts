@@ -33,13 +33,16 @@ export interface AwmPlusOptions extends AwmOptions {
 
 export type AwmPlusPartial = Partial<AwmPlusOptions> & { tauAbsolute?: number };
 
+/** Measured on a BadNets small CNN (README, "AWM+ experiments"): a mask learning rate of 0.1 instead of AWM's
+ * 0.01 halved the ASR left after 5 rounds (40 % -> 19.5 %) at the same accuracy. */
 export const AWM_PLUS_DEFAULTS = {
   outer: 20,
   inner: 5,
   batchSize: 64,
   alpha: 0.5,
   tau3072: 300,
-  augmentCopies: 49,
+  augmentCopies: 19,
+  maskLr: 0.1,
   distill: true,
   keepTrigger: false,
 } as const;
@@ -56,7 +59,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     tau: p.tauAbsolute ?? scaleTau(tau3072, c, h, w),
     tau3072: p.tauAbsolute !== undefined ? Number.NaN : tau3072,
     triggerLr: p.triggerLr ?? AWM_DEFAULTS.triggerLr,
-    maskLr: p.maskLr ?? AWM_DEFAULTS.maskLr,
+    maskLr: p.maskLr ?? AWM_PLUS_DEFAULTS.maskLr,
     lrDecay: p.lrDecay ?? AWM_DEFAULTS.lrDecay,
     seed: p.seed ?? ctx.seed,
     augmentCopies: p.augmentCopies ?? AWM_PLUS_DEFAULTS.augmentCopies,

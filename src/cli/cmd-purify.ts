@@ -53,9 +53,9 @@ export const purifyCommand: Command = {
     tau: num('trigger L1 budget for a 3x32x32 input, scaled to the input size (default 1000; one-shot 100)'),
     'tau-absolute': num('trigger L1 budget as is, not scaled'),
     'trigger-lr': num('trigger ascent learning rate (default 10)'),
-    'mask-lr': num('mask Adam learning rate (default 0.01)'),
+    'mask-lr': num('mask Adam learning rate (default 0.01; AWM+ 0.1)'),
     'lr-decay': num('multiply the mask learning rate by this each round (default 1: off)'),
-    'augment-copies': int('augmented copies per clean image (default 9 one-shot, else 0; AWM+ 49)'),
+    'augment-copies': int('augmented copies per clean image (default 9 one-shot, else 0; AWM+ 19)'),
     flip: { type: 'boolean', help: 'horizontal flips in augmented copies (default: on for 3-channel images)' },
     'one-shot': { type: 'boolean', help: 'force the one-shot preset on or off (default: on at one image per class)' },
     // AWM+
