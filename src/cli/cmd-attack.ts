@@ -8,14 +8,14 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError, type ParsedFlags } from './args.js';
 import type { Command, CommandIO } from './command.js';
-import { augmentOptions, DATASET_DEFAULTS, trainingFlags, type Augment } from './training-recipe.js';
+import { augmentOptions, DATASET_DEFAULTS, recipeMetadata, recipeModelSpec, trainingFlags, type Augment } from './training-recipe.js';
 import {
   assertModelFitsData, backendFlags, backendLine, dataSource, datasetFlags, describeDataset, intAtLeast, numberFlag,
   openBackend, openModel, percent, positiveNumber, stringFlag, loadSplit,
 } from './common.js';
 import type { DatasetName } from '../data/node.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { DEFAULT_WIDTH, type Arch, type ModelSpec } from '../nn/spec.js';
+import { type Arch, type ModelSpec } from '../nn/spec.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
 import { writeModel } from '../nn/model-file.node.js';
@@ -135,17 +135,6 @@ async function readAttack(flags: ParsedFlags): Promise<{ spec: AttackSpec; sourc
 }
 
 
-function modelSpec(plan: AttackPlan, ds: ImageDataset): ModelSpec {
-  if (plan.arch === 'small-cnn' && ds.h !== ds.w) throw new Error(`small-cnn needs square images, the dataset's are ${ds.h}x${ds.w}`);
-  return {
-    arch: plan.arch,
-    inChannels: ds.c,
-    numClasses: ds.numClasses,
-    width: plan.width ?? DEFAULT_WIDTH[plan.arch],
-    ...(plan.arch === 'small-cnn' ? { inputSize: ds.h } : {}),
-  };
-}
-
 function epochLine(s: EpochStats, phase: TrainingPhase): string {
   const test = s.testAccuracy !== undefined ? `  test acc ${percent(s.testAccuracy)}` : '';
   return `${phase === 'clean' ? 'clean model ' : ''}epoch ${s.epoch}/${s.epochs}  loss ${s.loss.toFixed(4)}  train acc ${percent(s.trainAccuracy)}${test}  ` +
@@ -157,20 +146,8 @@ function modelMetadata(dataset: DatasetName, plan: AttackPlan, train: ImageDatas
   const last = r.history[r.history.length - 1]!;
   const m = r.metrics;
   return {
-    trained_by: 'awm attack',
-    dataset,
-    image_shape: `${train.c}x${train.h}x${train.w}`,
-    ...(train.classNames ? { class_names: JSON.stringify(train.classNames) } : {}),
-    epochs: String(plan.epochs),
-    epochs_completed: String(last.epoch),
-    seed: String(plan.seed),
+    ...recipeMetadata('awm attack', dataset, plan, train, last),
     poison_seed: String(plan.poisonSeed),
-    lr: String(plan.lr),
-    batch_size: String(plan.batchSize),
-    augment: plan.augment,
-    ...(plan.maxSteps !== undefined ? { max_steps: String(plan.maxSteps) } : {}),
-    train_loss: last.loss.toFixed(6),
-    train_accuracy: last.trainAccuracy.toFixed(6),
     test_accuracy: m.cleanAccuracy.toFixed(6),
     asr: m.asr.toFixed(6),
     asr_all: m.asrAll.toFixed(6),
@@ -220,7 +197,7 @@ async function runAttack(flags: ParsedFlags, io: CommandIO): Promise<void> {
   validateAttackForData(spec, train);
   io.log(`attack (${attackSource}): ${describeAttack(spec)}`);
   io.log(`data: ${dataset} from ${source.dir}: ${train.n} train / ${test.n} test images, ${train.c}x${train.h}x${train.w}, ${train.numClasses} classes`);
-  const mspec = modelSpec(plan, train);
+  const mspec = recipeModelSpec(plan, train);
   const backend = await openBackend(flags, io);
   const cleanModel = await openCleanModel(flags, spec, backend, train);
   io.log(`model: ${mspec.arch} width ${mspec.width}, ${mspec.inChannels} -> ${mspec.numClasses} classes`);

@@ -7,14 +7,14 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError, type ParsedFlags } from './args.js';
 import type { Command, CommandIO } from './command.js';
-import { augmentOptions, DATASET_DEFAULTS, trainingFlags, type Augment } from './training-recipe.js';
+import { augmentOptions, DATASET_DEFAULTS, recipeMetadata, recipeModelSpec, trainingFlags, type Augment } from './training-recipe.js';
 import {
   assertModelFitsData, backendFlags, dataSource, datasetFlags, describeDataset, intAtLeast, numberFlag,
   openBackend, percent, positiveNumber, stringFlag, loadSplit,
 } from './common.js';
 import type { DatasetName } from '../data/node.js';
 import type { ImageDataset } from '../data/dataset.js';
-import { DEFAULT_WIDTH, type Arch, type ModelSpec } from '../nn/spec.js';
+import { DEFAULT_WIDTH, type Arch } from '../nn/spec.js';
 import { createModel } from '../nn/models.js';
 import { writeModel } from '../nn/model-file.node.js';
 import { trainClassifier, type EpochStats } from '../train/train.js';
@@ -67,39 +67,15 @@ function readPlan(flags: ParsedFlags, dataset: DatasetName): TrainPlan {
 }
 
 
-function modelSpec(plan: TrainPlan, ds: ImageDataset): ModelSpec {
-  if (plan.arch === 'small-cnn' && ds.h !== ds.w) throw new Error(`small-cnn needs square images, the dataset's are ${ds.h}x${ds.w}`);
-  return {
-    arch: plan.arch,
-    inChannels: ds.c,
-    numClasses: ds.numClasses,
-    width: plan.width,
-    ...(plan.arch === 'small-cnn' ? { inputSize: ds.h } : {}),
-  };
-}
-
 function assertSameGeometry(train: ImageDataset, test: ImageDataset): void {
   if (train.c !== test.c || train.h !== test.h || train.w !== test.w || train.numClasses !== test.numClasses) {
     throw new Error(`the test split (${describeDataset(test)}) does not match the train split (${describeDataset(train)})`);
   }
 }
 
-/** Everything PyTorch's state dict cannot hold about how the model came to be; values are strings by format. */
 function trainingMetadata(dataset: DatasetName, plan: TrainPlan, train: ImageDataset, stats: EpochStats): Record<string, string> {
   return {
-    trained_by: 'awm train',
-    dataset,
-    image_shape: `${train.c}x${train.h}x${train.w}`,
-    ...(train.classNames ? { class_names: JSON.stringify(train.classNames) } : {}),
-    epochs: String(plan.epochs),
-    epochs_completed: String(stats.epoch),
-    seed: String(plan.seed),
-    lr: String(plan.lr),
-    batch_size: String(plan.batchSize),
-    augment: plan.augment,
-    ...(plan.maxSteps !== undefined ? { max_steps: String(plan.maxSteps) } : {}),
-    train_loss: stats.loss.toFixed(6),
-    train_accuracy: stats.trainAccuracy.toFixed(6),
+    ...recipeMetadata('awm train', dataset, plan, train, stats),
     ...(stats.testAccuracy !== undefined ? { test_accuracy: stats.testAccuracy.toFixed(6) } : {}),
   };
 }
@@ -118,7 +94,7 @@ async function runTrain(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const test = await loadSplit(source, 'test');
   assertSameGeometry(train, test);
   io.log(`data: ${dataset} from ${source.dir}: ${train.n} train / ${test.n} test images, ${train.c}x${train.h}x${train.w}, ${train.numClasses} classes`);
-  const spec = modelSpec(plan, train);
+  const spec = recipeModelSpec(plan, train);
   const backend = await openBackend(flags, io);
   const model = createModel(backend, spec, { seed: plan.seed });
   try {

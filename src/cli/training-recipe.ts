@@ -6,7 +6,8 @@ import type { FlagSpecs } from './args.js';
 import type { DatasetName } from '../data/node.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { AugmentOptions } from '../data/augment.js';
-import { ARCHS } from '../nn/spec.js';
+import { ARCHS, DEFAULT_WIDTH, type Arch, type ModelSpec } from '../nn/spec.js';
+import type { EpochStats } from '../train/train.js';
 
 export const AUGMENTS = ['none', 'crop', 'crop-flip'] as const;
 export type Augment = (typeof AUGMENTS)[number];
@@ -47,4 +48,50 @@ export function augmentOptions(augment: Augment, ds: ImageDataset): AugmentOptio
   if (augment === 'none') return undefined;
   const cropPadding = Math.max(1, Math.round(Math.min(ds.h, ds.w) / 8));
   return { cropPadding, flipProbability: augment === 'crop-flip' ? 0.5 : 0 };
+}
+
+/** The recipe fields both commands record; `width` undefined means the architecture's default. */
+export interface RecipePlan {
+  arch: Arch;
+  width?: number;
+  epochs: number;
+  lr: number;
+  batchSize: number;
+  seed: number;
+  augment: Augment;
+  maxSteps?: number;
+}
+
+/** The model a recipe trains on a dataset: channels, classes and (small-cnn) input size from the data. */
+export function recipeModelSpec(plan: Pick<RecipePlan, 'arch' | 'width'>, ds: ImageDataset): ModelSpec {
+  if (plan.arch === 'small-cnn' && ds.h !== ds.w) throw new Error(`small-cnn needs square images, the dataset's are ${ds.h}x${ds.w}`);
+  return {
+    arch: plan.arch,
+    inChannels: ds.c,
+    numClasses: ds.numClasses,
+    width: plan.width ?? DEFAULT_WIDTH[plan.arch],
+    ...(plan.arch === 'small-cnn' ? { inputSize: ds.h } : {}),
+  };
+}
+
+/**
+ * Everything PyTorch's state dict cannot hold about how the model came to be (strings, as safetensors
+ * metadata requires): the keys both commands write; each adds its own.
+ */
+export function recipeMetadata(trainedBy: string, dataset: DatasetName, plan: RecipePlan, train: ImageDataset, last: EpochStats): Record<string, string> {
+  return {
+    trained_by: trainedBy,
+    dataset,
+    image_shape: `${train.c}x${train.h}x${train.w}`,
+    ...(train.classNames ? { class_names: JSON.stringify(train.classNames) } : {}),
+    epochs: String(plan.epochs),
+    epochs_completed: String(last.epoch),
+    seed: String(plan.seed),
+    lr: String(plan.lr),
+    batch_size: String(plan.batchSize),
+    augment: plan.augment,
+    ...(plan.maxSteps !== undefined ? { max_steps: String(plan.maxSteps) } : {}),
+    train_loss: last.loss.toFixed(6),
+    train_accuracy: last.trainAccuracy.toFixed(6),
+  };
 }

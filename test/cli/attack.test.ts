@@ -13,26 +13,10 @@ import { main } from '../../src/cli/main.js';
 import { CpuBackend } from '../../src/backends/cpu/index.js';
 import { readModel } from '../../src/nn/model-file.node.js';
 import { attackFromMetadata, attackPreset, parseAttackSpec } from '../../src/attacks/index.js';
-import { gzip, idxImagesBytes, idxLabelsBytes, makeTempDir, writeBytes } from '../data/fixtures.js';
+import { makeTempDir, LEARNABLE_IDX_SIDE, writeLearnableIdxSplit } from '../data/fixtures.js';
 
-const SIDE = 8;
+const SIDE = LEARNABLE_IDX_SIDE;
 
-/** Class k lights row k (of 8) plus noise: learnable, and every image differs. */
-function idxSplit(dir: string, prefix: 'train' | 't10k', n: number, seed: number): void {
-  const pixels = new Uint8Array(n * SIDE * SIDE);
-  const labels: number[] = [];
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    const label = i % 8;
-    labels.push(label);
-    for (let p = 0; p < SIDE * SIDE; p++) {
-      s = (s * 1103515245 + 12345) >>> 0;
-      pixels[i * SIDE * SIDE + p] = (Math.floor(p / SIDE) === label ? 200 : 0) + (s >>> 26);
-    }
-  }
-  writeBytes(join(dir, `${prefix}-images-idx3-ubyte.gz`), gzip(idxImagesBytes(n, SIDE, SIDE, pixels)));
-  writeBytes(join(dir, `${prefix}-labels-idx1-ubyte.gz`), gzip(idxLabelsBytes(labels)));
-}
 
 async function run(argv: string[]): Promise<string[]> {
   const lines: string[] = [];
@@ -56,8 +40,8 @@ describe('awm attack (CPU backend)', () => {
   beforeAll(() => {
     root = makeTempDir('cli-attack');
     data = join(root, 'fmnist');
-    idxSplit(data, 'train', 64, 1);
-    idxSplit(data, 't10k', 32, 2);
+    writeLearnableIdxSplit(data, 'train', 64, 1);
+    writeLearnableIdxSplit(data, 't10k', 32, 2);
   });
   afterAll(() => rmSync(root, { recursive: true, force: true }));
 

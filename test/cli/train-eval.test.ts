@@ -13,27 +13,10 @@ import { evalCommand } from '../../src/cli/cmd-eval.js';
 import { main } from '../../src/cli/main.js';
 import { CpuBackend } from '../../src/backends/cpu/index.js';
 import { readModel } from '../../src/nn/model-file.node.js';
-import { gzip, idxImagesBytes, idxLabelsBytes, makeTempDir, ppmBytes, writeBytes } from '../data/fixtures.js';
+import { makeTempDir, ppmBytes, writeBytes, LEARNABLE_IDX_SIDE, writeLearnableIdxSplit } from '../data/fixtures.js';
 
-const SIDE = 8;
+const SIDE = LEARNABLE_IDX_SIDE;
 
-/** Class k lights row k (of 8) plus noise, so the pattern is learnable but the images differ. */
-function idxSplit(dir: string, prefix: 'train' | 't10k', n: number, seed: number): void {
-  const pixels = new Uint8Array(n * SIDE * SIDE);
-  const labels: number[] = [];
-  let s = seed;
-  for (let i = 0; i < n; i++) {
-    const label = i % 8;
-    labels.push(label);
-    for (let p = 0; p < SIDE * SIDE; p++) {
-      s = (s * 1103515245 + 12345) >>> 0;
-      const row = Math.floor(p / SIDE);
-      pixels[i * SIDE * SIDE + p] = (row === label ? 200 : 0) + (s >>> 26);
-    }
-  }
-  writeBytes(join(dir, `${prefix}-images-idx3-ubyte.gz`), gzip(idxImagesBytes(n, SIDE, SIDE, pixels)));
-  writeBytes(join(dir, `${prefix}-labels-idx1-ubyte.gz`), gzip(idxLabelsBytes(labels)));
-}
 
 function capture(): CommandIO & { lines: string[] } {
   const lines: string[] = [];
@@ -56,8 +39,8 @@ describe('awm train and awm eval (CPU backend)', () => {
   beforeAll(async () => {
     root = makeTempDir('cli');
     idx = join(root, 'fmnist');
-    idxSplit(idx, 'train', 64, 1);
-    idxSplit(idx, 't10k', 32, 2);
+    writeLearnableIdxSplit(idx, 'train', 64, 1);
+    writeLearnableIdxSplit(idx, 't10k', 32, 2);
     rgbFolder = join(root, 'rgb');
     for (const cls of ['a', 'b']) writeBytes(join(rgbFolder, cls, 'x.ppm'), ppmBytes(SIDE, SIDE, new Uint8Array(SIDE * SIDE * 3).fill(90)));
     writeBytes(join(root, 'garbage.safetensors'), new TextEncoder().encode('this is not a model'));

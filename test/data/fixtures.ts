@@ -51,3 +51,27 @@ export function pgmBytes(width: number, height: number, gray: Uint8Array): Uint8
   const header = new TextEncoder().encode(`P5\n${width} ${height}\n255\n`);
   return new Uint8Array([...header, ...gray]);
 }
+
+/** Side of the images `writeLearnableIdxSplit` makes. */
+export const LEARNABLE_IDX_SIDE = 8;
+
+/**
+ * A tiny IDX split (gzip) that a model can learn: class k (of 8) lights row k, plus noise, so every
+ * image differs. Used by the CLI tests that train for real.
+ */
+export function writeLearnableIdxSplit(dir: string, prefix: 'train' | 't10k', n: number, seed: number): void {
+  const side = LEARNABLE_IDX_SIDE;
+  const pixels = new Uint8Array(n * side * side);
+  const labels: number[] = [];
+  let s = seed;
+  for (let i = 0; i < n; i++) {
+    const label = i % 8;
+    labels.push(label);
+    for (let p = 0; p < side * side; p++) {
+      s = (s * 1103515245 + 12345) >>> 0;
+      pixels[i * side * side + p] = (Math.floor(p / side) === label ? 200 : 0) + (s >>> 26);
+    }
+  }
+  writeBytes(join(dir, `${prefix}-images-idx3-ubyte.gz`), gzip(idxImagesBytes(n, side, side, pixels)));
+  writeBytes(join(dir, `${prefix}-labels-idx1-ubyte.gz`), gzip(idxLabelsBytes(labels)));
+}
