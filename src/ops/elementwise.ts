@@ -60,7 +60,8 @@ export const sqrt = (x: Tensor): Tensor => unaryOp('sqrt', x, (_x, o, g) => div(
 export const rsqrt = (x: Tensor): Tensor => unaryOp('rsqrt', x, (_x, o, g) => mul(g, mul(powScalar(o, 3), -0.5)));
 export const abs = (x: Tensor): Tensor => unaryOp('abs', x, (x, _o, g) => mul(g, sign(x)));
 export const sign = (x: Tensor): Tensor => unaryOp('sign', x, (x) => unaryRaw('affine', x, { a: 0, b: 0 }));
-export const relu = (x: Tensor): Tensor => unaryOp('relu', x, (x, _o, g) => mul(g, unaryRaw('step', x)));
+/** The backward is one fused pass, g * step(x) (the backend's 'reluGrad'), instead of step then mul. */
+export const relu = (x: Tensor): Tensor => unaryOp('relu', x, (x, _o, g) => binaryRaw('reluGrad', g, x));
 export const sigmoid = (x: Tensor): Tensor => unaryOp('sigmoid', x, (_x, o, g) => mul(g, mul(o, affine(o, -1, 1))));
 export const tanh = (x: Tensor): Tensor => unaryOp('tanh', x, (_x, o, g) => mul(g, affine(square(o), -1, 1)));
 export const square = (x: Tensor): Tensor => unaryOp('square', x, (x, _o, g) => mul(g, mul(x, 2)));

@@ -408,15 +408,20 @@ function binaryExpr(op: BinaryOp): string {
     case 'le': return 'select(0.0, 1.0, x <= y)';
     case 'gt': return 'select(0.0, 1.0, x > y)';
     case 'ge': return 'select(0.0, 1.0, x >= y)';
+    // A product with step(y), not a select: NaN/infinite x still give NaN where y <= 0, as mul(g, step(x)) did.
+    case 'reluGrad': return 'x * select(0.0, 1.0, y > 0.0)';
   }
 }
 
 function binaryProgram(op: BinaryOp, dtype: DType, rank: number, flat: boolean, tag: string): GpuProgram {
   const t = wgslType(dtype);
   // Arithmetic results are NaN whenever an operand is; only the comparisons ignore it.
-  const expr = dtype === 'float32' && !comparisons.has(op) && op !== 'pow' && op !== 'max' && op !== 'min'
-    ? `select(${binaryExpr(op)}, nanF32(), isNan(x) || isNan(y))`
-    : binaryExpr(op);
+  const expr = op === 'reluGrad'
+    // Only x's NaN propagates (a NaN y counts as not positive); written out since compilers may fold x * 0.
+    ? `select(${binaryExpr(op)}, nanF32(), isNan(x) || (isInf(x) && !(y > 0.0)))`
+    : dtype === 'float32' && !comparisons.has(op) && op !== 'pow' && op !== 'max' && op !== 'min'
+      ? `select(${binaryExpr(op)}, nanF32(), isNan(x) || isNan(y))`
+      : binaryExpr(op);
   return {
     key: `ew_binary_${op}_${t}_${tag}`,
     wgsl: () => `

@@ -41,7 +41,13 @@ export interface UnaryParams { a?: number; b?: number }
 
 export type BinaryOp =
   | 'add' | 'sub' | 'mul' | 'div' | 'pow' | 'max' | 'min'
-  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge';
+  | 'eq' | 'ne' | 'lt' | 'le' | 'gt' | 'ge'
+  /**
+   * a * (b > 0 ? 1 : 0), ReLU's backward (a = incoming gradient, b = ReLU's input) in one pass. It
+   * is exactly the product mul(a, step(b)) it replaces: a NaN or infinite a still gives NaN where
+   * b <= 0, and a NaN b counts as not positive.
+   */
+  | 'reluGrad';
 
 export type ReduceOp = 'sum' | 'max' | 'min' | 'argmax';
 
@@ -99,6 +105,25 @@ export interface AdamParams {
   step: number;
 }
 
+/**
+ * Batch normalisation over contiguous x laid out [n, c, hw] (NCHW with hw = H*W, or [N, C] with
+ * hw = 1); statistics are per channel over the m = n*hw values of that channel.
+ */
+export interface BatchNormParams {
+  n: number; c: number; hw: number;
+  /** Added to the variance before the inverse square root: invstd[c] = 1 / sqrt(var[c] + eps). */
+  eps: number;
+}
+
+/** In-place update of running statistics from one batch's statistics (PyTorch's rule). */
+export interface BatchNormRunningUpdate {
+  /** [c], overwritten with (1 - momentum) * mean + momentum * batchMean. */
+  mean: Storage;
+  /** [c], overwritten with (1 - momentum) * var + momentum * m / (m - 1) * batchVar (the unbiased variance). */
+  var: Storage;
+  momentum: number;
+}
+
 export interface BackendInfo {
   name: 'cpu' | 'webgpu';
   /** Human-readable description (CPU precision or GPU adapter). */
@@ -137,6 +162,34 @@ export interface Backend {
   // --- reductions -------------------------------------------------------
   /** Reduces contiguous x of `shape` over the sorted `axes`; output shape is `shape` without them. argmax takes one axis and returns int32 (first max wins). */
   reduce(op: ReduceOp, x: Storage, shape: readonly number[], axes: readonly number[]): Storage;
+
+  // --- batch normalisation (fused: a few passes instead of dozens of elementwise ones) ---
+  /**
+   * Per-channel mean and biased variance (divided by m = n*hw) of x. Accurate to float32 rounding
+   * of the result (compensated or pairwise sums; the variance is the mean squared deviation from
+   * the mean, never E[x^2] - E[x]^2), since batch-norm's backward amplifies statistic errors.
+   * With `running`, also updates those running statistics in place (the only mutation).
+   */
+  batchNormStats(x: Storage, p: BatchNormParams, running?: BatchNormRunningUpdate): { mean: Storage; var: Storage };
+  /**
+   * y = (x - mean[c]) * invstd[c] * weight[c] + bias[c], invstd[c] = 1 / sqrt(var[c] + eps); a null
+   * weight counts as ones and a null bias as zeros. mean/var are the batch's statistics in training
+   * and the running ones in evaluation.
+   */
+  batchNormForward(x: Storage, mean: Storage, variance: Storage, weight: Storage | null, bias: Storage | null, p: BatchNormParams): Storage;
+  /**
+   * Gradients of batchNormForward given dy, with the same x, mean, var and weight. `training` says
+   * whether mean and var are x's own batch statistics, so that dx includes the paths through them:
+   *   train: dx = weight*invstd * (dy - sum(dy)/m - xhat * sum(dy*xhat)/m)
+   *   eval:  dx = dy * weight*invstd
+   * with xhat = (x - mean[c]) * invstd[c] and sums per channel. dweight = sum(dy*xhat) and
+   * dbias = sum(dy) per channel. Only the requested outputs are computed (others are null); eval
+   * mode's dx alone needs no reduction.
+   */
+  batchNormBackward(
+    dy: Storage, x: Storage, mean: Storage, variance: Storage, weight: Storage | null, p: BatchNormParams,
+    want: { training: boolean; dx: boolean; dweight: boolean; dbias: boolean },
+  ): { dx: Storage | null; dweight: Storage | null; dbias: Storage | null };
 
   // --- linear algebra and convolution -----------------------------------
   matmul(a: Storage, b: Storage, p: MatmulParams): Storage;

@@ -4,11 +4,12 @@
  * one file per family; this class checks inputs, allocates outputs and tracks live memory.
  */
 import type {
-  AdamParams, Backend, BackendInfo, BinaryOp, Conv2dParams, DType, FloatArray, GridSampleParams,
+  AdamParams, Backend, BackendInfo, BatchNormParams, BatchNormRunningUpdate, BinaryOp, Conv2dParams, DType, FloatArray, GridSampleParams,
   HostArray, MatmulParams, Pool2dParams, ReduceOp, SgdParams, Storage, StridedView, UnaryOp, UnaryParams,
 } from '../../tensor/backend.js';
 import { randpermHost } from '../../tensor/counter-rng.js';
 import { sizeOf } from '../../tensor/shape.js';
+import { batchNormBackwardKernel, batchNormForwardKernel, batchNormStatsKernel, runningUpdateKernel } from './batchnorm.js';
 import { checkConv2d, conv2dBackwardData, conv2dBackwardWeight, conv2dForward } from './conv2d.js';
 import {
   arrayLike, binaryKernel, binaryOutputDType, denseData, unaryKernel, unaryOutputDType, whereKernel,
@@ -31,6 +32,26 @@ export interface CpuBackendOptions {
 
 function checkCount(value: number, what: string): void {
   if (!Number.isInteger(value) || value < 0) throw new Error(`${what} must be a non-negative integer, got ${value}`);
+}
+
+function checkBatchNorm(p: BatchNormParams, length: number, what: string): void {
+  for (const k of ['n', 'c', 'hw'] as const) checkCount(p[k], `${what}: ${k}`);
+  expectLength(length, p.n * p.c * p.hw, `${what} x`);
+}
+
+/** Float data of the per-channel inputs (null stays null), each checked to hold `c` values. */
+function channelData(c: number, what: string, inputs: Record<string, Storage | null>): Record<string, FloatArray | null> {
+  const out: Record<string, FloatArray | null> = {};
+  for (const [name, s] of Object.entries(inputs)) {
+    if (!s) {
+      out[name] = null;
+      continue;
+    }
+    const d = floatData(s, `${what} ${name}`);
+    expectLength(d.length, c, `${what} ${name}`);
+    out[name] = d;
+  }
+  return out;
 }
 
 export class CpuBackend implements Backend {
@@ -177,6 +198,55 @@ export class CpuBackend implements Backend {
     const out = this.floats(outLength);
     reduceFloat(op, data, shape, axes, out);
     return this.own(out, 'float32');
+  }
+
+  // --- batch normalisation ------------------------------------------------
+
+  batchNormStats(x: Storage, p: BatchNormParams, running?: BatchNormRunningUpdate): { mean: Storage; var: Storage } {
+    const dx = floatData(x, 'batchNormStats x');
+    checkBatchNorm(p, dx.length, 'batchNormStats');
+    const mean = this.floats(p.c);
+    const variance = this.floats(p.c);
+    batchNormStatsKernel(dx, p, mean, variance);
+    if (running) {
+      const rm = floatData(running.mean, 'batchNormStats running mean');
+      const rv = floatData(running.var, 'batchNormStats running var');
+      expectLength(rm.length, p.c, 'batchNormStats running mean');
+      expectLength(rv.length, p.c, 'batchNormStats running var');
+      runningUpdateKernel(rm, rv, mean, variance, running.momentum, p.n * p.hw);
+    }
+    return { mean: this.own(mean, 'float32'), var: this.own(variance, 'float32') };
+  }
+
+  batchNormForward(x: Storage, mean: Storage, variance: Storage, weight: Storage | null, bias: Storage | null, p: BatchNormParams): Storage {
+    const dx = floatData(x, 'batchNormForward x');
+    checkBatchNorm(p, dx.length, 'batchNormForward');
+    const ch = channelData(p.c, 'batchNormForward', { mean, var: variance, weight, bias });
+    const out = this.floats(dx.length);
+    batchNormForwardKernel(dx, ch.mean!, ch.var!, ch.weight, ch.bias, p, out);
+    return this.own(out, 'float32');
+  }
+
+  batchNormBackward(
+    dy: Storage, x: Storage, mean: Storage, variance: Storage, weight: Storage | null, p: BatchNormParams,
+    want: { training: boolean; dx: boolean; dweight: boolean; dbias: boolean },
+  ): { dx: Storage | null; dweight: Storage | null; dbias: Storage | null } {
+    const ddy = floatData(dy, 'batchNormBackward dy');
+    const dx = floatData(x, 'batchNormBackward x');
+    checkBatchNorm(p, dx.length, 'batchNormBackward');
+    expectLength(ddy.length, dx.length, 'batchNormBackward dy');
+    const ch = channelData(p.c, 'batchNormBackward', { mean, var: variance, weight });
+    const out = {
+      dx: want.dx ? this.floats(dx.length) : null,
+      dweight: want.dweight ? this.floats(p.c) : null,
+      dbias: want.dbias ? this.floats(p.c) : null,
+    };
+    batchNormBackwardKernel(ddy, dx, ch.mean!, ch.var!, ch.weight, p, want.training, out);
+    return {
+      dx: out.dx && this.own(out.dx, 'float32'),
+      dweight: out.dweight && this.own(out.dweight, 'float32'),
+      dbias: out.dbias && this.own(out.dbias, 'float32'),
+    };
   }
 
   // --- linear algebra and convolution -------------------------------------

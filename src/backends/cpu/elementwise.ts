@@ -103,6 +103,8 @@ function scalarBinary(op: BinaryOp): Scalar2 {
     case 'le': return (x, y) => (x <= y ? 1 : 0);
     case 'gt': return (x, y) => (x > y ? 1 : 0);
     case 'ge': return (x, y) => (x >= y ? 1 : 0);
+    // A real product (not a select), so NaN/infinite gradients behave as in mul(g, step(x)).
+    case 'reluGrad': return (g, x) => g * (x > 0 ? 1 : 0);
   }
 }
 

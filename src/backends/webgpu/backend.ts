@@ -4,7 +4,7 @@
  * of its CPU reference in src/backends/cpu/.
  */
 import type {
-  AdamParams, Backend, BackendInfo, BinaryOp, Conv2dParams, DType, GridSampleParams, HostArray,
+  AdamParams, Backend, BackendInfo, BatchNormParams, BatchNormRunningUpdate, BinaryOp, Conv2dParams, DType, GridSampleParams, HostArray,
   MatmulParams, Pool2dParams, ReduceOp, SgdParams, Storage, StridedView, UnaryOp, UnaryParams,
 } from '../../tensor/backend.js';
 import type { GpuHandle } from '../../device/gpu.js';
@@ -19,6 +19,7 @@ import * as gat from '../../shaders/gather.js';
 import * as gs from '../../shaders/grid-sample.js';
 import * as rnd from '../../shaders/random.js';
 import * as opt from '../../shaders/optim.js';
+import * as bn from '../../shaders/batchnorm.js';
 
 export interface WebGpuBackendOptions {
   /** Override the per-adapter choice between workgroup-memory and register-only kernels. */
@@ -56,6 +57,16 @@ export class WebGpuBackend implements Backend {
   binary(op: BinaryOp, a: StridedView, b: StridedView, outShape: readonly number[]): Storage { return ew.binary(this.runtime, op, a, b, outShape); }
   where(cond: StridedView, a: StridedView, b: StridedView, outShape: readonly number[]): Storage { return ew.where(this.runtime, cond, a, b, outShape); }
   reduce(op: ReduceOp, x: Storage, shape: readonly number[], axes: readonly number[]): Storage { return red.reduce(this.runtime, op, x, shape, axes); }
+  batchNormStats(x: Storage, p: BatchNormParams, running?: BatchNormRunningUpdate): { mean: Storage; var: Storage } { return bn.batchNormStats(this.runtime, x, p, running); }
+  batchNormForward(x: Storage, mean: Storage, variance: Storage, weight: Storage | null, bias: Storage | null, p: BatchNormParams): Storage {
+    return bn.batchNormForward(this.runtime, x, mean, variance, weight, bias, p);
+  }
+  batchNormBackward(
+    dy: Storage, x: Storage, mean: Storage, variance: Storage, weight: Storage | null, p: BatchNormParams,
+    want: { training: boolean; dx: boolean; dweight: boolean; dbias: boolean },
+  ): { dx: Storage | null; dweight: Storage | null; dbias: Storage | null } {
+    return bn.batchNormBackward(this.runtime, dy, x, mean, variance, weight, p, want);
+  }
   matmul(a: Storage, b: Storage, p: MatmulParams): Storage { return mm.matmul(this.runtime, a, b, p); }
   conv2d(x: Storage, w: Storage, bias: Storage | null, p: Conv2dParams): Storage { return conv.conv2d(this.runtime, x, w, bias, p); }
   conv2dBackwardData(dy: Storage, w: Storage, p: Conv2dParams): Storage { return conv.conv2dBackwardData(this.runtime, dy, w, p); }
