@@ -53,6 +53,12 @@ export function resolveAwmOptions(partial: AwmPartial, ctx: Pick<DefenseContext,
   };
 }
 
+/** The line announcing an AWM run: images, rounds, steps and the main hyper-parameters. */
+export function describeAwmRun(cleanImages: number, setSize: number, o: AwmDefenseOptions): string {
+  return `AWM: ${setSize} clean images${o.augmentCopies ? ` (${cleanImages} + ${o.augmentCopies} augmented copies each)` : ''}, ` +
+    `${o.outer} rounds x 2 phases x ${stepsPerPhase(setSize, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}${o.oneShot ? ' (one-shot preset)' : ''}`;
+}
+
 export function formatRound(s: AwmRoundStats, etaSeconds: number): string {
   return `round ${String(s.round).padStart(2)}/${s.rounds}  loss ${s.loss.toFixed(4)} (clean ${s.cleanLoss.toFixed(4)}, triggered ${s.triggeredLoss.toFixed(4)})  ` +
     `trigger L1 ${s.triggerL1.toFixed(1)} -> ${s.triggerL1Rescaled.toFixed(1)}  mean mask ${s.meanMask.toFixed(4)}  ` +
@@ -65,8 +71,7 @@ export const awmDefense: Defense<AwmDefenseOptions> = {
   async run(ctx: DefenseContext, o: AwmDefenseOptions): Promise<DefenseOutcome> {
     const t0 = performance.now();
     const set = o.augmentCopies > 0 ? await augmentOneShot(ctx.backend, ctx.clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed }) : ctx.clean;
-    ctx.log(`AWM: ${set.n} clean images${o.augmentCopies ? ` (${ctx.clean.n} + ${o.augmentCopies} augmented copies each)` : ''}, ` +
-      `${o.outer} rounds x 2 phases x ${stepsPerPhase(set.n, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}${o.oneShot ? ' (one-shot preset)' : ''}`);
+    ctx.log(describeAwmRun(ctx.clean.n, set.n, o));
     const result = await runAwm(ctx.model, ctx.backend, set, o, roundLogger(ctx, t0));
     return foldedOutcome(ctx, 'awm', t0, o, result, set.n);
   },

@@ -10,9 +10,9 @@
  * The faithful AWM stays the default method; AWM+ is `--method awm+`.
  */
 import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
-import { augmentOneShot, type CleanSet } from './clean-set.js';
+import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
-import { runAwm } from './awm.js';
+import { runAwm, type AwmVariant } from './awm.js';
 import { foldedOutcome, roundLogger } from './awm-defense.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
@@ -28,6 +28,14 @@ export interface AwmPlusOptions extends AwmOptions {
   distill: boolean;
   /** Refine one trigger across rounds instead of re-creating it. */
   keepTrigger: boolean;
+  /** One targeted trigger per class instead of one universal trigger (class-triggers.ts). */
+  classTriggers: boolean;
+  /** Unlearn a random earlier round's trigger with every triggered image (awm.ts, AwmVariant). */
+  triggerBank: boolean;
+  /** Two-image mixtures added to the pool (clean-set.ts mixupPool); they take the teacher's soft targets. */
+  mixupCount: number;
+  /** Clip and sparsify each trigger into the budget instead of rescaling it. */
+  sparseTrigger: boolean;
   tau3072: number;
 }
 
@@ -45,6 +53,10 @@ export const AWM_PLUS_DEFAULTS = {
   maskLr: 0.1,
   distill: true,
   keepTrigger: false,
+  classTriggers: false,
+  triggerBank: false,
+  mixupCount: 0,
+  sparseTrigger: false,
 } as const;
 
 export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContext, 'clean' | 'seed'>): AwmPlusOptions {
@@ -66,6 +78,10 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     augmentFlip: p.augmentFlip ?? c === 3,
     distill: p.distill ?? AWM_PLUS_DEFAULTS.distill,
     keepTrigger: p.keepTrigger ?? AWM_PLUS_DEFAULTS.keepTrigger,
+    classTriggers: p.classTriggers ?? AWM_PLUS_DEFAULTS.classTriggers,
+    triggerBank: p.triggerBank ?? AWM_PLUS_DEFAULTS.triggerBank,
+    mixupCount: p.mixupCount ?? AWM_PLUS_DEFAULTS.mixupCount,
+    sparseTrigger: p.sparseTrigger ?? AWM_PLUS_DEFAULTS.sparseTrigger,
   };
 }
 
@@ -87,16 +103,34 @@ export async function teacherProbabilities(model: Classifier, backend: Backend, 
   return out;
 }
 
+/** What AWM+ trains on and how runAwm is varied: the pool (copies, mixtures), soft targets, a log line. */
+export interface AwmPlusPlan {
+  pool: CleanSet;
+  variant: AwmVariant;
+  description: string;
+}
+
+/** Builds AWM+'s pool and variant; shared by `awm purify` and the browser page. */
+export async function planAwmPlus(model: Classifier, backend: Backend, clean: CleanSet, o: AwmPlusOptions): Promise<AwmPlusPlan> {
+  const copies = await augmentOneShot(backend, clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed });
+  const pool = mixupPool(copies, o.mixupCount, o.seed ^ 0x3a1c);
+  const softTargets = o.distill ? await teacherProbabilities(model, backend, pool) : undefined;
+  const description = `AWM+: pool of ${pool.n} images (${clean.n} + ${o.augmentCopies} copies each${o.mixupCount ? ` + ${o.mixupCount} mixtures` : ''}), ` +
+    `${o.distill ? 'soft targets from the original model' : 'hard labels'}, ${o.classTriggers ? 'one trigger per class' : 'one trigger'}` +
+    `${o.sparseTrigger ? ' (sparse)' : ''}${o.triggerBank ? ' + bank' : ''}, ` +
+    `${o.outer} rounds x 2 phases x ${stepsPerPhase(pool.n, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}`;
+  const variant: AwmVariant = { softTargets, keepTrigger: o.keepTrigger, classTriggers: o.classTriggers, triggerBank: o.triggerBank, sparseTrigger: o.sparseTrigger };
+  return { pool, variant, description };
+}
+
 export const awmPlusDefense: Defense<AwmPlusOptions> = {
   method: 'awm+',
   resolveOptions: (partial, ctx) => resolveAwmPlusOptions(partial, ctx),
   async run(ctx: DefenseContext, o: AwmPlusOptions): Promise<DefenseOutcome> {
     const t0 = performance.now();
-    const pool = await augmentOneShot(ctx.backend, ctx.clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed });
-    const softTargets = o.distill ? await teacherProbabilities(ctx.model, ctx.backend, pool) : undefined;
-    ctx.log(`AWM+: pool of ${pool.n} images (${ctx.clean.n} + ${o.augmentCopies} copies each), ${o.distill ? 'soft targets from the original model' : 'hard labels'}, ` +
-      `${o.outer} rounds x 2 phases x ${stepsPerPhase(pool.n, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}`);
-    const result = await runAwm(ctx.model, ctx.backend, pool, o, roundLogger(ctx, t0), { softTargets, keepTrigger: o.keepTrigger });
+    const { pool, variant, description } = await planAwmPlus(ctx.model, ctx.backend, ctx.clean, o);
+    ctx.log(description);
+    const result = await runAwm(ctx.model, ctx.backend, pool, o, roundLogger(ctx, t0), variant);
     return foldedOutcome(ctx, 'awm+', t0, o, result, pool.n);
   },
 };

@@ -18,7 +18,8 @@ import { attachMasks, convLayers } from '../nn/masks.js';
 import { Rng } from '../data/rng.js';
 import type { CleanSet } from './clean-set.js';
 import { stepsPerPhase, validateAwmOptions, type AwmOptions } from './options.js';
-import { clampMasks, maskLoss, rescaleTrigger, triggerStep } from './steps.js';
+import { clampMasks, maskLoss, rescaleTrigger, sparsifyTriggers, triggerStep } from './steps.js';
+import { classTriggerStep, otherClasses, pickTriggers, rescaleEach } from './class-triggers.js';
 
 export interface AwmRoundStats {
   round: number;
@@ -37,6 +38,8 @@ export interface AwmRoundStats {
   seconds: number;
   /** The rescaled trigger (1, C, H, W) for pictures and reports. */
   trigger: Float32Array;
+  /** With per-class triggers: the class whose trigger is pictured (the one that grew most). */
+  triggerClass?: number;
 }
 
 export interface AwmResult {
@@ -55,6 +58,16 @@ export interface AwmVariant {
   softTargets?: Float32Array;
   /** Keep refining one trigger across rounds instead of re-creating it each round. */
   keepTrigger?: boolean;
+  /** Recover one targeted trigger per class instead of one universal trigger (class-triggers.ts). */
+  classTriggers?: boolean;
+  /**
+   * Keep every round's rescaled trigger(s) in a bank, and pair each triggered image of the mask phase
+   * with a random trigger from it, so the triggers of early rounds (recovered while the backdoor was
+   * still intact) keep being unlearned in later ones.
+   */
+  triggerBank?: boolean;
+  /** Clip and sparsify the recovered trigger(s) into the L1 budget instead of rescaling (steps.ts sparsifyTriggers). */
+  sparseTrigger?: boolean;
 }
 
 /** One mask step as onMaskStep sees it: the step's loss terms before its update. */
@@ -87,8 +100,12 @@ export interface AwmHooks {
   shouldStop?: () => boolean;
 }
 
+function randomRows(count: number, rows: number, rng: Rng): Int32Array {
+  return Int32Array.from({ length: count }, () => rng.int(rows));
+}
+
 /** Uploads one batch drawn with replacement from the clean set. */
-function drawBatch(backend: Backend, set: CleanSet, size: number, rng: Rng, soft?: Float32Array): { x: Tensor; y: Tensor } {
+function drawBatch(backend: Backend, set: CleanSet, size: number, rng: Rng, soft?: Float32Array): { x: Tensor; y: Tensor; labels: Int32Array } {
   const per = set.c * set.h * set.w;
   const images = new Float32Array(size * per);
   const labels = new Int32Array(size);
@@ -102,7 +119,7 @@ function drawBatch(backend: Backend, set: CleanSet, size: number, rng: Rng, soft
   }
   const x = ops.tensor(backend, images, [size, set.c, set.h, set.w]);
   const y = probs ? ops.tensor(backend, probs, [size, k0]) : ops.tensor(backend, labels, [size], { dtype: 'int32' });
-  return { x, y };
+  return { x, y, labels };
 }
 
 /**
@@ -126,28 +143,48 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   const every = Math.max(1, Math.floor(hooks.maskStepEvery ?? 1));
   const adam = new Adam(masks, { lr: options.maskLr, betas: [0.9, 0.999], eps: 1e-8 });
   const rng = new Rng(options.seed);
+  const perClass = variant.classTriggers === true;
+  const k = set.numClasses;
   const rounds: AwmRoundStats[] = [];
   let kept: Tensor | null = null;
+  let bank: Tensor | null = null;
   try {
     for (let round = 0; round < options.outer; round++) {
       const r0 = performance.now();
-      // Phase 1: the trigger. Masks are constants here, so no weight gradients are computed.
+      // Phase 1: the trigger (or, with classTriggers, one per class). Masks are constants here, so no weight gradients are computed.
       for (const m of masks) m.requiresGrad = false;
-      const delta: Tensor = kept ?? keep(ops.zeros(backend, [1, set.c, set.h, set.w]));
+      const delta: Tensor = kept ?? keep(ops.zeros(backend, [perClass ? k : 1, set.c, set.h, set.w]));
       requireGrad(delta);
       let triggerLoss = 0;
       for (let step = 0; step < T; step++) {
         if (hooks.shouldStop?.()) throw new Error('AWM stopped');
         const lossT = tidy(() => {
-          const { x } = drawBatch(backend, set, batch, rng);
-          return triggerStep(model, delta, x, options.triggerLr);
+          const { x, labels } = drawBatch(backend, set, batch, rng);
+          return perClass ? classTriggerStep(model, delta, x, otherClasses(labels, k, rng), options.triggerLr) : triggerStep(model, delta, x, options.triggerLr);
         });
         backend.flush();
         if (step === T - 1) triggerLoss = await lossT.item();
         lossT.dispose();
       }
       requireGrad(delta, false);
-      const { l1: triggerL1, scale } = await rescaleTrigger(delta, options.tau);
+      let triggerL1: number;
+      let scale: number;
+      let shown = 0;
+      if (perClass || variant.sparseTrigger) {
+        const l1s = variant.sparseTrigger ? await sparsifyTriggers(delta, options.tau) : await rescaleEach(delta, options.tau);
+        triggerL1 = l1s.reduce((a, b) => a + b, 0) / l1s.length;
+        scale = Math.min(1, options.tau / triggerL1);
+        // The class whose trigger grew most is the likeliest backdoor target: it is the one pictured.
+        shown = l1s.indexOf(Math.max(...l1s));
+      } else {
+        ({ l1: triggerL1, scale } = await rescaleTrigger(delta, options.tau));
+      }
+
+      if (variant.triggerBank) {
+        const grown: Tensor = keep(noGrad(() => (bank ? ops.concat([bank, delta], 0) : ops.mul(delta, 1))));
+        bank?.dispose();
+        bank = grown;
+      }
 
       // Phase 2: the masks.
       for (const m of masks) m.requiresGrad = true;
@@ -156,9 +193,11 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
         if (hooks.shouldStop?.()) throw new Error('AWM stopped');
         const probing = hooks.onMaskStep !== undefined && ((step + 1) % every === 0 || step === T - 1);
         const { next, probe } = tidy(() => {
-          const { x, y } = drawBatch(backend, set, batch, rng, variant.softTargets);
+          const { x, y, labels } = drawBatch(backend, set, batch, rng, variant.softTargets);
           adam.zeroGrad();
-          const parts = maskLoss(model, masks, x, y, delta, options.alpha, options.gamma);
+          const shift = bank ? noGrad(() => pickTriggers(bank!, randomRows(batch, bank!.shape[0]!, rng)))
+            : perClass ? noGrad(() => pickTriggers(delta, otherClasses(labels, k, rng))) : delta;
+          const parts = maskLoss(model, masks, x, y, shift, options.alpha, options.gamma);
           backward(parts.total);
           const terms = noGrad(() => ops.concat([parts.total, parts.clean, parts.triggered, parts.l1].map((t) => ops.reshape(t, [1])), 0));
           // Read before the update, while .grad still belongs to this step's loss.
@@ -184,19 +223,21 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
       sums.dispose();
       if (!Number.isFinite(loss)) throw new Error(`AWM diverged in round ${round + 1}: the mask loss is ${loss}. Try a smaller --mask-lr or check the model and clean images for NaN.`);
       const total = masks.reduce((s, m) => s + m.size, 0);
-      const trigger = Float32Array.from(await delta.data());
+      const per = set.c * set.h * set.w;
+      const trigger = Float32Array.from((await delta.data()).subarray(shown * per, (shown + 1) * per));
       if (variant.keepTrigger) kept = delta;
       else delta.dispose();
       const stats: AwmRoundStats = {
         round: round + 1, rounds: options.outer, loss, cleanLoss, triggeredLoss, maskL1: maskL1!,
         triggerLoss, triggerL1, triggerL1Rescaled: triggerL1 * scale, meanMask: maskL1! / total,
-        seconds: (performance.now() - r0) / 1000, trigger,
+        seconds: (performance.now() - r0) / 1000, trigger, ...(perClass ? { triggerClass: shown } : {}),
       };
       rounds.push(stats);
       await hooks.onRound?.(stats);
     }
   } finally {
     kept?.dispose();
+    bank?.dispose();
     adam.dispose();
     for (const m of masks) {
       m.grad?.dispose();

@@ -97,3 +97,27 @@ export async function augmentOneShot(backend: Backend, set: CleanSet, opts: { co
   images.set(aug.subarray(0, reps * per), set.n * per);
   return { ...set, images, labels, n: set.n * (copies + 1) };
 }
+
+/**
+ * Appends `count` mixtures of two random images of the set, x = l * a + (1 - l) * b with l drawn
+ * from [0.5, 1) (seeded); the label is a's, the heavier one. With soft targets from a teacher these
+ * widen the inputs on which the masked model is held to the original one's answers.
+ */
+export function mixupPool(set: CleanSet, count: number, seed: number): CleanSet {
+  if (count <= 0) return set;
+  const rng = new Rng(seed);
+  const per = set.c * set.h * set.w;
+  const images = new Float32Array((set.n + count) * per);
+  const labels = new Int32Array(set.n + count);
+  images.set(set.images, 0);
+  labels.set(set.labels, 0);
+  for (let k = 0; k < count; k++) {
+    const a = rng.int(set.n);
+    const b = rng.int(set.n);
+    const l = rng.uniform(0.5, 1);
+    const dst = (set.n + k) * per;
+    for (let j = 0; j < per; j++) images[dst + j] = l * set.images[a * per + j]! + (1 - l) * set.images[b * per + j]!;
+    labels[set.n + k] = set.labels[a]!;
+  }
+  return { ...set, images, labels, n: set.n + count };
+}

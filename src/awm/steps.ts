@@ -79,3 +79,35 @@ export function clampMasks(masks: readonly Tensor[]): void {
 export function softCrossEntropy(logits: Tensor, probs: Tensor): Tensor {
   return ops.neg(ops.sum(ops.mul(probs, ops.logSoftmax(logits)), 1));
 }
+
+/**
+ * AWM+'s alternative to rescaling: clip every element to [-1, 1] (a larger change to a [0, 1] pixel is
+ * cut by the clamp anyway), then, if the L1 norm still exceeds tau, keep only the largest-magnitude
+ * elements that fit the budget (the last one shortened). Rescaling spreads tau thinly over every pixel
+ * the ascent touched; a patch trigger is a few pixels at full strength, which this keeps intact.
+ * Elements are ranked by their magnitude before clipping. Works per row of a [K, ...] stack. Returns each row's L1 norm before.
+ */
+export async function sparsifyTriggers(delta: Tensor, tau: number): Promise<Float32Array> {
+  const rows = delta.shape[0]!;
+  const per = delta.size / rows;
+  const v = Float32Array.from(await delta.data());
+  const l1 = new Float32Array(rows);
+  for (let r = 0; r < rows; r++) {
+    const row = v.subarray(r * per, (r + 1) * per);
+    let norm = 0;
+    for (const x of row) norm += Math.abs(x);
+    if (!Number.isFinite(norm)) throw new Error(`AWM: the recovered trigger's L1 norm is ${norm} (the model produced NaN or Inf gradients)`);
+    l1[r] = norm;
+    // Ranked by the ascent's own magnitudes: after clipping most of them tie at 1.
+    const order = Array.from({ length: per }, (_, i) => i).sort((a, b) => Math.abs(row[b]!) - Math.abs(row[a]!));
+    for (let i = 0; i < per; i++) row[i] = Math.min(1, Math.max(-1, row[i]!));
+    let budget = tau;
+    for (const i of order) {
+      const m = Math.abs(row[i]!);
+      if (m <= budget) budget -= m;
+      else { row[i] = Math.sign(row[i]!) * budget; budget = 0; }
+    }
+  }
+  noGrad(() => tidy(() => ops.assign(delta, ops.tensor(delta.backend, v, delta.shape))));
+  return l1;
+}

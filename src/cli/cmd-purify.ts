@@ -61,6 +61,10 @@ export const purifyCommand: Command = {
     // AWM+
     distill: { type: 'boolean', help: 'AWM+: soft targets from the original model (default true)' },
     'keep-trigger': { type: 'boolean', help: 'AWM+: refine one trigger across rounds (default false)' },
+    'trigger-bank': { type: 'boolean', help: 'AWM+: unlearn a random earlier round\'s trigger with each triggered image (default false)' },
+    mixup: { type: 'int', help: 'AWM+: add this many two-image mixtures to the pool, with the original model\'s soft targets (default 0)' },
+    'sparse-trigger': { type: 'boolean', help: 'AWM+: clip and sparsify the trigger into the L1 budget instead of rescaling it (default false)' },
+    'class-triggers': { type: 'boolean', help: 'AWM+: recover one targeted trigger per class instead of one universal trigger (default false)' },
     // FT and ANP
     steps: int('FT: training steps (default 200)'),
     lr: num('FT: learning rate (default 0.01)'),
@@ -90,7 +94,7 @@ function purifyOptions(flags: ParsedFlags, method: DefenseMethod, seed: number):
     method,
     seed,
     awm,
-    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger') }) },
+    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), sparseTrigger: b('sparse-trigger') }) },
     ft: defined({ steps: f('steps'), lr: f('lr'), batchSize: f('batch-size') }),
     anp: defined({
       iterations: f('iterations'), eps: f('anp-eps'), alpha: f('anp-alpha'), batchSize: f('batch-size'),

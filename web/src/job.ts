@@ -7,9 +7,9 @@
 import type { Backend } from '../../src/tensor/backend.js';
 import type { Classifier } from '../../src/nn/classifier.js';
 import { convLayers, foldMasks } from '../../src/nn/masks.js';
-import { runAwm, type AwmMaskStepInfo, type AwmResult, type AwmRoundStats } from '../../src/awm/awm.js';
-import { resolveAwmOptions, type AwmDefenseOptions } from '../../src/awm/awm-defense.js';
-import { resolveAwmPlusOptions, teacherProbabilities, type AwmPlusOptions } from '../../src/awm/awm-plus.js';
+import { runAwm, type AwmMaskStepInfo, type AwmResult, type AwmRoundStats, type AwmVariant } from '../../src/awm/awm.js';
+import { describeAwmRun, resolveAwmOptions, type AwmDefenseOptions } from '../../src/awm/awm-defense.js';
+import { planAwmPlus, resolveAwmPlusOptions, type AwmPlusOptions } from '../../src/awm/awm-plus.js';
 import { augmentOneShot, perClassCounts, validateCleanSet, type CleanSet } from '../../src/awm/clean-set.js';
 import { stepsPerPhase } from '../../src/awm/options.js';
 import { evaluateModel, maskStatistics, type LayerMaskStats, type PurifyEvaluation, type PurifyReport } from '../../src/awm/purify.js';
@@ -66,11 +66,17 @@ export async function runJob(backend: Backend, model: Classifier, clean: CleanSe
   const plus = settings.method === 'awm+';
   const o: AwmDefenseOptions | AwmPlusOptions = plus ? resolveAwmPlusOptions(settings.options, ctx) : resolveAwmOptions(settings.options, ctx);
   const t0 = performance.now();
-  const set = o.augmentCopies > 0 ? await augmentOneShot(backend, clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed }) : clean;
-  const softTargets = plus && (o as AwmPlusOptions).distill ? await teacherProbabilities(model, backend, set) : undefined;
+  let set = clean;
+  let variant: AwmVariant = {};
+  if (plus) {
+    const plan = await planAwmPlus(model, backend, clean, o as AwmPlusOptions);
+    ({ pool: set, variant } = plan);
+    listener.log(plan.description);
+  } else {
+    if (o.augmentCopies > 0) set = await augmentOneShot(backend, clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed });
+    listener.log(describeAwmRun(clean.n, set.n, o as AwmDefenseOptions));
+  }
   const T = stepsPerPhase(set.n, o.batchSize, o.inner);
-  listener.log(`${plus ? 'AWM+' : 'AWM'}: ${set.n} clean images${o.augmentCopies ? ` (${clean.n} + ${o.augmentCopies} augmented copies each)` : ''}, ` +
-    `${o.outer} rounds x 2 phases x ${T} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}`);
   const result: AwmResult = await runAwm(model, backend, set, o, {
     shouldStop: () => listener.shouldStop(),
     maskStepEvery: Math.ceil(T / PROBES_PER_ROUND),
@@ -85,7 +91,7 @@ export async function runJob(backend: Backend, model: Classifier, clean: CleanSe
         `trigger L1 ${stats.triggerL1.toFixed(1)} -> ${stats.triggerL1Rescaled.toFixed(1)}, mean mask ${stats.meanMask.toFixed(4)}, ${stats.seconds.toFixed(1)} s`);
       await yieldToPage();
     },
-  }, plus ? { softTargets, keepTrigger: (o as AwmPlusOptions).keepTrigger } : {});
+  }, variant);
   foldMasks(model);
   const seconds = (performance.now() - t0) / 1000;
   let after: BackdoorMetrics | undefined;

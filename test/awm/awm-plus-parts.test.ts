@@ -1,0 +1,109 @@
+/**
+ * The AWM+ building blocks, checked exactly on small inputs: the sparse trigger projection, the
+ * mixture pool, the per-class trigger selection, and that runAwm's variants (trigger bank, per-class
+ * triggers, sparse triggers) run, stay seeded and keep the trigger inside its L1 budget.
+ */
+import { describe, expect, it } from 'vitest';
+import * as ops from '../../src/ops/index.js';
+import { createModel } from '../../src/nn/index.js';
+import { runAwm, type AwmVariant } from '../../src/awm/awm.js';
+import { sparsifyTriggers } from '../../src/awm/steps.js';
+import { mixupPool } from '../../src/awm/clean-set.js';
+import { otherClasses, pickTriggers, rescaleEach } from '../../src/awm/class-triggers.js';
+import { Rng } from '../../src/data/rng.js';
+import { cpu32, randomArray } from '../helpers/backends.js';
+
+describe('sparsifyTriggers', () => {
+  it('clips to [-1, 1] and keeps the largest elements that fit the budget, ranked before clipping', async () => {
+    const d = ops.tensor(cpu32, [0.5, -3, 2, 0.1, 0, -0.6, 0.2, 0.3], [2, 4]);
+    const l1 = await sparsifyTriggers(d, 1.5);
+    expect(Array.from(l1)).toEqual([5.6, Math.fround(1.1)].map(Math.fround));
+    // Row 0: -3 (clipped to -1) then 2 (clipped, only 0.5 of budget left); 0.5 and 0.1 dropped.
+    // Row 1: L1 1.1 fits, nothing dropped.
+    expect(Array.from(await d.data())).toEqual([0, -1, 0.5, 0, 0, -0.6, 0.2, 0.3].map(Math.fround));
+    d.dispose();
+  });
+
+  it('names a NaN trigger', async () => {
+    const d = ops.tensor(cpu32, [Number.NaN, 1], [1, 2]);
+    await expect(sparsifyTriggers(d, 1)).rejects.toThrow(/L1 norm is NaN/);
+    d.dispose();
+  });
+});
+
+describe('mixupPool', () => {
+  it('appends seeded two-image mixtures with the heavier image\'s label', () => {
+    const set = { images: Float32Array.from([0, 0, 1, 1, 0.5, 0.5]), labels: Int32Array.from([0, 1, 2]), n: 3, c: 1, h: 1, w: 2, numClasses: 3 };
+    const a = mixupPool(set, 5, 9);
+    const b = mixupPool(set, 5, 9);
+    expect(a.n).toBe(8);
+    expect(Array.from(a.images)).toEqual(Array.from(b.images));
+    expect(Array.from(a.images.subarray(0, 6))).toEqual(Array.from(set.images));
+    // Replay the draws: image a, image b, weight l in [0.5, 1).
+    const rng = new Rng(9);
+    for (let k = 0; k < 5; k++) {
+      const i = rng.int(3);
+      const j = rng.int(3);
+      const l = rng.uniform(0.5, 1);
+      expect(a.labels[3 + k]).toBe(set.labels[i]);
+      expect(a.images[(3 + k) * 2]).toBeCloseTo(l * set.images[i * 2]! + (1 - l) * set.images[j * 2]!, 6);
+    }
+    expect(mixupPool(set, 0, 1)).toBe(set);
+  });
+});
+
+describe('per-class triggers', () => {
+  it('draws targets other than the label, uniformly', () => {
+    const rng = new Rng(3);
+    const labels = new Int32Array(3000).map((_, i) => i % 3);
+    const t = otherClasses(labels, 4, rng);
+    const counts = [0, 0, 0, 0];
+    t.forEach((v, i) => { expect(v).not.toBe(labels[i]); counts[v]!++; });
+    // Class 3 is nobody's label, so it is drawn from every image: about 1000 times.
+    expect(counts[3]).toBeGreaterThan(900);
+    expect(counts[3]).toBeLessThan(1100);
+  });
+
+  it('picks rows of the stack and rescales each row into the budget', async () => {
+    const stack = ops.tensor(cpu32, [1, 2, -3, 4, 0.5, 0.5], [3, 1, 1, 2]);
+    const picked = pickTriggers(stack, Int32Array.from([2, 0, 2]));
+    expect(picked.shape).toEqual([3, 1, 1, 2]);
+    expect(Array.from(await picked.data())).toEqual([0.5, 0.5, 1, 2, 0.5, 0.5]);
+    const l1 = await rescaleEach(stack, 2);
+    expect(Array.from(l1)).toEqual([3, 7, 1]);
+    const v = await stack.data();
+    expect(Array.from(v).map((x) => Math.round(x * 1e6) / 1e6)).toEqual([0.666667, 1.333333, -0.857143, 1.142857, 0.5, 0.5]);
+    picked.dispose();
+    stack.dispose();
+  });
+});
+
+describe('runAwm variants', () => {
+  const set = { images: randomArray(6 * 8 * 8, 4, 0, 1), labels: Int32Array.from([0, 1, 2, 0, 1, 2]), n: 6, c: 1, h: 8, w: 8, numClasses: 3 };
+  const options = { outer: 2, inner: 2, batchSize: 4, alpha: 0.5, gamma: 1e-8, tau: 3, triggerLr: 10, maskLr: 0.05, lrDecay: 1, seed: 5 };
+  const run = async (variant: AwmVariant) => {
+    const model = createModel(cpu32, { arch: 'small-cnn', inChannels: 1, numClasses: 3, width: 4, inputSize: 8 }, { seed: 1 });
+    const r = await runAwm(model, cpu32, set, options, {}, variant);
+    model.dispose();
+    return r;
+  };
+
+  for (const [name, variant] of [
+    ['trigger bank', { triggerBank: true }],
+    ['per-class triggers', { classTriggers: true }],
+    ['sparse trigger', { sparseTrigger: true }],
+    ['all three, kept trigger', { triggerBank: true, classTriggers: true, sparseTrigger: true, keepTrigger: true }],
+  ] as Array<[string, AwmVariant]>) {
+    it(`${name}: seeded, finite, trigger within tau`, async () => {
+      const a = await run(variant);
+      const b = await run(variant);
+      expect(a.rounds).toHaveLength(2);
+      for (const r of a.rounds) {
+        expect(Number.isFinite(r.loss)).toBe(true);
+        expect(r.trigger.reduce((s, v) => s + Math.abs(v), 0)).toBeLessThanOrEqual(options.tau * (1 + 1e-5));
+        if (variant.classTriggers) expect(r.triggerClass).toBeGreaterThanOrEqual(0);
+      }
+      for (const [layer, m] of a.masks) expect(Array.from(m)).toEqual(Array.from(b.masks.get(layer)!));
+    });
+  }
+});
