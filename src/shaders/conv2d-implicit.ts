@@ -22,9 +22,6 @@ export const IM2COL_FIELDS: Array<[string, 'u32']> = [
   ['hs', 'u32'], ['ws', 'u32'], ['outH', 'u32'], ['outW', 'u32'],
   ['sh', 'u32'], ['sw', 'u32'], ['kh', 'u32'], ['kw', 'u32'],
   ['tilesN', 'u32'], ['tilesM', 'u32'], ['b0', 'u32'], ['one', 'u32'],
-  // Register-form k walker: A offset start / per-tap step / extra at each channel; B jumps.
-  ['aInit', 'u32'], ['aTapStep', 'u32'], ['aChanJump', 'u32'], ['rowJump', 'u32'],
-  ['planeJump', 'u32'],
 ];
 
 export const DW_FIELDS: Array<[string, 'u32']> = [
@@ -32,9 +29,266 @@ export const DW_FIELDS: Array<[string, 'u32']> = [
   ['hs', 'u32'], ['ws', 'u32'], ['outH', 'u32'], ['outW', 'u32'],
   ['sh', 'u32'], ['sw', 'u32'], ['kh', 'u32'], ['kw', 'u32'],
   ['tilesN', 'u32'], ['tilesM', 'u32'], ['b0', 'u32'], ['splits', 'u32'],
-  ['chunk', 'u32'], ['slot0', 'u32'], ['aImageJump', 'u32'], ['bRowJump', 'u32'],
-  ['bImageJump', 'u32'],
+  ['chunk', 'u32'], ['slot0', 'u32'],
 ];
+
+/**
+ * Register form: the k loops below are specialised on the kernel size (im2col) or the output
+ * width (dw), baked into the WGSL and the program key, so the k steps of one loop iteration have
+ * compile-time offsets from that iteration's bases and the only per-k index work is one add per
+ * operand load. The run-time walker this replaces (counters plus three selects per k step, 4 steps
+ * per iteration) cost about 5-10 % more CPU time at the ResNet shapes (2 cores, machine shared).
+ * The larger win is in loads, which dominate (every run-time-indexed load is a per-lane gather on
+ * SwiftShader): at stride 1, neighbouring taps read overlapping source windows, so where the tiles
+ * allow it (slideShape, dwSlides) each window is loaded once for all kw taps, cutting the gathers
+ * per 3x3 kernel row by about 40 % (with the walker removal and a cheaper padding pass, about a
+ * third less CPU time per pass at the ResNet shapes).
+ *
+ * Each loop iteration also copies every accumulator (SwiftShader merges loop-carried values with
+ * masked copies), so iterations are long and loops are not nested where a flat loop with a
+ * per-iteration select walker will do (a dw row of 32 as 4 blocks of 8 inside a row loop measured
+ * slower than the old walker, in a noisy comparison). Runs of up to MAX_RUN steps are unrolled outright (the
+ * nine taps of a 3x3 kernel, a whole output row up to 16 wide); longer runs that cannot be cut
+ * evenly loop over RUN_CHUNK-step blocks plus an unrolled tail. Program size, and compile time
+ * (1-3 s per program), grows with the steps unrolled, hence the cap.
+ */
+const MAX_RUN = 16;
+const RUN_CHUNK = 8;
+/** Kernels of under this many taps unroll several input channels per iteration (1x1: 8). */
+const MIN_STEPS = 8;
+
+type Step = (aK: string, bK: string) => string;
+
+const plus = (base: string, k: number) => (k === 0 ? base : k > 0 ? `${base} + ${k}u` : `${base} - ${-k}u`);
+const range = (n: number) => Array.from({ length: n }, (_, i) => i);
+
+/**
+ * `count` steps i = 0..count-1 at A offset aBase + aSign * i and B offset bBase + bStride * i.
+ * aBase / bBase are WGSL expressions; with a chunk loop, they are read once before it.
+ */
+function stepRun(count: number, aBase: string, bBase: string, aSign: 1 | -1, bStride: number, step: Step, tag: string): string {
+  const block = (n: number, a: string, b: string) => range(n).map((i) => step(plus(a, aSign * i), plus(b, bStride * i))).join('\n');
+  if (count <= MAX_RUN) return block(count, aBase, bBase);
+  const full = Math.floor(count / RUN_CHUNK);
+  const a = `aX${tag}`, b = `bX${tag}`;
+  return `var ${a} = ${aBase};
+var ${b} = ${bBase};
+for (var q${tag} = 0u; q${tag} < ${full}u; q${tag} += 1u) {
+${indent(block(RUN_CHUNK, a, b))}
+  ${a} ${aSign > 0 ? '+' : '-'}= ${RUN_CHUNK}u;
+  ${b} += ${RUN_CHUNK * bStride}u;
+}
+${block(count % RUN_CHUNK, a, b)}`;
+}
+
+const indent = (text: string) => text.split('\n').map((l) => (l ? `  ${l}` : l)).join('\n');
+
+/**
+ * im2col k loop: k = (c, ky, kx), one input channel (or several, for tiny kernels) per iteration.
+ * Forward: aK = c * taps + t. Backward-data: aK = c * m * taps + taps - 1 - t (flipped kernel).
+ * bK = c * hs * ws + ky * ws + kx.
+ */
+/**
+ * Sliding-window tile shape for stride-1 columns: a thread's tn columns are R output rows of C
+ * consecutive outputs each, all in one image, so along a kernel row the kw taps read overlapping
+ * windows of the source row and C + kw - 1 loads per tile row serve all kw steps (18 instead of
+ * 48 for a 16-wide tile and a 3x3 kernel). Needs tn = R * C, C dividing outW (or equal to it),
+ * R dividing outH, so every tile is whole and keeps that shape. Null where it does not apply.
+ */
+export function slideShape(tn: number, kw: number, sw: number, outH: number, outW: number): { c: number; r: number } | null {
+  if (kw < 2 || sw !== 1 || outW === 0 || outH === 0) return null;
+  if (outW >= tn) return outW % tn === 0 ? { c: tn, r: 1 } : null;
+  if (tn % outW !== 0 || outH % (tn / outW) !== 0) return null;
+  return { c: outW, r: tn / outW };
+}
+
+function im2colLoop(flip: boolean, kh: number, kw: number, step: Step, tm: number, slide: { c: number; r: number } | null): string {
+  const taps = kh * kw;
+  if (taps === 0) return '';
+  const aStep = flip ? `u.m * ${taps}u` : `${taps}u`;
+  const aTap = (t: number) => (flip ? taps - 1 - t : t);
+  const pre = `let plane = u.hs * u.ws;
+let aStep = ${aStep};
+var aC = 0u;
+var bC = 0u;
+var ch = 0u;`;
+  if (taps <= MAX_RUN) {
+    // The whole kernel window unrolled: offsets are constants from the channel's bases (plus ky * ws).
+    const channel = (j: number) => {
+      const aCh = j === 0 ? 'aC' : `aC${j}`;
+      const bCh = j === 0 ? 'bC' : `bC${j}`;
+      const lines = j === 0 ? [] : [`let ${aCh} = aC + ${j}u * aStep;`, `let ${bCh} = bC + ${j}u * plane;`];
+      for (let ky = 0; ky < kh; ky++) {
+        const bRow = ky === 0 ? bCh : `bR${j}_${ky}`;
+        if (ky > 0) lines.push(`let ${bRow} = ${bCh} + ${ky}u * u.ws;`);
+        if (!slide) {
+          for (let kx = 0; kx < kw; kx++) lines.push(step(plus(aCh, aTap(ky * kw + kx)), plus(bRow, kx)));
+          continue;
+        }
+        // Load each tile row's window once, then run the kw taps over it.
+        const win = slide.c + kw - 1;
+        const body: string[] = [];
+        for (let r = 0; r < slide.r; r++) {
+          body.push(`let bb${r} = ${bRow} + bCol${r * slide.c};`);
+          for (let i = 0; i < win; i++) body.push(`let v${r}_${i} = B[${plus(`bb${r}`, i)}];`);
+        }
+        for (let kx = 0; kx < kw; kx++) {
+          const aK = plus(aCh, aTap(ky * kw + kx));
+          const tap = range(tm).map((m) => `let a${m} = A[aRow${m} + ${aK}];`);
+          for (let m = 0; m < tm; m++) {
+            for (let r = 0; r < slide.r; r++) {
+              for (let c = 0; c < slide.c; c++) tap.push(`acc${m}_${r * slide.c + c} += a${m} * v${r}_${c + kx};`);
+            }
+          }
+          body.push(`{\n${indent(tap.join('\n'))}\n}`);
+        }
+        lines.push(`{\n${indent(body.join('\n'))}\n}`);
+      }
+      return lines.join('\n');
+    };
+    const per = Math.max(1, Math.floor(MIN_STEPS / taps));
+    const body = (n: number) => `${range(n).map(channel).join('\n')}
+aC += ${n === 1 ? 'aStep' : `${n}u * aStep`};
+bC += ${n === 1 ? 'plane' : `${n}u * plane`};`;
+    const main = `for (; ch + ${per}u <= u.c; ch += ${per}u) {
+${indent(body(per))}
+}`;
+    return per === 1 ? `${pre}
+${main}` : `${pre}
+${main}
+for (; ch < u.c; ch += 1u) {
+${indent(body(1))}
+}`;
+  }
+  // Larger kernels: one flat loop over (c, ky) kernel rows, each row's kw taps unrolled (chunked
+  // past MAX_RUN), with counters and selects once per row. A nested channel / row loop would cost
+  // more: every loop level copies all accumulators on each of its iterations.
+  const row = stepRun(kw, 'aR', 'bR', flip ? -1 : 1, 1, step, 'x');
+  // Backward-data walks each channel's taps backwards: kw back per row, and at the channel's end
+  // on to the next channel's last tap.
+  const aMove = flip ? `select(aR - ${kw}u, aR + aStep + ${taps - kw}u, wrap)` : `aR + ${kw}u`;
+  return `${pre}
+var aR = ${flip ? `${taps - 1}u` : '0u'};
+var bR = 0u;
+var ky = 0u;
+let bWrap = plane - ${kh - 1}u * u.ws;
+for (var r = 0u; r < u.c * ${kh}u; r += 1u) {
+${indent(row)}
+  ky += 1u;
+  let wrap = ky == ${kh}u;
+  ky = select(ky, 0u, wrap);
+  aR = ${aMove};
+  bR += select(u.ws, bWrap, wrap);
+}`;
+}
+
+/** Steps per iteration of the dw loop over an output row: outW, or a divisor of it (0: none fits). */
+function dwSegment(outW: number): number {
+  if (outW <= MAX_RUN) return outW;
+  for (let d = MAX_RUN; d >= MAX_RUN / 2; d--) if (outW % d === 0) return d;
+  return 0;
+}
+
+/**
+ * dw k loop over [kRange) of problem z, k = (b, oy, ox); the host keeps k ranges on whole output
+ * rows (whole images when an image has at most MAX_RUN outputs, which then unrolls entirely).
+ * aK = (b0 + b) * m * plane + oy * outW + ox; bK = (b * cIn * hs + oy * sh) * ws + ox * sw.
+ * Otherwise one flat loop over row segments of `dwSegment` steps moves its bases with selects once
+ * per segment (a nested row / column loop costs more: see im2colLoop).
+ */
+/**
+ * dw with stride-1 columns and tiles of whole kernel rows (tn a multiple of kw, `groups` of them):
+ * column (ci, ky, kx) at step ox reads the source at the group's base + ox + kx, so one window of
+ * len + kw - 1 loads per group serves all kw columns over `len` steps (18 instead of 48 loads for
+ * kw = 3 and 16 steps). Group bases are clamped to the last whole group, so a partial edge tile
+ * never reads past the image (its extra columns are not stored).
+ */
+interface DwSlide { kw: number; groups: number; tm: number }
+
+function dwSlideRun(len: number, aBase: string, bBase: string, sl: DwSlide): string {
+  const win = len + sl.kw - 1;
+  const lines: string[] = [];
+  for (let g = 0; g < sl.groups; g++) {
+    lines.push(`let bb${g} = ${bBase} + gCol${g};`);
+    for (let i = 0; i < win; i++) lines.push(`let v${g}_${i} = B[${plus(`bb${g}`, i)}];`);
+  }
+  for (let i = 0; i < len; i++) {
+    const upd = range(sl.tm).map((m) => `let a${m} = A[aRow${m} + ${plus(aBase, i)}];`);
+    for (let m = 0; m < sl.tm; m++) {
+      for (let g = 0; g < sl.groups; g++) {
+        for (let kx = 0; kx < sl.kw; kx++) upd.push(`acc${m}_${g * sl.kw + kx} += a${m} * v${g}_${i + kx};`);
+      }
+    }
+    lines.push(`{\n${indent(upd.join('\n'))}\n}`);
+  }
+  return `{\n${indent(lines.join('\n'))}\n}`;
+}
+
+function dwLoop(outH: number, outW: number, sw: number, kRange: string, step: Step, slide: DwSlide | null): string {
+  const plane = outH * outW;
+  if (plane === 0) return '';
+  const groupBases = slide ? range(slide.groups).map((g) => `let gCol${g} = bColOf(min(j0 + ${g * slide.kw}u, u.n - ${slide.kw}u));`) : [];
+  const pre = [`let kr = ${kRange};
+let bImage = u.cIn * u.hs * u.ws;
+let bRowStep = u.sh * u.ws;`, ...groupBases].join('\n');
+  const run = (len: number, aBase: string, bBase: string, tag: string) => (slide && len <= MAX_RUN
+    ? dwSlideRun(len, aBase, bBase, slide)
+    : stepRun(len, aBase, bBase, 1, sw, step, tag));
+  if (plane <= MAX_RUN) {
+    const image = range(outH).map((oy) => {
+      const bRow = oy === 0 ? 'bI' : `bR${oy}`;
+      const head = oy === 0 ? '' : `let ${bRow} = bI + ${oy}u * bRowStep;\n`;
+      return head + run(outW, plus('aI', oy * outW), bRow, `${oy}`);
+    }).join('\n');
+    return `${pre}
+let aImage = u.m * ${plane}u;
+let img0 = kr.x / ${plane}u;
+let img1 = kr.y / ${plane}u;
+var aI = (u.b0 + img0) * aImage;
+var bI = img0 * bImage;
+for (var img = img0; img < img1; img += 1u) {
+${indent(image)}
+  aI += aImage;
+  bI += bImage;
+}`;
+  }
+  // Rows: the height stays a uniform, so one program serves every image height.
+  const seg = dwSegment(outW);
+  const segs = seg === 0 ? 1 : outW / seg;
+  const len = seg === 0 ? outW : seg;
+  // Base moves after a segment: within a row, to the next row, to the next image (u32 wrap-around
+  // is fine: only the sums are used as indices).
+  const counters = segs === 1
+    ? `oy += 1u;
+  let endImage = oy == u.outH;
+  oy = select(oy, 0u, endImage);
+  aR += ${len}u + select(0u, aImageJump, endImage);
+  bR += ${len * sw}u + select(bRowJump, bImageJump, endImage);`
+    : `sx += 1u;
+  let endRow = sx == ${segs}u;
+  sx = select(sx, 0u, endRow);
+  oy += select(0u, 1u, endRow);
+  let endImage = oy == u.outH;
+  oy = select(oy, 0u, endImage);
+  aR += ${len}u + select(0u, aImageJump, endImage);
+  bR += ${len * sw}u + select(0u, select(bRowJump, bImageJump, endImage), endRow);`;
+  return `${pre}
+let planeO = u.outH * ${outW}u;
+let aImage = u.m * planeO;
+let bRowJump = bRowStep - ${outW * sw}u;
+let bImageJump = bRowJump + bImage - u.outH * bRowStep;
+let aImageJump = aImage - planeO;
+let r0 = kr.x / ${outW}u;
+let r1 = kr.y / ${outW}u;
+let b = r0 / u.outH;
+var oy = r0 % u.outH;
+${segs === 1 ? '' : 'var sx = 0u;\n'}var aR = (u.b0 + b) * aImage + oy * ${outW}u;
+var bR = b * bImage + oy * bRowStep;
+for (var s = r0 * ${segs}u; s < r1 * ${segs}u; s += 1u) {
+${indent(run(len, 'aR', 'bR', 'x'))}
+  ${counters}
+}`;
+}
 
 export type KernelForm = { kind: 'register'; cfg: RegisterConfig } | { kind: 'shared' };
 
@@ -42,9 +296,14 @@ function formKey(form: KernelForm): string {
   return form.kind === 'shared' ? 'shared' : `reg${form.cfg.tm}x${form.cfg.tn}:ku${form.cfg.ku}:wg${form.cfg.workgroupSize}`;
 }
 
-/** Forward (flip = false, optional bias) or backward-data (flip = true) convolution GEMM. */
-export function im2colProgram(form: KernelForm, flip: boolean, bias: boolean): GpuProgram {
-  const key = `conv-im2col:${formKey(form)}:${flip ? 'dx' : 'fwd'}:bias${+bias}`;
+/**
+ * Forward (flip = false, optional bias) or backward-data (flip = true) convolution GEMM. The
+ * register form is specialised on the kernel size kh x kw; the shared form reads it from uniforms.
+ */
+export function im2colProgram(form: KernelForm, flip: boolean, bias: boolean, kh: number, kw: number, slide: { c: number; r: number } | null = null): GpuProgram {
+  const tiles = form.kind === 'register' && slide && kh * kw <= MAX_RUN && slide.r * slide.c === form.cfg.tn ? slide : null;
+  const spec = form.kind === 'register' ? `:k${kh}x${kw}${tiles ? `:slide${tiles.r}x${tiles.c}` : ''}` : '';
+  const key = `conv-im2col:${formKey(form)}:${flip ? 'dx' : 'fwd'}:bias${+bias}${spec}`;
   const declarations = `${uniformStruct('U', IM2COL_FIELDS)}
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
@@ -61,6 +320,12 @@ fn bColOf(n: u32) -> u32 {
 fn storeC(z: u32, m: u32, n: u32, v: f32) {
   let plane = u.outH * u.outW;
   O[((u.b0 + n / plane) * u.m + m) * plane + n % plane] = v${bias ? ' + Bias[m]' : ''};
+}
+fn storeAt(i: u32, m: u32, v: f32) { O[i] = v${bias ? ' + Bias[m]' : ''}; }
+/** Offset of output column n = (b, oy, ox) in O (row m adds m * plane). */
+fn cColOf(n: u32) -> u32 {
+  let plane = u.outH * u.outW;
+  return (u.b0 + n / plane) * u.m * plane + n % plane;
 }`;
   if (form.kind === 'shared') {
     const taps = 'u.kh * u.kw';
@@ -94,25 +359,25 @@ fn kRange(z: u32) -> vec2<u32> { return vec2<u32>(0u, u.k); }`,
       m: 'u.m',
       n: 'u.n',
       problems: 'u.one',
-      kRange: 'vec2<u32>(0u, u.k)',
-      aRow: (m) => (flip ? `${m} * u.kh * u.kw` : `${m} * u.k`),
+      aRow: (m) => (flip ? `${m} * ${kh * kw}u` : `${m} * u.k`),
       bCol: (n) => `bColOf(${n})`,
-      walkerInit: () => 'var kx_ = 0u;\n  var ky_ = 0u;\n  var aK_ = u.aInit;\n  var bK_ = 0u;',
-      walkerOffsets: 'let aK = aK_;\n      let bK = bK_;',
-      walkerAdvance: `let wx = kx_ + 1u == u.kw;
-      kx_ = select(kx_ + 1u, 0u, wx);
-      let ky1 = ky_ + select(0u, 1u, wx);
-      let wy = ky1 == u.kh;
-      ky_ = select(ky1, 0u, wy);
-      aK_ += u.aTapStep + select(0u, u.aChanJump, wy);
-      bK_ += 1u + select(0u, u.rowJump, wx) + select(0u, u.planeJump, wy);`,
+      kLoop: (step, cfg) => im2colLoop(flip, kh, kw, step, cfg.tm, tiles),
+      cRow: (m) => `${m} * u.outH * u.outW`,
+      cCol: (n) => `cColOf(${n})`,
     }, form.cfg),
   };
 }
 
-/** Backward-weight partial GEMM (see the file comment). */
-export function dwProgram(form: KernelForm): GpuProgram {
-  const key = `conv-dw:${formKey(form)}`;
+/**
+ * Backward-weight partial GEMM (see the file comment). The register form is specialised on the
+ * output size and the column stride, and its k ranges must start and end on whole output rows
+ * (whole images when outH * outW <= MAX_RUN; see dwKUnit).
+ */
+export function dwProgram(form: KernelForm, outH: number, outW: number, sw: number, kw: number): GpuProgram {
+  const slide = form.kind === 'register' && dwSlides(form.cfg.tn, kw, sw) ? { kw, groups: form.cfg.tn / kw, tm: form.cfg.tm } : null;
+  // The height matters to the register loop only when whole images are unrolled.
+  const geometry = outH * outW <= MAX_RUN ? `o${outH}x${outW}` : `ow${outW}`;
+  const key = `conv-dw:${formKey(form)}${form.kind === 'register' ? `:${geometry}:sw${sw}${slide ? `:slide${kw}` : ''}` : ''}`;
   const declarations = `${uniformStruct('U', DW_FIELDS)}
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
@@ -154,24 +419,25 @@ fn kRange(z: u32) -> vec2<u32> { return ${kRange}; }`,
       m: 'u.m',
       n: 'u.n',
       problems: 'u.splits',
-      kRange,
-      aRow: (m) => `${m} * u.outH * u.outW`,
+      aRow: (m) => (outH * outW <= MAX_RUN ? `${m} * ${outH * outW}u` : `${m} * u.outH * ${outW}u`),
       bCol: (n) => `bColOf(${n})`,
-      walkerInit: (k) => `let plane_ = u.outH * u.outW;
-  let b_ = ${k} / plane_;
-  let q_ = ${k} % plane_;
-  var oy_ = q_ / u.outW;
-  var ox_ = q_ % u.outW;
-  var aK_ = (u.b0 + b_) * u.m * plane_ + q_;
-  var bK_ = (b_ * u.cIn * u.hs + oy_ * u.sh) * u.ws + ox_ * u.sw;`,
-      walkerOffsets: 'let aK = aK_;\n      let bK = bK_;',
-      walkerAdvance: `let wx = ox_ + 1u == u.outW;
-      ox_ = select(ox_ + 1u, 0u, wx);
-      let oy1 = oy_ + select(0u, 1u, wx);
-      let wy = oy1 == u.outH;
-      oy_ = select(oy1, 0u, wy);
-      aK_ += 1u + select(0u, u.aImageJump, wy);
-      bK_ += u.sw + select(0u, u.bRowJump, wx) + select(0u, u.bImageJump, wy);`,
+      kLoop: (step) => dwLoop(outH, outW, sw, kRange, step, slide),
     }, form.cfg),
   };
+}
+
+/** The k granularity the register dw kernel needs its ranges aligned to (see dwLoop). */
+export function dwKUnit(outH: number, outW: number): number {
+  return Math.max(1, outH * outW <= MAX_RUN ? outH * outW : outW);
+}
+
+/** Whether dw tiles of `tn` columns can use source windows (see dwSlideRun). */
+export function dwSlides(tn: number, kw: number, sw: number): boolean {
+  return sw === 1 && kw >= 2 && tn % kw === 0 && tn / kw >= 2;
+}
+
+/** Columns per dw tile: whole kernel rows where that allows source windows, else `tn`. */
+export function dwTileColumns(tn: number, kw: number, sw: number): number {
+  const whole = Math.floor(tn / kw) * kw;
+  return dwSlides(whole, kw, sw) ? whole : tn;
 }

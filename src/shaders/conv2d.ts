@@ -8,12 +8,14 @@
  *   reduction is long, so it is split over k into partial slots plus a summing pass when the
  *   output alone gives too few threads.
  * Padded copies are made a batch chunk at a time so each stays within maxStorageBufferBindingSize.
+ * The register-form programs are specialised per geometry (kernel size, output width, stride-1
+ * tile shapes; see conv2d-implicit.ts), so each new layer shape compiles a few programs once.
  */
 import type { Conv2dParams, Storage } from '../tensor/backend.js';
 import type { GpuContext, GpuBinding } from '../backends/webgpu/context.js';
 import { grid1d } from '../backends/webgpu/context.js';
 import { packUniforms } from './common.js';
-import { DW_FIELDS, dwProgram, IM2COL_FIELDS, im2colProgram, type KernelForm } from './conv2d-implicit.js';
+import { DW_FIELDS, dwKUnit, dwProgram, dwTileColumns, IM2COL_FIELDS, im2colProgram, slideShape, type KernelForm } from './conv2d-implicit.js';
 import { spreadImages, sumSlices } from './conv2d-prep.js';
 import type { RegisterConfig } from './matmul-register.js';
 import { SHARED_TILE } from './matmul-shared.js';
@@ -79,12 +81,6 @@ function im2colPass(ctx: GpuContext, form: KernelForm, q: Im2colPass): void {
   const values: Record<string, number> = {
     m: q.m, n, k, c: q.c, hs: q.hs, ws: q.ws, outH: q.outH, outW: q.outW, sh: q.sh, sw: q.sw,
     kh: q.kh, kw: q.kw, tilesN, tilesM, b0: q.b0, one: 1,
-    // Forward walks A = w[m][k] forwards; backward-data walks each channel's taps backwards.
-    aInit: q.flip ? taps - 1 : 0,
-    aTapStep: q.flip ? -1 : 1,
-    aChanJump: q.flip ? q.m * taps + taps : 0,
-    rowJump: q.ws - q.kw,
-    planeJump: q.hs * q.ws - q.kh * q.ws,
   };
   const bindings: GpuBinding[] = [
     { storage: q.a, access: 'read' },
@@ -92,7 +88,8 @@ function im2colPass(ctx: GpuContext, form: KernelForm, q: Im2colPass): void {
     { storage: q.out, access: 'read_write' },
   ];
   if (q.bias) bindings.push({ storage: q.bias, access: 'read' });
-  ctx.dispatch(im2colProgram(form, q.flip, q.bias !== null), bindings, workgroups, packUniforms(IM2COL_FIELDS.map(([f, t]) => [t, values[f]!])));
+  const slide = form.kind === 'register' ? slideShape(form.cfg.tn, q.kw, q.sw, q.outH, q.outW) : null;
+  ctx.dispatch(im2colProgram(form, q.flip, q.bias !== null, q.kh, q.kw, slide), bindings, workgroups, packUniforms(IM2COL_FIELDS.map(([f, t]) => [t, values[f]!])));
 }
 
 export function conv2d(ctx: GpuContext, x: Storage, w: Storage, bias: Storage | null, p: Conv2dParams, cfg?: RegisterConfig): Storage {
@@ -148,7 +145,11 @@ export function conv2dBackwardWeight(ctx: GpuContext, x: Storage, dy: Storage, p
   const m = p.cOut;
   const n = p.cIn * p.kh * p.kw;
   if (m * n === 0) return ctx.alloc(0, 'float32');
-  const form = formFor(ctx, cfg);
+  const base = formFor(ctx, cfg);
+  // Register tiles of whole kernel rows (15 columns for 3x3) let stride-1 columns share loads.
+  const form: KernelForm = base.kind === 'register'
+    ? { kind: 'register', cfg: { ...base.cfg, tn: dwTileColumns(base.cfg.tn, p.kw, p.strideW) } }
+    : base;
   const plane = p.outH * p.outW;
   const padded = p.padH > 0 || p.padW > 0;
   const hs = padded ? p.h + 2 * p.padH : p.h;
@@ -163,7 +164,9 @@ export function conv2dBackwardWeight(ctx: GpuContext, x: Storage, dy: Storage, p
   const target = form.kind === 'shared' ? SPLIT_TARGET.shared : SPLIT_TARGET.register;
   const maxSlots = Math.max(1, Math.floor(ctx.limits.maxStorageBufferBindingSize / 4 / (m * n)));
   const wanted = Math.max(1, Math.min(Math.ceil(target / (tilesN * tilesM)), Math.floor(totalK / MIN_SPLIT_K), maxSlots));
-  const kPerSplit = Math.max(1, Math.ceil(totalK / wanted));
+  // The register kernel walks whole output rows (or images), so splits are whole units.
+  const unit = form.kind === 'register' ? dwKUnit(p.outH, p.outW) : 1;
+  const kPerSplit = Math.max(unit, Math.ceil(totalK / wanted / unit) * unit);
   // Each batch chunk covers its own k range with whole splits; the slots add up across chunks.
   const chunks: Array<{ b0: number; images: number; splits: number; slot0: number }> = [];
   let slots = 0;
@@ -184,17 +187,13 @@ export function conv2dBackwardWeight(ctx: GpuContext, x: Storage, dy: Storage, p
     const values: Record<string, number> = {
       m, n, k: c.images * plane, cIn: p.cIn, hs, ws, outH: p.outH, outW: p.outW, sh: p.strideH, sw: p.strideW,
       kh: p.kh, kw: p.kw, tilesN: grid.tilesN, tilesM: grid.tilesM, b0: c.b0, splits: c.splits, chunk: kPerSplit, slot0: c.slot0,
-      // Register-form walker jumps at the end of an output row and of an image.
-      aImageJump: (m - 1) * plane,
-      bRowJump: p.strideH * ws - p.outW * p.strideW,
-      bImageJump: p.cIn * hs * ws - p.outH * p.strideH * ws,
     };
     const bindings: GpuBinding[] = [
       { storage: dy, access: 'read' },
       { storage: src, access: 'read' },
       { storage: partials, access: 'read_write' },
     ];
-    ctx.dispatch(dwProgram(form), bindings, grid.workgroups, packUniforms(DW_FIELDS.map(([f, t]) => [t, values[f]!])));
+    ctx.dispatch(dwProgram(form, p.outH, p.outW, p.strideW, p.kw), bindings, grid.workgroups, packUniforms(DW_FIELDS.map(([f, t]) => [t, values[f]!])));
     if (src !== x) ctx.release(src);
   }
   if (slots === 1) return partials;

@@ -16,8 +16,8 @@
  *
  * Operand addressing is split so that per-k work is a few integer ops shared by all loads:
  * A(m, k) = A[aRow(m) + aK] and B(k, n) = B[bK + bCol(n)], where aK and bK come from a "k walker"
- * that each op defines (a counter for matmul; (channel, ky, kx) or (image, oy, ox) counters for
- * convolutions). Rows and columns past the edge are clamped for loading and skipped for storing,
+ * that each op defines (a counter for matmul), or from an op's own k loop (`kLoop`: the
+ * convolutions, specialised per geometry in conv2d-implicit.ts). Rows and columns past the edge are clamped for loading and skipped for storing,
  * so no load is ever out of bounds and the k loop has no branches.
  */
 import type { GpuProgram } from '../backends/webgpu/context.js';
@@ -34,23 +34,41 @@ export interface RegisterConfig {
 }
 
 export interface RegisterGemmOps {
-  /** Bindings (A and B as array<f32>), uniform struct `u`, and fn storeC(z: u32, m: u32, n: u32, v: f32). */
+  /**
+   * Bindings (A and B as array<f32>), uniform struct `u`, and either
+   * fn storeC(z: u32, m: u32, n: u32, v: f32) or, with `cRow`/`cCol`, fn storeAt(i: u32, m: u32, v: f32).
+   */
   declarations: string;
   /** WGSL expressions for the GEMM sizes and the number of independent problems (batch or split). */
   m: string;
   n: string;
   problems: string;
-  /** [begin, end) of k for problem `z`, as a vec2<u32> expression. */
-  kRange: string;
   /** Offset of row `m` of A / column `n` of B within problem `z` (m < M, n < N guaranteed). */
   aRow(m: string): string;
   bCol(n: string): string;
-  /** Statements declaring the walker's `var`s positioned at k = `kBegin`. */
-  walkerInit(kBegin: string): string;
-  /** Statements defining `let aK` and `let bK` for the current k. */
-  walkerOffsets: string;
-  /** Statements moving the walker to k + 1. */
-  walkerAdvance: string;
+  /**
+   * The k loop, given `step(aK, bK)` (one k step's loads and multiply-adds as a block, from WGSL
+   * expressions for the two offsets). Ops whose k index decomposes into nested counters emit their
+   * own nest here with compile-time inner offsets, instead of paying a walker per k step. A loop
+   * may also do its own loads and updates (to load an operand value once for several k steps):
+   * the thread's rows and columns are at A[aRow{r} + aK] and B[bK + bCol{t}] and its sums are the
+   * `var`s acc{r}_{t}, for r < tm and t < tn.
+   */
+  kLoop?: (step: (aK: string, bK: string) => string, cfg: RegisterConfig) => string;
+  /** Without kLoop: [begin, end) of k for problem `z`, as a vec2<u32> expression ... */
+  kRange?: string;
+  /** ... statements declaring the walker's `var`s positioned at k = `kBegin` ... */
+  walkerInit?(kBegin: string): string;
+  /** ... statements defining `let aK` and `let bK` for the current k ... */
+  walkerOffsets?: string;
+  /** ... and statements moving the walker to k + 1. */
+  walkerAdvance?: string;
+  /**
+   * Optional split of C's offset into row + column parts, computed once per thread so that the
+   * TM x TN stores need no index arithmetic (no divisions) of their own; stores go to storeAt.
+   */
+  cRow?(m: string): string;
+  cCol?(n: string): string;
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i);
@@ -59,16 +77,39 @@ export function registerGemmWgsl(ops: RegisterGemmOps, cfg: RegisterConfig): str
   const { tm, tn, ku, workgroupSize } = cfg;
   const rows = range(tm);
   const cols = range(tn);
-  const step = [
-    ops.walkerOffsets,
+  const math = [
     ...rows.map((r) => `let a${r} = A[aRow${r} + aK];`),
     ...cols.map((t) => `let b${t} = B[bK + bCol${t}];`),
     ...rows.flatMap((r) => cols.map((t) => `acc${r}_${t} += a${r} * b${t};`)),
-    ops.walkerAdvance,
-  ].join('\n      ');
-  const unrolled = range(ku).map(() => `{\n      ${step}\n    }`).join('\n    ');
-  const store = rows.flatMap((r) => cols.map((t) =>
-    `if (i0 + ${r}u < ${ops.m} && j0 + ${t}u < ${ops.n}) { storeC(z, i0 + ${r}u, j0 + ${t}u, acc${r}_${t}); }`)).join('\n  ');
+  ];
+  let loop: string;
+  if (ops.kLoop) {
+    loop = ops.kLoop((aK, bK) => `{\n${[`let aK = ${aK};`, `let bK = ${bK};`, ...math].map((l) => `  ${l}`).join('\n')}\n}`, cfg);
+  } else {
+    if (!ops.kRange || !ops.walkerInit || ops.walkerOffsets === undefined || ops.walkerAdvance === undefined) {
+      throw new Error('registerGemmWgsl: give either kLoop or kRange and the three walker parts');
+    }
+    const step = [ops.walkerOffsets, ...math, ops.walkerAdvance].join('\n      ');
+    const unrolled = range(ku).map(() => `{\n      ${step}\n    }`).join('\n    ');
+    loop = `let kr = ${ops.kRange};
+  ${ops.walkerInit('kr.x')}
+  var k = kr.x;
+  for (; k + ${ku}u <= kr.y; k += ${ku}u) {
+    ${unrolled}
+  }
+  for (; k < kr.y; k += 1u) {
+    ${step}
+  }`;
+  }
+  const split = ops.cRow && ops.cCol;
+  const store = rows.flatMap((r) => cols.map((t) => {
+    const inRange = `i0 + ${r}u < ${ops.m} && j0 + ${t}u < ${ops.n}`;
+    return split
+      ? `if (${inRange}) { storeAt(cRow${r} + cCol${t}, i0 + ${r}u, acc${r}_${t}); }`
+      : `if (${inRange}) { storeC(z, i0 + ${r}u, j0 + ${t}u, acc${r}_${t}); }`;
+  })).join('\n  ');
+  const clampM = (r: number) => `min(i0 + ${r}u, ${ops.m} - 1u)`;
+  const clampN = (t: number) => `min(j0 + ${t}u, ${ops.n} - 1u)`;
   return `${ops.declarations}
 
 @compute @workgroup_size(${workgroupSize})
@@ -81,18 +122,12 @@ fn main(@builtin(workgroup_id) wid: vec3<u32>, @builtin(num_workgroups) nwg: vec
   if (z >= ${ops.problems}) { return; }
   let i0 = tileM * ${tm}u;
   let j0 = tileN * ${tn}u;
-  ${rows.map((r) => `let aRow${r} = ${ops.aRow(`min(i0 + ${r}u, ${ops.m} - 1u)`)};`).join('\n  ')}
-  ${cols.map((t) => `let bCol${t} = ${ops.bCol(`min(j0 + ${t}u, ${ops.n} - 1u)`)};`).join('\n  ')}
+  ${rows.map((r) => `let aRow${r} = ${ops.aRow(clampM(r))};`).join('\n  ')}
+  ${cols.map((t) => `let bCol${t} = ${ops.bCol(clampN(t))};`).join('\n  ')}
   ${rows.map((r) => cols.map((t) => `var acc${r}_${t} = 0.0;`).join(' ')).join('\n  ')}
-  let kr = ${ops.kRange};
-  ${ops.walkerInit('kr.x')}
-  var k = kr.x;
-  for (; k + ${ku}u <= kr.y; k += ${ku}u) {
-    ${unrolled}
-  }
-  for (; k < kr.y; k += 1u) {
-    ${step}
-  }
+  ${loop.split('\n').join('\n  ')}
+  ${split ? rows.map((r) => `let cRow${r} = ${ops.cRow!(clampM(r))};`).join('\n  ') : ''}
+  ${split ? cols.map((t) => `let cCol${t} = ${ops.cCol!(clampN(t))};`).join('\n  ') : ''}
   ${store}
 }
 `;
