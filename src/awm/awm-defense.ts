@@ -97,7 +97,7 @@ export function foldedOutcome(ctx: DefenseContext, method: 'awm' | 'awm+', t0: n
     method,
     seconds: (performance.now() - t0) / 1000,
     settings,
-    details: { rounds: result.rounds.map(({ trigger: _t, ...rest }) => rest), stepsPerPhase: result.stepsPerPhase, cleanImages },
+    details: { rounds: result.rounds.map(({ trigger: _t, ...rest }) => rest), stepsPerPhase: result.stepsPerPhase, cleanImages, gemmGflop: result.flops / 1e9, gemmGflopPerSecond: result.flops / 1e9 / result.seconds },
     masks: result.masks,
     triggers: result.rounds.map((r) => r.trigger),
   };

@@ -48,8 +48,8 @@ export interface AwmResult {
   masks: Map<string, Float32Array>;
   stepsPerPhase: number;
   seconds: number;
-  /** Multiply-accumulates of conv/linear work in the run, counted from the layer shapes. */
-  flops?: number;
+  /** Floating-point operations issued to conv2d and matmul during the run (ops/work.ts). */
+  flops: number;
 }
 
 /** Extensions used by AWM+ (the faithful AWM leaves them unset). */
@@ -132,6 +132,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
     throw new Error(`AWM: soft targets hold ${variant.softTargets.length} values, expected ${set.n} x ${set.numClasses}`);
   }
   const t0 = performance.now();
+  const flops0 = ops.gemmWork.flops;
   const T = stepsPerPhase(set.n, options.batchSize, options.inner);
   // As the official sampler: every batch has batchSize images drawn with replacement, even from a smaller set.
   const batch = options.batchSize;
@@ -247,5 +248,5 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   }
   const out = new Map<string, Float32Array>();
   for (const [name, conv] of convLayers(model)) if (conv.mask) out.set(name, Float32Array.from(await conv.mask.data()));
-  return { rounds, masks: out, stepsPerPhase: T, seconds: (performance.now() - t0) / 1000 };
+  return { rounds, masks: out, stepsPerPhase: T, seconds: (performance.now() - t0) / 1000, flops: ops.gemmWork.flops - flops0 };
 }

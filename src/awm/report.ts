@@ -9,7 +9,9 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
   lines.push(`- model: ${r.model.arch}, width ${r.model.width}, ${r.model.inChannels} input channel(s), ${r.model.numClasses} classes`);
   lines.push(`- clean images used: ${r.clean.images} (per class: ${r.clean.perClass.join(', ')})`);
   lines.push(`- backend: ${r.backend}`);
-  lines.push(`- seed: ${r.seed}; time: ${r.seconds.toFixed(1)} s`, '');
+  const gflop = r.details.gemmGflop;
+  const work = typeof gflop === 'number' ? `; conv/matmul work ${gflop.toFixed(1)} GFLOP, ${(gflop / r.seconds).toFixed(2)} GFLOP/s over the whole run` : '';
+  lines.push(`- seed: ${r.seed}; time: ${r.seconds.toFixed(1)} s${work}`, '');
   if (r.before && r.after) {
     lines.push(`## Effect (${r.evaluationImages} evaluation images)`, '');
     lines.push('| | clean accuracy | ASR (target excluded) | ASR (all images) | robust accuracy |', '|---|---|---|---|---|');

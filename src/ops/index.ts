@@ -8,3 +8,4 @@ export * from './conv.js';
 export * from './norm.js';
 export * from './loss.js';
 export * from './sample.js';
+export * from './work.js';
