@@ -16,7 +16,7 @@
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseFlags, type ParsedFlags } from '../src/cli/args.js';
-import { sidecarPath } from '../src/cli/cmd-attack.js';
+import { sidecarPath } from '../src/cli/attack-choice.js';
 import { backendLine } from '../src/cli/common.js';
 import { createBackend, type BackendChoice } from '../src/backends/index.js';
 import type { Backend } from '../src/tensor/backend.js';

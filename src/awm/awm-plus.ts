@@ -13,6 +13,7 @@ import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { runAwm, type AwmVariant } from './awm.js';
+import { applyTrigger, type AttackSpec } from '../attacks/index.js';
 import { foldedOutcome, roundLogger } from './awm-defense.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
@@ -36,6 +37,10 @@ export interface AwmPlusOptions extends AwmOptions {
   mixupCount: number;
   /** Clip and sparsify each trigger into the budget instead of rescaling it. */
   sparseTrigger: boolean;
+  /** Adam's epsilon for the masks (awm.ts AwmVariant.maskEps). */
+  maskEps: number;
+  /** Diagnostic: unlearn the real trigger (from the attack spec) instead of a recovered one. */
+  knownTrigger: boolean;
   tau3072: number;
 }
 
@@ -57,6 +62,8 @@ export const AWM_PLUS_DEFAULTS = {
   triggerBank: false,
   mixupCount: 0,
   sparseTrigger: false,
+  maskEps: 1e-8,
+  knownTrigger: false,
 } as const;
 
 export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContext, 'clean' | 'seed'>): AwmPlusOptions {
@@ -82,6 +89,8 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     triggerBank: p.triggerBank ?? AWM_PLUS_DEFAULTS.triggerBank,
     mixupCount: p.mixupCount ?? AWM_PLUS_DEFAULTS.mixupCount,
     sparseTrigger: p.sparseTrigger ?? AWM_PLUS_DEFAULTS.sparseTrigger,
+    maskEps: p.maskEps ?? AWM_PLUS_DEFAULTS.maskEps,
+    knownTrigger: p.knownTrigger ?? AWM_PLUS_DEFAULTS.knownTrigger,
   };
 }
 
@@ -111,15 +120,17 @@ export interface AwmPlusPlan {
 }
 
 /** Builds AWM+'s pool and variant; shared by `awm purify` and the browser page. */
-export async function planAwmPlus(model: Classifier, backend: Backend, clean: CleanSet, o: AwmPlusOptions): Promise<AwmPlusPlan> {
+export async function planAwmPlus(model: Classifier, backend: Backend, clean: CleanSet, o: AwmPlusOptions, attack?: AttackSpec): Promise<AwmPlusPlan> {
   const copies = await augmentOneShot(backend, clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed });
   const pool = mixupPool(copies, o.mixupCount, o.seed ^ 0x3a1c);
+  if (o.knownTrigger && !attack) throw new Error('AWM+ --known-trigger needs the attack spec (--attack, or one stored in the model)');
+  const knownTriggered = o.knownTrigger && attack ? applyTrigger(attack, pool.images, { c: pool.c, h: pool.h, w: pool.w }) : undefined;
   const softTargets = o.distill ? await teacherProbabilities(model, backend, pool) : undefined;
   const description = `AWM+: pool of ${pool.n} images (${clean.n} + ${o.augmentCopies} copies each${o.mixupCount ? ` + ${o.mixupCount} mixtures` : ''}), ` +
     `${o.distill ? 'soft targets from the original model' : 'hard labels'}, ${o.classTriggers ? 'one trigger per class' : 'one trigger'}` +
     `${o.sparseTrigger ? ' (sparse)' : ''}${o.triggerBank ? ' + bank' : ''}, ` +
-    `${o.outer} rounds x 2 phases x ${stepsPerPhase(pool.n, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}`;
-  const variant: AwmVariant = { softTargets, keepTrigger: o.keepTrigger, classTriggers: o.classTriggers, triggerBank: o.triggerBank, sparseTrigger: o.sparseTrigger };
+    `${o.knownTrigger ? 'the REAL trigger unlearned (diagnostic), ' : ''}${o.outer} rounds x 2 phases x ${stepsPerPhase(pool.n, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}`;
+  const variant: AwmVariant = { softTargets, keepTrigger: o.keepTrigger, classTriggers: o.classTriggers, triggerBank: o.triggerBank, sparseTrigger: o.sparseTrigger, maskEps: o.maskEps, knownTriggered };
   return { pool, variant, description };
 }
 
@@ -128,7 +139,7 @@ export const awmPlusDefense: Defense<AwmPlusOptions> = {
   resolveOptions: (partial, ctx) => resolveAwmPlusOptions(partial, ctx),
   async run(ctx: DefenseContext, o: AwmPlusOptions): Promise<DefenseOutcome> {
     const t0 = performance.now();
-    const { pool, variant, description } = await planAwmPlus(ctx.model, ctx.backend, ctx.clean, o);
+    const { pool, variant, description } = await planAwmPlus(ctx.model, ctx.backend, ctx.clean, o, ctx.attack);
     ctx.log(description);
     const result = await runAwm(ctx.model, ctx.backend, pool, o, roundLogger(ctx, t0), variant);
     return foldedOutcome(ctx, 'awm+', t0, o, result, pool.n);

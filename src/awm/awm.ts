@@ -66,6 +66,17 @@ export interface AwmVariant {
    * still intact) keep being unlearned in later ones.
    */
   triggerBank?: boolean;
+  /**
+   * Adam's epsilon for the masks (default 1e-8, the official code's). A larger one turns Adam's
+   * per-element normalisation off for elements whose gradients are small, so masks the loss barely
+   * touches stop drifting by a full learning rate per step.
+   */
+  maskEps?: number;
+  /**
+   * Diagnostic upper bound: every image of the set with the real trigger applied (same order and
+   * size as the set). The mask phase then unlearns the real trigger instead of the recovered one.
+   */
+  knownTriggered?: Float32Array;
   /** Clip and sparsify the recovered trigger(s) into the L1 budget instead of rescaling (steps.ts sparsifyTriggers). */
   sparseTrigger?: boolean;
 }
@@ -104,22 +115,34 @@ function randomRows(count: number, rows: number, rng: Rng): Int32Array {
   return Int32Array.from({ length: count }, () => rng.int(rows));
 }
 
+/** The real trigger's change to each drawn image (knownTriggered - images), [B, C, H, W]. */
+function knownShift(backend: Backend, set: CleanSet, triggered: Float32Array, indices: Int32Array): Tensor {
+  const per = set.c * set.h * set.w;
+  const out = new Float32Array(indices.length * per);
+  indices.forEach((i, k) => {
+    for (let j = 0; j < per; j++) out[k * per + j] = triggered[i * per + j]! - set.images[i * per + j]!;
+  });
+  return ops.tensor(backend, out, [indices.length, set.c, set.h, set.w]);
+}
+
 /** Uploads one batch drawn with replacement from the clean set. */
-function drawBatch(backend: Backend, set: CleanSet, size: number, rng: Rng, soft?: Float32Array): { x: Tensor; y: Tensor; labels: Int32Array } {
+function drawBatch(backend: Backend, set: CleanSet, size: number, rng: Rng, soft?: Float32Array): { x: Tensor; y: Tensor; labels: Int32Array; indices: Int32Array } {
   const per = set.c * set.h * set.w;
   const images = new Float32Array(size * per);
   const labels = new Int32Array(size);
+  const indices = new Int32Array(size);
   const k0 = set.numClasses;
   const probs = soft ? new Float32Array(size * k0) : null;
   for (let k = 0; k < size; k++) {
     const i = rng.int(set.n);
+    indices[k] = i;
     images.set(set.images.subarray(i * per, (i + 1) * per), k * per);
     labels[k] = set.labels[i]!;
     if (probs) probs.set(soft!.subarray(i * k0, (i + 1) * k0), k * k0);
   }
   const x = ops.tensor(backend, images, [size, set.c, set.h, set.w]);
   const y = probs ? ops.tensor(backend, probs, [size, k0]) : ops.tensor(backend, labels, [size], { dtype: 'int32' });
-  return { x, y, labels };
+  return { x, y, labels, indices };
 }
 
 /**
@@ -131,6 +154,10 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   if (variant.softTargets && variant.softTargets.length !== set.n * set.numClasses) {
     throw new Error(`AWM: soft targets hold ${variant.softTargets.length} values, expected ${set.n} x ${set.numClasses}`);
   }
+  if (variant.knownTriggered && variant.knownTriggered.length !== set.images.length) {
+    throw new Error(`AWM: the triggered copies hold ${variant.knownTriggered.length} values, expected ${set.images.length}`);
+  }
+  if (variant.maskEps !== undefined && !(variant.maskEps > 0 && Number.isFinite(variant.maskEps))) throw new Error(`AWM: maskEps must be a finite positive number, got ${variant.maskEps}`);
   const t0 = performance.now();
   const flops0 = ops.gemmWork.flops;
   const T = stepsPerPhase(set.n, options.batchSize, options.inner);
@@ -142,7 +169,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   const masks = [...masksByName.values()];
   const maskNames = [...masksByName.keys()];
   const every = Math.max(1, Math.floor(hooks.maskStepEvery ?? 1));
-  const adam = new Adam(masks, { lr: options.maskLr, betas: [0.9, 0.999], eps: 1e-8 });
+  const adam = new Adam(masks, { lr: options.maskLr, betas: [0.9, 0.999], eps: variant.maskEps ?? 1e-8 });
   const rng = new Rng(options.seed);
   const perClass = variant.classTriggers === true;
   const k = set.numClasses;
@@ -194,9 +221,10 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
         if (hooks.shouldStop?.()) throw new Error('AWM stopped');
         const probing = hooks.onMaskStep !== undefined && ((step + 1) % every === 0 || step === T - 1);
         const { next, probe } = tidy(() => {
-          const { x, y, labels } = drawBatch(backend, set, batch, rng, variant.softTargets);
+          const { x, y, labels, indices } = drawBatch(backend, set, batch, rng, variant.softTargets);
           adam.zeroGrad();
-          const shift = bank ? noGrad(() => pickTriggers(bank!, randomRows(batch, bank!.shape[0]!, rng)))
+          const shift = variant.knownTriggered ? knownShift(backend, set, variant.knownTriggered, indices)
+            : bank ? noGrad(() => pickTriggers(bank!, randomRows(batch, bank!.shape[0]!, rng)))
             : perClass ? noGrad(() => pickTriggers(delta, otherClasses(labels, k, rng))) : delta;
           const parts = maskLoss(model, masks, x, y, shift, options.alpha, options.gamma);
           backward(parts.total);

@@ -5,6 +5,7 @@
 import type { Backend } from '../tensor/backend.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { CleanSet } from './clean-set.js';
+import type { AttackSpec } from '../attacks/index.js';
 
 export type DefenseMethod = 'awm' | 'awm+' | 'ft' | 'anp';
 
@@ -17,6 +18,11 @@ export interface DefenseContext {
   log: (line: string) => void;
   /** Abort between steps. */
   shouldStop?: () => boolean;
+  /**
+   * The attack, when the caller knows it (for evaluation). Defenses never use it to clean a model;
+   * it serves only diagnostics the user asks for (AWM+ --known-trigger: an upper bound for trigger recovery).
+   */
+  attack?: AttackSpec;
 }
 
 export interface DefenseOutcome {

@@ -103,7 +103,7 @@ export async function purifyModel(
     before = await evaluateModel(model, backend, evaluation);
     io.log(`before: clean accuracy ${(100 * before.cleanAccuracy).toFixed(2)}%, ASR ${(100 * before.asr).toFixed(2)}% (target excluded), ${(100 * before.asrAll).toFixed(2)}% (all images)`);
   }
-  const ctx = { backend, model, clean, seed: options.seed, log: io.log, shouldStop: io.shouldStop };
+  const ctx = { backend, model, clean, seed: options.seed, log: io.log, shouldStop: io.shouldStop, attack: evaluation?.attack };
   let outcome: DefenseOutcome;
   switch (options.method) {
     case 'awm':

@@ -27,6 +27,7 @@ import {
 } from '../attacks/index.js';
 import { loadPatternFile, readAttackSpecFile } from '../attacks/files.node.js';
 import { trainBackdoored, type BackdoorTrainingResult, type TrainingPhase } from '../attacks/train-poisoned.js';
+import { sidecarPath } from './attack-choice.js';
 
 /** Flags that shape a preset; a spec file already says all of this. */
 const PRESET_FLAGS = ['target', 'rate', 'all-to-all', 'pattern'] as const;
@@ -51,10 +52,6 @@ export const attackCommand: Command = {
   run: runAttack,
 };
 
-/** `dir/model.safetensors` -> `dir/model.<kind>.json`: the files `awm attack` writes beside a model. */
-export function sidecarPath(modelPath: string, kind: 'attack' | 'metrics'): string {
-  return `${modelPath.replace(/\.safetensors$/i, '')}.${kind}.json`;
-}
 
 interface AttackPlan {
   arch: Arch;

@@ -15,8 +15,8 @@ import type { ImageDataset } from '../data/dataset.js';
 import type { Backend } from '../tensor/backend.js';
 import type { Classifier } from '../nn/classifier.js';
 import { evaluateClassifier, predictClasses } from '../train/train.js';
-import { ATTACK_METADATA_KEY, describeAttack, evaluateBackdoor, hasFilePatterns, parseAttackSpec, type AttackSpec, type BackdoorMetrics } from '../attacks/index.js';
-import { readAttackSpecFile } from '../attacks/files.node.js';
+import { describeAttack, evaluateBackdoor, type BackdoorMetrics } from '../attacks/index.js';
+import { chooseAttack, type AttackChoice } from './attack-choice.js';
 
 export const evalCommand: Command = {
   name: 'eval',
@@ -24,7 +24,7 @@ export const evalCommand: Command = {
   flags: {
     model: { type: 'string', required: true, help: 'model file (.safetensors)' },
     ...datasetFlags(false),
-    attack: { type: 'string', help: "attack spec JSON; without it, the attack stored in the model's metadata is used when there is one" },
+    attack: { type: 'string', help: "attack spec JSON or preset name; without it, the attack stored in the model's metadata, else <model>.attack.json beside it, is used when there is one" },
     'clean-only': { type: 'boolean', help: 'measure clean accuracy only, even when the model records an attack' },
     'batch-size': { type: 'int', default: 256, help: 'images per forward pass' },
     report: { type: 'string', help: 'also write the results as JSON to this file' },
@@ -32,28 +32,6 @@ export const evalCommand: Command = {
   },
   run: runEval,
 };
-
-interface AttackChoice {
-  spec: AttackSpec;
-  source: string;
-}
-
-/** The explicit spec file wins; else the model's own record of how it was poisoned. */
-async function chooseAttack(flags: ParsedFlags, metadata: Record<string, string>, modelPath: string): Promise<AttackChoice | null> {
-  if (flags['clean-only'] === true) return null;
-  const file = stringFlag(flags, 'attack');
-  if (file !== undefined) return { spec: await readAttackSpecFile(file), source: file };
-  const stored = metadata[ATTACK_METADATA_KEY];
-  if (stored === undefined) return null;
-  let spec: AttackSpec;
-  try {
-    spec = parseAttackSpec(stored);
-  } catch (e) {
-    throw new Error(`${modelPath}: the attack in its metadata is invalid: ${(e as Error).message} (pass --attack or --clean-only)`);
-  }
-  if (hasFilePatterns(spec)) throw new Error(`${modelPath}: the attack in its metadata refers to pattern files; pass --attack SPEC.json`);
-  return { spec, source: `${modelPath} metadata` };
-}
 
 /** Dataset named by the flag, else the one the model was trained on. */
 function chooseDataset(flags: ParsedFlags, metadata: Record<string, string>, modelPath: string): DatasetName {
@@ -109,7 +87,7 @@ async function runEval(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const { model, spec, metadata } = await openModel(backend, modelPath);
   try {
     const dataset = chooseDataset(flags, metadata, modelPath);
-    const attack = await chooseAttack(flags, metadata, modelPath);
+    const attack = flags['clean-only'] === true ? null : await chooseAttack(flags, metadata, modelPath);
     const source = dataSource(flags, dataset, trainedGeometry(metadata));
     const test = await loadSplit(source, 'test');
     io.log(`model: ${modelPath}: ${spec.arch} width ${spec.width}, ${spec.inChannels} -> ${spec.numClasses} classes`);

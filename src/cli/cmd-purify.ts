@@ -15,13 +15,13 @@ import { purifyModel, type PurifyOptions } from '../awm/purify.js';
 import type { DefenseMethod } from '../awm/defense.js';
 import { reportMarkdown } from '../awm/report.js';
 import { histogramGrid, tileImages, triggerToRgb } from '../awm/pictures.js';
-import { ATTACK_METADATA_KEY, attackPreset, hasFilePatterns, isAttackPreset, parseAttackSpec, type AttackSpec } from '../attacks/index.js';
-import { readAttackSpecFile } from '../attacks/files.node.js';
+import type { AttackSpec } from '../attacks/index.js';
 import type { ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
 import type { Command, CommandIO } from './command.js';
 import { backendFlags, dataSource, isDatasetName, loadSplit, openBackend, openModel, stringFlag } from './common.js';
 import { chooseCleanSource } from './purify-sources.js';
+import { chooseAttack } from './attack-choice.js';
 
 const num = (help: string) => ({ type: 'number' as const, help });
 const int = (help: string) => ({ type: 'int' as const, help });
@@ -41,7 +41,7 @@ export const purifyCommand: Command = {
     report: { type: 'string', help: 'write the report as JSON here, plus .md and .png pictures beside it' },
     masks: { type: 'string', help: 'write the final soft masks (before folding) as safetensors here' },
     'eval-dataset': { type: 'string', help: 'evaluate before and after on this dataset\'s test split (default: the --clean dataset, minus the clean images)' },
-    attack: { type: 'string', help: 'attack spec JSON or preset name for ASR; default: the attack in the model\'s metadata' },
+    attack: { type: 'string', help: 'attack spec JSON or preset name for ASR; default: the attack in the model\'s metadata, else <model>.attack.json beside it' },
     'eval-count': int('evaluate on this many test images only (seeded; quick checks)'),
     seed: { type: 'int', default: 0, help: 'seed for every random choice' },
     // AWM
@@ -64,6 +64,8 @@ export const purifyCommand: Command = {
     'trigger-bank': { type: 'boolean', help: 'AWM+: unlearn a random earlier round\'s trigger with each triggered image (default false)' },
     mixup: { type: 'int', help: 'AWM+: add this many two-image mixtures to the pool, with the original model\'s soft targets (default 0)' },
     'sparse-trigger': { type: 'boolean', help: 'AWM+: clip and sparsify the trigger into the L1 budget instead of rescaling it (default false)' },
+    'mask-eps': { type: 'number', help: 'AWM+: Adam epsilon for the masks (default 1e-8)' },
+    'known-trigger': { type: 'boolean', help: 'AWM+ diagnostic: unlearn the real trigger from the attack spec instead of a recovered one (an upper bound; not a defense)' },
     'class-triggers': { type: 'boolean', help: 'AWM+: recover one targeted trigger per class instead of one universal trigger (default false)' },
     // FT and ANP
     steps: int('FT: training steps (default 200)'),
@@ -94,7 +96,7 @@ function purifyOptions(flags: ParsedFlags, method: DefenseMethod, seed: number):
     method,
     seed,
     awm,
-    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), sparseTrigger: b('sparse-trigger') }) },
+    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), sparseTrigger: b('sparse-trigger'), maskEps: f('mask-eps'), knownTrigger: b('known-trigger') }) },
     ft: defined({ steps: f('steps'), lr: f('lr'), batchSize: f('batch-size') }),
     anp: defined({
       iterations: f('iterations'), eps: f('anp-eps'), alpha: f('anp-alpha'), batchSize: f('batch-size'),
@@ -102,16 +104,6 @@ function purifyOptions(flags: ParsedFlags, method: DefenseMethod, seed: number):
       pruneValue: f('prune-count') ?? f('prune-threshold'),
     }),
   };
-}
-
-async function chooseAttack(flags: ParsedFlags, metadata: Record<string, string>, modelPath: string): Promise<AttackSpec | null> {
-  const given = stringFlag(flags, 'attack');
-  if (given !== undefined) return isAttackPreset(given) ? attackPreset(given) : readAttackSpecFile(given);
-  const stored = metadata[ATTACK_METADATA_KEY];
-  if (stored === undefined) return null;
-  const spec = parseAttackSpec(stored);
-  if (hasFilePatterns(spec)) throw new Error(`${modelPath}: the attack in its metadata refers to pattern files; pass --attack SPEC.json`);
-  return spec;
 }
 
 async function runPurify(flags: ParsedFlags, io: CommandIO): Promise<void> {
@@ -127,7 +119,7 @@ async function runPurify(flags: ParsedFlags, io: CommandIO): Promise<void> {
   io.log(`clean: ${choice.description}`);
 
   let evaluation: { testSet: ImageDataset; attack: AttackSpec } | undefined;
-  const attack = await chooseAttack(flags, metadata, modelPath);
+  const attack = (await chooseAttack(flags, metadata, modelPath))?.spec;
   const evalName = stringFlag(flags, 'eval-dataset');
   let testSet: ImageDataset | undefined = choice.rest;
   if (evalName !== undefined) {
@@ -139,7 +131,7 @@ async function runPurify(flags: ParsedFlags, io: CommandIO): Promise<void> {
     testSet = subset(testSet, Array.from(new Rng(seed ^ 0xe7a1).permutation(testSet.n).slice(0, evalCount)).sort((a, b) => a - b));
   }
   if (attack && testSet) evaluation = { testSet, attack };
-  else if (testSet && !attack) io.warn('no attack spec (--attack, or one stored in the model): ASR is not measured');
+  else if (testSet && !attack) io.warn('no attack spec (--attack, one stored in the model, or <model>.attack.json beside it): ASR is not measured');
 
   const { report, outcome } = await purifyModel(backend, model, choice.clean, purifyOptions(flags, method, seed), io, evaluation);
 

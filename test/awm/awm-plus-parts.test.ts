@@ -12,6 +12,8 @@ import { mixupPool } from '../../src/awm/clean-set.js';
 import { otherClasses, pickTriggers, rescaleEach } from '../../src/awm/class-triggers.js';
 import { Rng } from '../../src/data/rng.js';
 import { cpu32, randomArray } from '../helpers/backends.js';
+import { planAwmPlus, resolveAwmPlusOptions } from '../../src/awm/awm-plus.js';
+import { applyTrigger, attackPreset } from '../../src/attacks/index.js';
 
 describe('sparsifyTriggers', () => {
   it('clips to [-1, 1] and keeps the largest elements that fit the budget, ranked before clipping', async () => {
@@ -106,4 +108,30 @@ describe('runAwm variants', () => {
       for (const [layer, m] of a.masks) expect(Array.from(m)).toEqual(Array.from(b.masks.get(layer)!));
     });
   }
+});
+
+describe('AWM+ known-trigger diagnostic', () => {
+  const clean = { images: randomArray(3 * 8 * 8, 6, 0, 1), labels: Int32Array.from([0, 1, 2]), n: 3, c: 1, h: 8, w: 8, numClasses: 3 };
+  const model = () => createModel(cpu32, { arch: 'small-cnn', inChannels: 1, numClasses: 3, width: 4, inputSize: 8 }, { seed: 1 });
+  const options = (knownTrigger: boolean) => resolveAwmPlusOptions({ outer: 1, inner: 1, batchSize: 4, augmentCopies: 1, mixupCount: 2, knownTrigger }, { clean, seed: 1 });
+
+  it('applies the attack\'s trigger to every pool image', async () => {
+    const m = model();
+    const attack = attackPreset('badnets');
+    const plan = await planAwmPlus(m, cpu32, clean, options(true), attack);
+    expect(plan.pool.n).toBe(3 * 2 + 2);
+    expect(Array.from(plan.variant.knownTriggered!)).toEqual(Array.from(applyTrigger(attack, plan.pool.images, { c: 1, h: 8, w: 8 })));
+    expect(plan.description).toMatch(/REAL trigger/);
+    // And the run uses it.
+    const r = await runAwm(m, cpu32, plan.pool, options(true), {}, plan.variant);
+    expect(Number.isFinite(r.rounds[0]!.triggeredLoss)).toBe(true);
+    m.dispose();
+  });
+
+  it('needs the attack spec, and triggered copies matching the set', async () => {
+    const m = model();
+    await expect(planAwmPlus(m, cpu32, clean, options(true))).rejects.toThrow(/needs the attack spec/);
+    await expect(runAwm(m, cpu32, clean, options(false), {}, { knownTriggered: new Float32Array(5) })).rejects.toThrow(/triggered copies hold 5 values, expected 192/);
+    m.dispose();
+  });
 });
