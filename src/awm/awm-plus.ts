@@ -46,22 +46,26 @@ export interface AwmPlusOptions extends AwmOptions {
 
 export type AwmPlusPartial = Partial<AwmPlusOptions> & { tauAbsolute?: number };
 
-/** Measured on a BadNets small CNN (README, "AWM+ experiments"): a mask learning rate of 0.1 instead of AWM's
- * 0.01 halved the ASR left after 5 rounds (40 % -> 19.5 %) at the same accuracy. */
+/**
+ * Measured on the PyTorch-trained BadNets ResNet-18 (README, "AWM+"): with these settings one image
+ * per class took ASR from 99.9 % to 2.3 % at 0.9 points of clean accuracy. The mixtures carry the
+ * clean side (they held accuracy where 10 images alone could not); the sparse trigger keeps the
+ * patch-like part of the ascent; a mask learning rate of 0.1 wiped out the ResNet (ACC 25 %), 0.01 did not.
+ */
 export const AWM_PLUS_DEFAULTS = {
-  outer: 20,
-  inner: 5,
-  batchSize: 64,
-  alpha: 0.5,
-  tau3072: 300,
-  augmentCopies: 19,
-  maskLr: 0.1,
+  outer: 5,
+  inner: 1,
+  batchSize: 16,
+  alpha: 0.8,
+  tau3072: 100,
+  augmentCopies: 4,
+  maskLr: 0.01,
   distill: true,
   keepTrigger: false,
   classTriggers: false,
   triggerBank: false,
-  mixupCount: 0,
-  sparseTrigger: false,
+  mixupCount: 200,
+  sparseTrigger: true,
   maskEps: 1e-8,
   knownTrigger: false,
 } as const;

@@ -45,25 +45,25 @@ export const purifyCommand: Command = {
     'eval-count': int('evaluate on this many test images only (seeded; quick checks)'),
     seed: { type: 'int', default: 0, help: 'seed for every random choice' },
     // AWM
-    outer: int('AWM rounds (default 20)'),
-    inner: int('AWM steps per phase per pass over the clean set (default 5)'),
-    'batch-size': int('batch size (AWM default 128; one-shot preset 32)'),
-    alpha: num('weight of the clean loss (default 0.9; one-shot 0.99)'),
+    outer: int('AWM rounds (default 20; AWM+ 5)'),
+    inner: int('AWM steps per phase per pass over the clean set (default 5; AWM+ 1)'),
+    'batch-size': int('batch size (AWM default 128; one-shot preset 32; AWM+ 16)'),
+    alpha: num('weight of the clean loss (default 0.9; one-shot 0.99; AWM+ 0.8)'),
     gamma: num('L1 penalty on the masks (default 1e-8)'),
-    tau: num('trigger L1 budget for a 3x32x32 input, scaled to the input size (default 1000; one-shot 100)'),
+    tau: num('trigger L1 budget for a 3x32x32 input, scaled to the input size (default 1000; one-shot and AWM+ 100)'),
     'tau-absolute': num('trigger L1 budget as is, not scaled'),
     'trigger-lr': num('trigger ascent learning rate (default 10)'),
-    'mask-lr': num('mask Adam learning rate (default 0.01; AWM+ 0.1)'),
+    'mask-lr': num('mask Adam learning rate (default 0.01)'),
     'lr-decay': num('multiply the mask learning rate by this each round (default 1: off)'),
-    'augment-copies': int('augmented copies per clean image (default 9 one-shot, else 0; AWM+ 19)'),
+    'augment-copies': int('augmented copies per clean image (default 9 one-shot, else 0; AWM+ 4)'),
     flip: { type: 'boolean', help: 'horizontal flips in augmented copies (default: on for 3-channel images)' },
     'one-shot': { type: 'boolean', help: 'force the one-shot preset on or off (default: on at one image per class)' },
     // AWM+
     distill: { type: 'boolean', help: 'AWM+: soft targets from the original model (default true)' },
     'keep-trigger': { type: 'boolean', help: 'AWM+: refine one trigger across rounds (default false)' },
     'trigger-bank': { type: 'boolean', help: 'AWM+: unlearn a random earlier round\'s trigger with each triggered image (default false)' },
-    mixup: { type: 'int', help: 'AWM+: add this many two-image mixtures to the pool, with the original model\'s soft targets (default 0)' },
-    'sparse-trigger': { type: 'boolean', help: 'AWM+: clip and sparsify the trigger into the L1 budget instead of rescaling it (default false)' },
+    mixup: { type: 'int', help: 'AWM+: add this many two-image mixtures to the pool, with the original model\'s soft targets (default 200)' },
+    'sparse-trigger': { type: 'boolean', help: 'AWM+: clip and sparsify the trigger into the L1 budget instead of rescaling it (default true; --sparse-trigger=false to rescale)' },
     'mask-eps': { type: 'number', help: 'AWM+: Adam epsilon for the masks (default 1e-8)' },
     'known-trigger': { type: 'boolean', help: 'AWM+ diagnostic: unlearn the real trigger from the attack spec instead of a recovered one (an upper bound; not a defense)' },
     'class-triggers': { type: 'boolean', help: 'AWM+: recover one targeted trigger per class instead of one universal trigger (default false)' },
@@ -119,7 +119,9 @@ async function runPurify(flags: ParsedFlags, io: CommandIO): Promise<void> {
   io.log(`clean: ${choice.description}`);
 
   let evaluation: { testSet: ImageDataset; attack: AttackSpec } | undefined;
-  const attack = (await chooseAttack(flags, metadata, modelPath))?.spec;
+  const chosen = await chooseAttack(flags, metadata, modelPath);
+  const attack = chosen?.spec;
+  if (chosen) io.log(`attack (for ASR): ${chosen.source}`);
   const evalName = stringFlag(flags, 'eval-dataset');
   let testSet: ImageDataset | undefined = choice.rest;
   if (evalName !== undefined) {

@@ -10,11 +10,11 @@
  * Each path against the float64 CPU reference, in both kernel forms, on odd channel counts and shapes.
  */
 import { describe, expect, it } from 'vitest';
-import type { Conv2dParams, Storage } from '../../src/tensor/backend.js';
+import type { Conv2dParams } from '../../src/tensor/backend.js';
 import type { GpuContext, GpuProgram } from '../../src/backends/webgpu/context.js';
 import { WebGpuBackend } from '../../src/backends/webgpu/backend.js';
-import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../../src/shaders/conv2d.js';
-import { cpu64, expectClose, gpuBackend, randomArray } from '../helpers/backends.js';
+import { gpuBackend } from '../helpers/backends.js';
+import { checkConvPasses } from '../helpers/conv-check.js';
 
 function conv(n: number, cIn: number, h: number, w: number, cOut: number, kh: number, kw: number, stride: number, pad: number): Conv2dParams {
   return {
@@ -64,11 +64,6 @@ function recordingContext(be: WebGpuBackend, keys: Set<string>): GpuContext {
   };
 }
 
-async function readAndRelease(be: WebGpuBackend, s: Storage): Promise<Float32Array> {
-  const out = (await be.read(s)) as Float32Array;
-  be.release(s);
-  return out;
-}
 
 describe.skipIf(!gpuBackend)('conv2d specialised register kernels vs CPU reference', () => {
   for (const shared of [false, true]) {
@@ -79,24 +74,11 @@ describe.skipIf(!gpuBackend)('conv2d specialised register kernels vs CPU referen
         const keys = new Set<string>();
         const ctx = recordingContext(be, keys);
         seed += 10;
-        const x = randomArray(p.n * p.cIn * p.h * p.w, seed);
-        const w = randomArray(p.cOut * p.cIn * p.kh * p.kw, seed + 1);
-        const bias = randomArray(p.cOut, seed + 2);
-        const dy = randomArray(p.n * p.cOut * p.outH * p.outW, seed + 3);
-        const [gx, gw, gb, gdy] = [x, w, bias, dy].map((v) => be.upload(v, 'float32')) as [Storage, Storage, Storage, Storage];
-        const [cx, cw, cb, cdy] = [x, w, bias, dy].map((v) => cpu64.upload(v, 'float32')) as [Storage, Storage, Storage, Storage];
-        const what = JSON.stringify(p);
-        expectClose(await readAndRelease(be, conv2d(ctx, gx, gw, gb, p)), await cpu64.read(cpu64.conv2d(cx, cw, cb, p)),
-          { reduceLength: p.cIn * p.kh * p.kw, what: `forward ${what}` });
-        expectClose(await readAndRelease(be, conv2dBackwardData(ctx, gdy, gw, p)), await cpu64.read(cpu64.conv2dBackwardData(cdy, cw, p)),
-          { reduceLength: p.cOut * p.kh * p.kw, what: `backward-data ${what}` });
-        expectClose(await readAndRelease(be, conv2dBackwardWeight(ctx, gx, gdy, p)), await cpu64.read(cpu64.conv2dBackwardWeight(cx, cdy, p)),
-          { reduceLength: p.n * p.outH * p.outW, what: `backward-weight ${what}` });
-        for (const s of [gx, gw, gb, gdy]) be.release(s);
+        await checkConvPasses(be, ctx, p, seed);
         if (!shared) {
           for (const f of fragments) expect([...keys].some((k) => k.includes(f)), `${f} in ${[...keys].join(', ')}`).toBe(true);
         }
-        if (p.n >= 3) expect(keys.has('conv-sum-slices'), `split-K for ${what}`).toBe(true);
+        if (p.n >= 3) expect(keys.has('conv-sum-slices'), `split-K for ${JSON.stringify(p)}`).toBe(true);
       }
     }, 600_000);
   }

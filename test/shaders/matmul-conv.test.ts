@@ -5,12 +5,13 @@
  * paddings 0/1/2, 1x1 and 3x3 kernels, odd channel counts, split-K and batch chunking.
  */
 import { describe, expect, it } from 'vitest';
-import type { Conv2dParams, MatmulParams, Storage } from '../../src/tensor/backend.js';
+import type { Conv2dParams, MatmulParams } from '../../src/tensor/backend.js';
 import type { GpuContext, GpuProgram } from '../../src/backends/webgpu/context.js';
 import { WebGpuBackend } from '../../src/backends/webgpu/backend.js';
 import { matmul } from '../../src/shaders/matmul.js';
-import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../../src/shaders/conv2d.js';
+import { conv2d, conv2dBackwardWeight } from '../../src/shaders/conv2d.js';
 import { cpu64, expectClose, gpuBackend, randomArray } from '../helpers/backends.js';
+import { checkConvPasses, readAndRelease } from '../helpers/conv-check.js';
 
 interface Form {
   name: string;
@@ -45,11 +46,6 @@ const forms: Form[] = gpuBackend
   })
   : [];
 
-async function readAndRelease(be: WebGpuBackend, s: Storage): Promise<Float32Array> {
-  const out = (await be.read(s)) as Float32Array;
-  be.release(s);
-  return out;
-}
 
 function matmulCase(m: number, n: number, k: number, transA: boolean, transB: boolean, batching: 'single' | 'broadcastA' | 'broadcastB' | 'gapped'): MatmulParams {
   const batch = batching === 'single' ? 1 : 3;
@@ -118,23 +114,7 @@ const CONV_CASES: Conv2dParams[] = [
   { ...conv(2, 3, 7, 9, 5, 3, 1, 1), kw: 1, padW: 0, outW: 9 }, // non-square kernel and padding
 ];
 
-async function checkConv(form: Form, p: Conv2dParams, ctx: GpuContext, seed: number): Promise<void> {
-  const x = randomArray(p.n * p.cIn * p.h * p.w, seed);
-  const w = randomArray(p.cOut * p.cIn * p.kh * p.kw, seed + 1);
-  const bias = randomArray(p.cOut, seed + 2);
-  const dy = randomArray(p.n * p.cOut * p.outH * p.outW, seed + 3);
-  const be = form.be;
-  const [gx, gw, gb, gdy] = [x, w, bias, dy].map((v) => be.upload(v, 'float32')) as [Storage, Storage, Storage, Storage];
-  const [cx, cw, cb, cdy] = [x, w, bias, dy].map((v) => cpu64.upload(v, 'float32')) as [Storage, Storage, Storage, Storage];
-  const what = `${JSON.stringify(p)}`;
-  expectClose(await readAndRelease(be, conv2d(ctx, gx, gw, gb, p)), await cpu64.read(cpu64.conv2d(cx, cw, cb, p)),
-    { reduceLength: p.cIn * p.kh * p.kw, what: `forward ${what}` });
-  expectClose(await readAndRelease(be, conv2dBackwardData(ctx, gdy, gw, p)), await cpu64.read(cpu64.conv2dBackwardData(cdy, cw, p)),
-    { reduceLength: p.cOut * p.kh * p.kw, what: `backward-data ${what}` });
-  expectClose(await readAndRelease(be, conv2dBackwardWeight(ctx, gx, gdy, p)), await cpu64.read(cpu64.conv2dBackwardWeight(cx, cdy, p)),
-    { reduceLength: p.n * p.outH * p.outW, what: `backward-weight ${what}` });
-  for (const s of [gx, gw, gb, gdy]) be.release(s);
-}
+const checkConv = (form: Form, p: Conv2dParams, ctx: GpuContext, seed: number): Promise<void> => checkConvPasses(form.be, ctx, p, seed);
 
 describe.skipIf(!gpuBackend)('conv2d kernels vs CPU reference', () => {
   for (const form of forms) {

@@ -18,17 +18,19 @@ export interface Settings {
 }
 
 /** Form field id -> value. Empty tau means "the method's default, scaled to the image size". */
-type Preset = Record<'method' | 'rounds' | 'inner' | 'batch' | 'alpha' | 'tau' | 'trigger-lr' | 'mask-lr' | 'copies' | 'seed', string>;
+type Preset = Record<'method' | 'rounds' | 'inner' | 'batch' | 'alpha' | 'tau' | 'trigger-lr' | 'mask-lr' | 'copies' | 'mixup' | 'seed', string> & { sparse: boolean };
 
 export const PRESETS: Readonly<Record<'quick' | 'paper', Preset>> = {
-  quick: { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', copies: '4', seed: '1' },
-  paper: { method: 'awm', rounds: '20', inner: '5', batch: '128', alpha: '0.9', tau: '', 'trigger-lr': '10', 'mask-lr': '0.01', copies: '', seed: '1' },
+  quick: { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', copies: '4', mixup: '0', sparse: false, seed: '1' },
+  paper: { method: 'awm', rounds: '20', inner: '5', batch: '128', alpha: '0.9', tau: '', 'trigger-lr': '10', 'mask-lr': '0.01', copies: '', mixup: '0', sparse: false, seed: '1' },
 };
 
 export function applyPreset(name: keyof typeof PRESETS): void {
   for (const [id, value] of Object.entries(PRESETS[name])) {
     const field = document.getElementById(id) as HTMLInputElement | HTMLSelectElement | null;
-    if (field) field.value = value;
+    if (!field) continue;
+    if (typeof value === 'boolean') (field as HTMLInputElement).checked = value;
+    else field.value = value;
   }
 }
 
@@ -63,6 +65,8 @@ export function readSettings(): Settings {
       triggerLr: number('trigger-lr', 'Trigger learning rate', (v) => v > 0, 'a positive number'),
       maskLr: number('mask-lr', 'Mask learning rate', (v) => v > 0, 'a positive number'),
       ...(copies !== undefined ? { augmentCopies: copies } : {}),
+      mixupCount: number('mixup', 'Mixtures', wholeAtLeast(0), 'a whole number ≥ 0'),
+      sparseTrigger: inputById('sparse').checked,
       seed,
     },
   };
