@@ -125,6 +125,18 @@ function knownShift(backend: Backend, set: CleanSet, triggered: Float32Array, in
   return ops.tensor(backend, out, [indices.length, set.c, set.h, set.w]);
 }
 
+/**
+ * Puts the recovered trigger (or each row of a per-class stack) into the L1 ball of radius tau, by
+ * rescaling (the official code) or sparsifying (AWM+). Returns the mean L1 norm before, the scale
+ * that norm corresponds to, and the row to picture: the one that grew most, the likeliest backdoor.
+ */
+async function boundTriggers(delta: Tensor, tau: number, sparse: boolean): Promise<{ l1: number; scale: number; shown: number }> {
+  if (!sparse && delta.shape[0] === 1) return { ...(await rescaleTrigger(delta, tau)), shown: 0 };
+  const l1s = sparse ? await sparsifyTriggers(delta, tau) : await rescaleEach(delta, tau);
+  const l1 = l1s.reduce((a, b) => a + b, 0) / l1s.length;
+  return { l1, scale: Math.min(1, tau / l1), shown: l1s.indexOf(Math.max(...l1s)) };
+}
+
 /** Uploads one batch drawn with replacement from the clean set. */
 function drawBatch(backend: Backend, set: CleanSet, size: number, rng: Rng, soft?: Float32Array): { x: Tensor; y: Tensor; labels: Int32Array; indices: Int32Array } {
   const per = set.c * set.h * set.w;
@@ -195,18 +207,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
         lossT.dispose();
       }
       requireGrad(delta, false);
-      let triggerL1: number;
-      let scale: number;
-      let shown = 0;
-      if (perClass || variant.sparseTrigger) {
-        const l1s = variant.sparseTrigger ? await sparsifyTriggers(delta, options.tau) : await rescaleEach(delta, options.tau);
-        triggerL1 = l1s.reduce((a, b) => a + b, 0) / l1s.length;
-        scale = Math.min(1, options.tau / triggerL1);
-        // The class whose trigger grew most is the likeliest backdoor target: it is the one pictured.
-        shown = l1s.indexOf(Math.max(...l1s));
-      } else {
-        ({ l1: triggerL1, scale } = await rescaleTrigger(delta, options.tau));
-      }
+      const { l1: triggerL1, scale, shown } = await boundTriggers(delta, options.tau, variant.sparseTrigger === true);
 
       if (variant.triggerBank) {
         const grown: Tensor = keep(noGrad(() => (bank ? ops.concat([bank, delta], 0) : ops.mul(delta, 1))));
