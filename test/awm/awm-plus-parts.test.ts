@@ -135,3 +135,12 @@ describe('AWM+ known-trigger diagnostic', () => {
     m.dispose();
   });
 });
+
+describe('resolveAwmPlusOptions', () => {
+  it('rejects a negative or fractional mixture or copy count', () => {
+    const clean = { images: new Float32Array(4), labels: Int32Array.from([0]), n: 1, c: 1, h: 2, w: 2, numClasses: 1 };
+    expect(() => resolveAwmPlusOptions({ mixupCount: -1 }, { clean, seed: 0 })).toThrow(/mixupCount must be a whole number >= 0, got -1/);
+    expect(() => resolveAwmPlusOptions({ augmentCopies: 1.5 }, { clean, seed: 0 })).toThrow(/augmentCopies must be a whole number >= 0, got 1.5/);
+    expect(resolveAwmPlusOptions({}, { clean, seed: 0 }).mixupCount).toBe(200);
+  });
+});
