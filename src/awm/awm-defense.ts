@@ -8,6 +8,7 @@ import { augmentOneShot, perClassCounts } from './clean-set.js';
 import { AWM_DEFAULTS, AWM_ONE_SHOT, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { runAwm, type AwmHooks, type AwmResult, type AwmRoundStats } from './awm.js';
 import { foldMasks } from '../nn/masks.js';
+import type { Module } from '../nn/module.js';
 
 export interface AwmDefenseOptions extends AwmOptions {
   /** Extra random-resized-crop copies per clean image, made once (one-shot preset: 9). */
@@ -73,7 +74,7 @@ export const awmDefense: Defense<AwmDefenseOptions> = {
     const set = o.augmentCopies > 0 ? await augmentOneShot(ctx.backend, ctx.clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed }) : ctx.clean;
     ctx.log(describeAwmRun(ctx.clean.n, set.n, o));
     const result = await runAwm(ctx.model, ctx.backend, set, o, roundLogger(ctx, t0));
-    return foldedOutcome(ctx, 'awm', t0, o, result, set.n);
+    return foldedOutcome(ctx.model, 'awm', t0, o, result, set.n);
   },
 };
 
@@ -89,8 +90,8 @@ export function roundLogger(ctx: DefenseContext, t0: number): AwmHooks {
 }
 
 /** Folds the masks into the weights and packages a masking run (AWM or AWM+) as a DefenseOutcome. */
-export function foldedOutcome(ctx: DefenseContext, method: 'awm' | 'awm+', t0: number, options: object, result: AwmResult, cleanImages: number): DefenseOutcome {
-  foldMasks(ctx.model);
+export function foldedOutcome(model: Module, method: 'awm' | 'awm+', t0: number, options: object, result: AwmResult, cleanImages: number): DefenseOutcome {
+  foldMasks(model);
   const settings: Record<string, number | string | boolean> = {};
   for (const [k, v] of Object.entries(options)) settings[k] = v as number | boolean;
   return {

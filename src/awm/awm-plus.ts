@@ -153,6 +153,6 @@ export const awmPlusDefense: Defense<AwmPlusOptions> = {
     const { pool, variant, description } = await planAwmPlus(ctx.model, ctx.backend, ctx.clean, o, ctx.attack);
     ctx.log(description);
     const result = await runAwm(ctx.model, ctx.backend, pool, o, roundLogger(ctx, t0), variant);
-    return foldedOutcome(ctx, 'awm+', t0, o, result, pool.n);
+    return foldedOutcome(ctx.model, 'awm+', t0, o, result, pool.n);
   },
 };

@@ -127,22 +127,31 @@ export async function purifyModel(
     after = await evaluateModel(model, backend, evaluation);
     io.log(`after:  clean accuracy ${(100 * after.cleanAccuracy).toFixed(2)}%, ASR ${(100 * after.asr).toFixed(2)}% (target excluded), ${(100 * after.asrAll).toFixed(2)}% (all images)`);
   }
-  const report: PurifyReport = {
-    method: options.method,
-    seed: options.seed,
-    backend: backend.info.description,
-    model: { arch: spec.arch, width: spec.width, inChannels: spec.inChannels, numClasses: spec.numClasses },
-    clean: { images: clean.n, perClass: [...counts] },
-    settings: outcome.settings,
-    seconds: outcome.seconds,
-    before,
-    after,
-    der: before && after ? der(before, after) : undefined,
-    evaluationImages: evaluation?.testSet.n,
-    maskStats: outcome.masks ? maskStatistics(outcome.masks) : undefined,
-    details: outcome.details,
-  };
+  const report = purifyReport({ outcome, seed: options.seed, backend, model, clean, before, after, evaluation });
   return { report, outcome };
+}
+
+/** The report of a finished defense run; shared by `awm purify` and the browser page. */
+export function purifyReport(r: {
+  outcome: DefenseOutcome; seed: number; backend: Backend; model: Classifier; clean: CleanSet;
+  before?: BackdoorMetrics; after?: BackdoorMetrics; evaluation?: PurifyEvaluation;
+}): PurifyReport {
+  const spec = r.model.spec;
+  return {
+    method: r.outcome.method,
+    seed: r.seed,
+    backend: r.backend.info.description,
+    model: { arch: spec.arch, width: spec.width, inChannels: spec.inChannels, numClasses: spec.numClasses },
+    clean: { images: r.clean.n, perClass: [...perClassCounts(r.clean)] },
+    settings: r.outcome.settings,
+    seconds: r.outcome.seconds,
+    before: r.before,
+    after: r.after,
+    der: r.before && r.after ? der(r.before, r.after) : undefined,
+    evaluationImages: r.evaluation?.testSet.n,
+    maskStats: r.outcome.masks ? maskStatistics(r.outcome.masks) : undefined,
+    details: r.outcome.details,
+  };
 }
 
 /** A defense that diverged leaves NaN or Inf in the weights; refuse to hand such a model on. */

@@ -7,7 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { UsageError, type ParsedFlags } from './args.js';
 import type { Command, CommandIO } from './command.js';
-import { augmentOptions, DATASET_DEFAULTS, recipeMetadata, recipeModelSpec, trainingFlags, type Augment } from './training-recipe.js';
+import { augmentOptions, DATASET_DEFAULTS, recipeMetadata, recipeModelSpec, trainingFlags, type Augment, type RecipePlan } from './training-recipe.js';
 import {
   assertModelFitsData, backendFlags, dataSource, datasetFlags, describeDataset, intAtLeast, numberFlag,
   openBackend, percent, positiveNumber, stringFlag, loadSplit,
@@ -30,15 +30,9 @@ export const trainCommand: Command = {
   run: runTrain,
 };
 
-interface TrainPlan {
-  arch: Arch;
+/** The recipe with its width resolved, and where the model goes. */
+interface TrainPlan extends RecipePlan {
   width: number;
-  epochs: number;
-  lr: number;
-  batchSize: number;
-  seed: number;
-  augment: Augment;
-  maxSteps?: number;
   out: string;
 }
 

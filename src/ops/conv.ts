@@ -3,7 +3,6 @@ import type { Conv2dParams, Pool2dParams } from '../tensor/backend.js';
 import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/engine.js';
 import { assertFloat, sameBackend, shapeStr, wrap } from './util.js';
-import { reshape } from './layout.js';
 import { mean, sum } from './reduce.js';
 import { gemmWork } from './work.js';
 

@@ -5,7 +5,6 @@ import { record } from '../autograd/engine.js';
 import { assertFloat, sameBackend, shapeStr, wrap } from './util.js';
 import { mul, sub, exp } from './elementwise.js';
 import { sum, mean } from './reduce.js';
-import { reshape } from './layout.js';
 
 function lastAxisOnly(op: string, x: Tensor, axis: number): void {
   if (normAxis(axis, x.rank) !== x.rank - 1) throw new Error(`${op}: only the last axis is supported (permute first)`);

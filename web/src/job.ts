@@ -6,14 +6,14 @@
  */
 import type { Backend } from '../../src/tensor/backend.js';
 import type { Classifier } from '../../src/nn/classifier.js';
-import { convLayers, foldMasks } from '../../src/nn/masks.js';
+import { convLayers } from '../../src/nn/masks.js';
 import { runAwm, type AwmMaskStepInfo, type AwmResult, type AwmRoundStats, type AwmVariant } from '../../src/awm/awm.js';
-import { describeAwmRun, resolveAwmOptions, type AwmDefenseOptions } from '../../src/awm/awm-defense.js';
+import { describeAwmRun, foldedOutcome, resolveAwmOptions, type AwmDefenseOptions } from '../../src/awm/awm-defense.js';
 import { planAwmPlus, resolveAwmPlusOptions, type AwmPlusOptions } from '../../src/awm/awm-plus.js';
 import { augmentOneShot, perClassCounts, validateCleanSet, type CleanSet } from '../../src/awm/clean-set.js';
 import { stepsPerPhase } from '../../src/awm/options.js';
-import { evaluateModel, maskStatistics, type LayerMaskStats, type PurifyEvaluation, type PurifyReport } from '../../src/awm/purify.js';
-import { der, type BackdoorMetrics } from '../../src/attacks/metrics.js';
+import { evaluateModel, maskStatistics, purifyReport, type LayerMaskStats, type PurifyEvaluation, type PurifyReport } from '../../src/awm/purify.js';
+import type { BackdoorMetrics } from '../../src/attacks/metrics.js';
 import { PageError } from './errors.js';
 import type { Settings } from './settings.js';
 
@@ -56,7 +56,7 @@ function checkCleanSet(model: Classifier, clean: CleanSet): Int32Array {
 }
 
 export async function runJob(backend: Backend, model: Classifier, clean: CleanSet, settings: Settings, evaluation: PurifyEvaluation | null, listener: JobListener): Promise<JobResult> {
-  const counts = checkCleanSet(model, clean);
+  checkCleanSet(model, clean);
   let before: BackdoorMetrics | undefined;
   if (evaluation) {
     before = await evaluateModel(model, backend, evaluation);
@@ -92,30 +92,13 @@ export async function runJob(backend: Backend, model: Classifier, clean: CleanSe
       await yieldToPage();
     },
   }, variant);
-  foldMasks(model);
-  const seconds = (performance.now() - t0) / 1000;
+  const outcome = foldedOutcome(model, settings.method, t0, o, result, set.n);
+  outcome.details.ranIn = 'browser';
   let after: BackdoorMetrics | undefined;
   if (evaluation) {
     after = await evaluateModel(model, backend, evaluation);
     listener.evaluated('after', after);
   }
-  const spec = model.spec;
-  const settingsUsed: Record<string, number | string | boolean> = {};
-  for (const [k, v] of Object.entries(o)) settingsUsed[k] = v as number | boolean;
-  const report: PurifyReport = {
-    method: settings.method,
-    seed: settings.seed,
-    backend: backend.info.description,
-    model: { arch: spec.arch, width: spec.width, inChannels: spec.inChannels, numClasses: spec.numClasses },
-    clean: { images: clean.n, perClass: [...counts] },
-    settings: settingsUsed,
-    seconds,
-    before,
-    after,
-    der: before && after ? der(before, after) : undefined,
-    evaluationImages: evaluation?.testSet.n,
-    maskStats: maskStatistics(result.masks),
-    details: { rounds: result.rounds.map(({ trigger: _t, ...rest }) => rest), stepsPerPhase: result.stepsPerPhase, cleanImages: set.n, ranIn: 'browser' },
-  };
-  return { report, triggers: result.rounds.map((r) => r.trigger) };
+  const report = purifyReport({ outcome, seed: settings.seed, backend, model, clean, before, after, evaluation: evaluation ?? undefined });
+  return { report, triggers: outcome.triggers ?? [] };
 }
