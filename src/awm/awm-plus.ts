@@ -44,6 +44,8 @@ export interface AwmPlusOptions extends AwmOptions {
   maskEps: number;
   /** Diagnostic: unlearn the real trigger (from the attack spec) instead of a recovered one. */
   knownTrigger: boolean;
+  /** Blend weight of the random-noise candidates unlearned beside the recovered trigger (awm.ts AwmVariant.noiseBlend); 0 = off. */
+  noiseBlend: number;
   tau3072: number;
 }
 
@@ -71,9 +73,11 @@ export const AWM_PLUS_DEFAULTS = {
   sparseTrigger: true,
   maskEps: 1e-8,
   knownTrigger: false,
+  noiseBlend: 0,
 } as const;
 
 export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContext, 'clean' | 'seed'>): AwmPlusOptions {
+  if (p.noiseBlend !== undefined && !(p.noiseBlend >= 0 && p.noiseBlend < 1)) throw new Error(`AWM+: noiseBlend must be in [0, 1), got ${p.noiseBlend}`);
   for (const k of ['mixupCount', 'augmentCopies'] as const) {
     const v = p[k];
     if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new Error(`AWM+: ${k} must be a whole number >= 0, got ${v}`);
@@ -102,6 +106,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     sparseTrigger: p.sparseTrigger ?? AWM_PLUS_DEFAULTS.sparseTrigger,
     maskEps: p.maskEps ?? AWM_PLUS_DEFAULTS.maskEps,
     knownTrigger: p.knownTrigger ?? AWM_PLUS_DEFAULTS.knownTrigger,
+    noiseBlend: p.noiseBlend ?? AWM_PLUS_DEFAULTS.noiseBlend,
   };
 }
 
@@ -139,9 +144,9 @@ export async function planAwmPlus(model: Classifier, backend: Backend, clean: Cl
   const softTargets = o.distill ? await teacherProbabilities(model, backend, pool) : undefined;
   const description = `AWM+: pool of ${pool.n} images (${clean.n} + ${o.augmentCopies} copies each${o.mixupCount ? ` + ${o.mixupCount} mixtures` : ''}), ` +
     `${o.distill ? 'soft targets from the original model' : 'hard labels'}, ${o.classTriggers ? 'one trigger per class' : 'one trigger'}` +
-    `${o.sparseTrigger ? ' (sparse)' : ''}${o.triggerBank ? ' + bank' : ''}, ` +
+    `${o.sparseTrigger ? ' (sparse)' : ''}${o.triggerBank ? ' + bank' : ''}${o.noiseBlend ? ` + noise blends at ${o.noiseBlend} on half the triggered images` : ''}, ` +
     `${o.knownTrigger ? 'the REAL trigger unlearned (diagnostic), ' : ''}${o.outer} rounds x 2 phases x ${stepsPerPhase(pool.n, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}`;
-  const variant: AwmVariant = { softTargets, keepTrigger: o.keepTrigger, classTriggers: o.classTriggers, triggerBank: o.triggerBank, sparseTrigger: o.sparseTrigger, maskEps: o.maskEps, knownTriggered };
+  const variant: AwmVariant = { softTargets, keepTrigger: o.keepTrigger, classTriggers: o.classTriggers, triggerBank: o.triggerBank, sparseTrigger: o.sparseTrigger, maskEps: o.maskEps, knownTriggered, noiseBlend: o.noiseBlend };
   return { pool, variant, description };
 }
 

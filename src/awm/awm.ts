@@ -79,6 +79,13 @@ export interface AwmVariant {
   knownTriggered?: Float32Array;
   /** Clip and sparsify the recovered trigger(s) into the L1 budget instead of rescaling (steps.ts sparsifyTriggers). */
   sparseTrigger?: boolean;
+  /**
+   * Blend weight a (0 < a < 1) of random-noise candidates: the second half of every mask-phase batch
+   * gets x -> (1 - a) x + a u, with u uniform noise drawn fresh for each image and step, in place of
+   * the recovered trigger. Gradient ascent under an L1 budget finds sparse, patch-like triggers; a
+   * dense noise blend is one it never finds, yet a Blend backdoor fires on any such blend (README).
+   */
+  noiseBlend?: number;
 }
 
 /** One mask step as onMaskStep sees it: the step's loss terms before its update. */
@@ -125,6 +132,24 @@ function knownShift(backend: Backend, set: CleanSet, triggered: Float32Array, in
   return ops.tensor(backend, out, [indices.length, set.c, set.h, set.w]);
 }
 
+/** The change a noise blend makes to each drawn image, a (u - x), [B, C, H, W]; u uniform from `rng`. */
+function noiseBlendShift(backend: Backend, set: CleanSet, indices: Int32Array, a: number, rng: Rng): Tensor {
+  const per = set.c * set.h * set.w;
+  const out = new Float32Array(indices.length * per);
+  indices.forEach((i, k) => {
+    for (let j = 0; j < per; j++) out[k * per + j] = a * (rng.uniform() - set.images[i * per + j]!);
+  });
+  return ops.tensor(backend, out, [indices.length, set.c, set.h, set.w]);
+}
+
+/** Rows [0, head) of the trigger shift (one shared row or one per image), then the noise-blend shifts of the rest. */
+export function withNoiseBlends(backend: Backend, set: CleanSet, shift: Tensor, indices: Int32Array, a: number, rng: Rng): Tensor {
+  const head = indices.length - Math.floor(indices.length / 2);
+  const [, c, h, w] = shift.shape as [number, number, number, number];
+  const triggerRows = shift.shape[0] === 1 ? ops.expand(shift, [head, c, h, w]) : ops.slice(shift, [[0, head], null, null, null]);
+  return ops.concat([triggerRows, noiseBlendShift(backend, set, indices.subarray(head), a, rng)], 0);
+}
+
 /**
  * Puts the recovered trigger (or each row of a per-class stack) into the L1 ball of radius tau, by
  * rescaling (the official code) or sparsifying (AWM+). Returns the mean L1 norm before, the scale
@@ -169,6 +194,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   if (variant.knownTriggered && variant.knownTriggered.length !== set.images.length) {
     throw new Error(`AWM: the triggered copies hold ${variant.knownTriggered.length} values, expected ${set.images.length}`);
   }
+  if (variant.noiseBlend !== undefined && !(variant.noiseBlend >= 0 && variant.noiseBlend < 1)) throw new Error(`AWM: noiseBlend must be in [0, 1), got ${variant.noiseBlend}`);
   if (variant.maskEps !== undefined && !(variant.maskEps > 0 && Number.isFinite(variant.maskEps))) throw new Error(`AWM: maskEps must be a finite positive number, got ${variant.maskEps}`);
   const t0 = performance.now();
   const flops0 = ops.gemmWork.flops;
@@ -183,6 +209,8 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   const every = Math.max(1, Math.floor(hooks.maskStepEvery ?? 1));
   const adam = new Adam(masks, { lr: options.maskLr, betas: [0.9, 0.999], eps: variant.maskEps ?? 1e-8 });
   const rng = new Rng(options.seed);
+  // Its own stream, so the noise draws leave the batches and triggers of runs without them unchanged.
+  const noiseRng = new Rng(options.seed ^ 0x0b1e);
   const perClass = variant.classTriggers === true;
   const k = set.numClasses;
   const rounds: AwmRoundStats[] = [];
@@ -224,9 +252,10 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
         const { next, probe } = tidy(() => {
           const { x, y, labels, indices } = drawBatch(backend, set, batch, rng, variant.softTargets);
           adam.zeroGrad();
-          const shift = variant.knownTriggered ? knownShift(backend, set, variant.knownTriggered, indices)
+          const recovered = variant.knownTriggered ? knownShift(backend, set, variant.knownTriggered, indices)
             : bank ? noGrad(() => pickTriggers(bank!, randomRows(batch, bank!.shape[0]!, rng)))
             : perClass ? noGrad(() => pickTriggers(delta, otherClasses(labels, k, rng))) : delta;
+          const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlend!, noiseRng)) : recovered;
           const parts = maskLoss(model, masks, x, y, shift, options.alpha, options.gamma);
           backward(parts.total);
           const terms = noGrad(() => ops.concat([parts.total, parts.clean, parts.triggered, parts.l1].map((t) => ops.reshape(t, [1])), 0));

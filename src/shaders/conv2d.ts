@@ -12,7 +12,7 @@
  * tile shapes; see conv2d-implicit.ts), so each new layer shape compiles a few programs once.
  */
 import type { Conv2dParams, Storage } from '../tensor/backend.js';
-import type { GpuContext, GpuBinding } from '../backends/webgpu/context.js';
+import type { GemmFamily, GpuContext, GpuBinding } from '../backends/webgpu/context.js';
 import { grid1d } from '../backends/webgpu/context.js';
 import { packUniforms } from './common.js';
 import { DW_FIELDS, dwKUnit, dwProgram, dwTileColumns, IM2COL_FIELDS, im2colProgram, slideShape, type KernelForm } from './conv2d-implicit.js';
@@ -28,8 +28,8 @@ const SPLIT_TARGET = { register: 256, shared: 256 };
 /** ... but never gives a split fewer k steps than this. */
 const MIN_SPLIT_K = 256;
 
-function formFor(ctx: GpuContext, cfg?: RegisterConfig): KernelForm {
-  return ctx.preferWorkgroupMemory ? { kind: 'shared' } : { kind: 'register', cfg: cfg ?? CONV_REGISTER_CONFIG };
+function formFor(ctx: GpuContext, family: GemmFamily, cfg?: RegisterConfig): KernelForm {
+  return ctx.gemmForms[family] === 'shared' ? { kind: 'shared' } : { kind: 'register', cfg: cfg ?? CONV_REGISTER_CONFIG };
 }
 
 function checkParams(p: Conv2dParams, sizes: Record<string, [Storage | null, number]>): void {
@@ -96,7 +96,7 @@ export function conv2d(ctx: GpuContext, x: Storage, w: Storage, bias: Storage | 
   checkParams(p, { x: [x, p.n * p.cIn * p.h * p.w], weight: [w, p.cOut * p.cIn * p.kh * p.kw], bias: [bias, p.cOut] });
   const out = ctx.alloc(p.n * p.cOut * p.outH * p.outW, 'float32');
   if (out.length === 0) return out;
-  const form = formFor(ctx, cfg);
+  const form = formFor(ctx, 'convForward', cfg);
   const base = { a: w, out, bias, m: p.cOut, c: p.cIn, outH: p.outH, outW: p.outW, sh: p.strideH, sw: p.strideW, kh: p.kh, kw: p.kw, flip: false };
   if ((p.padH === 0 && p.padW === 0) || p.cIn === 0) {
     im2colPass(ctx, form, { ...base, src: x, images: p.n, hs: p.h, ws: p.w, b0: 0 });
@@ -118,7 +118,7 @@ export function conv2dBackwardData(ctx: GpuContext, dy: Storage, w: Storage, p: 
   checkParams(p, { dy: [dy, p.n * p.cOut * p.outH * p.outW], weight: [w, p.cOut * p.cIn * p.kh * p.kw] });
   const out = ctx.alloc(p.n * p.cIn * p.h * p.w, 'float32');
   if (out.length === 0) return out;
-  const form = formFor(ctx, cfg);
+  const form = formFor(ctx, 'convBackwardData', cfg);
   // dx[iy] = sum over ky' of D[iy + ky'] * w[kh-1-ky'] where D holds dy[oy] at oy*stride + kh-1-pad.
   const hd = p.h + p.kh - 1;
   const wd = p.w + p.kw - 1;
@@ -145,7 +145,7 @@ export function conv2dBackwardWeight(ctx: GpuContext, x: Storage, dy: Storage, p
   const m = p.cOut;
   const n = p.cIn * p.kh * p.kw;
   if (m * n === 0) return ctx.alloc(0, 'float32');
-  const base = formFor(ctx, cfg);
+  const base = formFor(ctx, 'convBackwardWeight', cfg);
   // Register tiles of whole kernel rows (15 columns for 3x3) let stride-1 columns share loads.
   const form: KernelForm = base.kind === 'register'
     ? { kind: 'register', cfg: { ...base.cfg, tn: dwTileColumns(base.cfg.tn, p.kw, p.strideW) } }

@@ -31,7 +31,7 @@ export function matmul(ctx: GpuContext, a: Storage, b: Storage, p: MatmulParams,
   checkMatmulArgs(a, b, p);
   const out = ctx.alloc(p.batch * p.m * p.n, 'float32');
   if (out.length === 0) return out;
-  const shared = ctx.preferWorkgroupMemory;
+  const shared = ctx.gemmForms.matmul === 'shared';
   const tileRows = shared ? SHARED_TILE.bm : cfg.tm;
   const tileCols = shared ? SHARED_TILE.bn : cfg.tn;
   const tilesN = Math.ceil(p.n / tileCols);

@@ -1,12 +1,12 @@
 /**
  * The AWM+ building blocks, checked exactly on small inputs: the sparse trigger projection, the
  * mixture pool, the per-class trigger selection, and that runAwm's variants (trigger bank, per-class
- * triggers, sparse triggers) run, stay seeded and keep the trigger inside its L1 budget.
+ * triggers, sparse triggers, noise blends) run, stay seeded and keep the trigger inside its L1 budget.
  */
 import { describe, expect, it } from 'vitest';
 import * as ops from '../../src/ops/index.js';
 import { createModel } from '../../src/nn/index.js';
-import { runAwm, type AwmVariant } from '../../src/awm/awm.js';
+import { runAwm, withNoiseBlends, type AwmVariant } from '../../src/awm/awm.js';
 import { sparsifyTriggers } from '../../src/awm/steps.js';
 import { mixupPool } from '../../src/awm/clean-set.js';
 import { otherClasses, pickTriggers, rescaleEach } from '../../src/awm/class-triggers.js';
@@ -95,6 +95,8 @@ describe('runAwm variants', () => {
     ['per-class triggers', { classTriggers: true }],
     ['sparse trigger', { sparseTrigger: true }],
     ['all three, kept trigger', { triggerBank: true, classTriggers: true, sparseTrigger: true, keepTrigger: true }],
+    ['noise blends', { noiseBlend: 0.2 }],
+    ['noise blends with per-class triggers and the bank', { noiseBlend: 0.3, classTriggers: true, triggerBank: true }],
   ] as Array<[string, AwmVariant]>) {
     it(`${name}: seeded, finite, trigger within tau`, async () => {
       const a = await run(variant);
@@ -108,6 +110,47 @@ describe('runAwm variants', () => {
       for (const [layer, m] of a.masks) expect(Array.from(m)).toEqual(Array.from(b.masks.get(layer)!));
     });
   }
+});
+
+describe('noise blends', () => {
+  const set = { images: randomArray(4 * 2 * 3, 8, 0, 1), labels: Int32Array.from([0, 1, 0, 1]), n: 4, c: 2, h: 1, w: 3, numClasses: 2 };
+
+  it('keeps the trigger on the first half of the batch and blends noise into the rest', async () => {
+    const delta = ops.tensor(cpu32, randomArray(6, 9, -0.1, 0.1), [1, 2, 1, 3]);
+    const indices = Int32Array.from([3, 0, 2, 2, 1]);
+    const shift = withNoiseBlends(cpu32, set, delta, indices, 0.25, new Rng(4));
+    expect(shift.shape).toEqual([5, 2, 1, 3]);
+    const got = await shift.data();
+    const d = await delta.data();
+    // 5 rows: 3 keep the trigger, 2 get 0.25 (u - x) with u replayed from the same stream.
+    for (let k = 0; k < 3; k++) expect(Array.from(got.subarray(k * 6, k * 6 + 6))).toEqual(Array.from(d));
+    const rng = new Rng(4);
+    for (let k = 3; k < 5; k++) {
+      for (let j = 0; j < 6; j++) expect(got[k * 6 + j]).toBeCloseTo(0.25 * (rng.uniform() - set.images[indices[k]! * 6 + j]!), 6);
+    }
+    // Per-image trigger rows (bank, per-class) are cut to the first half the same way.
+    const rows = ops.tensor(cpu32, randomArray(5 * 6, 10, -0.1, 0.1), [5, 2, 1, 3]);
+    const cut = await withNoiseBlends(cpu32, set, rows, indices, 0.25, new Rng(4)).data();
+    expect(Array.from(cut.subarray(0, 18))).toEqual(Array.from((await rows.data()).subarray(0, 18)));
+    for (const t of [delta, shift, rows]) t.dispose();
+  });
+
+  it('change the masks, and must be a weight in [0, 1)', async () => {
+    const images = { images: randomArray(6 * 8 * 8, 4, 0, 1), labels: Int32Array.from([0, 1, 2, 0, 1, 2]), n: 6, c: 1, h: 8, w: 8, numClasses: 3 };
+    const options = { outer: 1, inner: 2, batchSize: 4, alpha: 0.5, gamma: 1e-8, tau: 3, triggerLr: 10, maskLr: 0.05, lrDecay: 1, seed: 5 };
+    const masks = async (variant: AwmVariant) => {
+      const model = createModel(cpu32, { arch: 'small-cnn', inChannels: 1, numClasses: 3, width: 4, inputSize: 8 }, { seed: 1 });
+      const r = await runAwm(model, cpu32, images, options, {}, variant);
+      model.dispose();
+      return [...r.masks.values()].flatMap((m) => Array.from(m));
+    };
+    expect(await masks({ noiseBlend: 0.2 })).not.toEqual(await masks({}));
+    expect(await masks({ noiseBlend: 0 })).toEqual(await masks({}));
+    const model = createModel(cpu32, { arch: 'small-cnn', inChannels: 1, numClasses: 3, width: 4, inputSize: 8 }, { seed: 1 });
+    await expect(runAwm(model, cpu32, images, options, {}, { noiseBlend: 1 })).rejects.toThrow(/noiseBlend must be in \[0, 1\), got 1/);
+    model.dispose();
+    expect(() => resolveAwmPlusOptions({ noiseBlend: -0.1 }, { clean: images, seed: 0 })).toThrow(/noiseBlend must be in \[0, 1\)/);
+  });
 });
 
 describe('AWM+ known-trigger diagnostic', () => {

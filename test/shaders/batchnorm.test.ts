@@ -112,9 +112,12 @@ describe.skipIf(!gpuBackend)('WebGPU fused batch norm', () => {
               expect(ref[key] === null).toBe(!want[key]);
             }
             if (want.dx) expectClose(got.dx!, ref.dx!, { rtol: 1e-5, atol: 1e-5, what: `dx ${what}` });
-            // Sums of up to 98304 products: float32 rounding of the result, no length allowance.
-            if (want.dweight) expectClose(got.dweight!, ref.dweight!, { rtol: 1e-5, atol: 1e-5, what: `dweight ${what}` });
-            if (want.dbias) expectClose(got.dbias!, ref.dbias!, { rtol: 1e-5, atol: 1e-5, what: `dbias ${what}` });
+            // Sums of up to 98304 products. The kernels' Kahan sums are exact to float32 rounding on SwiftShader, but a
+            // driver may contract or reorder them: NVIDIA's Vulkan driver (H100) was off by 1.7e-5 relative on the longest
+            // case. So these get the length allowance of every other reduction, from a tighter base.
+            const sums = { rtol: 1e-6, atol: 1e-6, reduceLength: n * hw };
+            if (want.dweight) expectClose(got.dweight!, ref.dweight!, { ...sums, what: `dweight ${what}` });
+            if (want.dbias) expectClose(got.dbias!, ref.dbias!, { ...sums, what: `dbias ${what}` });
           }
         }
       }

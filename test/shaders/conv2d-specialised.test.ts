@@ -54,6 +54,7 @@ function recordingContext(be: WebGpuBackend, keys: Set<string>): GpuContext {
     device: rt.device,
     limits: rt.limits,
     preferWorkgroupMemory: rt.preferWorkgroupMemory,
+    gemmForms: rt.gemmForms,
     isSoftwareAdapter: rt.isSoftwareAdapter,
     alloc: (length, dtype) => rt.alloc(length, dtype),
     release: (s) => rt.release(s),

@@ -28,6 +28,7 @@ function recordingContext(be: WebGpuBackend, keys: Map<string, number>, maxBindi
     device: rt.device,
     limits: maxBinding === undefined ? rt.limits : { ...rt.limits, maxStorageBufferBindingSize: maxBinding },
     preferWorkgroupMemory: rt.preferWorkgroupMemory,
+    gemmForms: rt.gemmForms,
     isSoftwareAdapter: rt.isSoftwareAdapter,
     alloc: (length, dtype) => rt.alloc(length, dtype),
     release: (s) => rt.release(s),
@@ -79,7 +80,7 @@ describe.skipIf(!gpuBackend)('matmul kernels vs CPU reference', () => {
           }
         }
       }
-      const kind = form.be.runtime.preferWorkgroupMemory ? 'matmul-shared' : 'matmul-reg';
+      const kind = form.be.runtime.gemmForms.matmul === 'shared' ? 'matmul-shared' : 'matmul-reg';
       expect([...form.keys.keys()].some((key) => key.startsWith(kind))).toBe(true);
     });
   }

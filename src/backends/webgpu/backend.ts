@@ -9,6 +9,7 @@ import type {
 } from '../../tensor/backend.js';
 import type { GpuHandle } from '../../device/gpu.js';
 import { WebGpuRuntime } from './runtime.js';
+import type { GemmForms } from './context.js';
 import * as ew from '../../shaders/elementwise.js';
 import * as red from '../../shaders/reduce.js';
 import * as mm from '../../shaders/matmul.js';
@@ -24,6 +25,8 @@ import * as bn from '../../shaders/batchnorm.js';
 export interface WebGpuBackendOptions {
   /** Override the per-adapter choice between workgroup-memory and register-only kernels. */
   preferWorkgroupMemory?: boolean;
+  /** Override the form of single GEMM kernel families (applied after preferWorkgroupMemory). */
+  gemmForms?: Partial<GemmForms>;
 }
 
 export class WebGpuBackend implements Backend {
@@ -31,7 +34,7 @@ export class WebGpuBackend implements Backend {
   readonly runtime: WebGpuRuntime;
 
   constructor(readonly handle: GpuHandle, options: WebGpuBackendOptions = {}) {
-    this.runtime = new WebGpuRuntime(handle.device, handle.report.isSoftware, options.preferWorkgroupMemory);
+    this.runtime = new WebGpuRuntime(handle.device, handle.report.isSoftware, options.preferWorkgroupMemory, options.gemmForms);
     this.info = { name: 'webgpu', description: `WebGPU on ${handle.report.description || handle.report.vendor} (${handle.report.source})` };
   }
 

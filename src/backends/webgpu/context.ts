@@ -38,14 +38,34 @@ export interface GpuLimits {
   maxStorageBuffersPerShaderStage: number;
 }
 
+/** The GEMM-shaped kernel families, each with a register-tiled and a workgroup-memory form. */
+export type GemmFamily = 'matmul' | 'convForward' | 'convBackwardData' | 'convBackwardWeight';
+export type GemmForm = 'register' | 'shared';
+export type GemmForms = Readonly<Record<GemmFamily, GemmForm>>;
+
+/**
+ * Measured defaults (bench/kernels.ts, --forms both). On SwiftShader (2 CPU cores) the register form
+ * won every family by 2-3x. On an NVIDIA H100 (Dawn's Vulkan backend, bench/results/kernels-h100.json)
+ * the register form also won matmul (4.8 vs 1.6 TFLOP/s at 1024^3), conv forward (1.0-6x) and
+ * backward-data (0.93-1.26x), but the workgroup-memory form won backward-weight by 4.5-11x on the
+ * large-image layers. Other GPUs are unmeasured: they get the H100's choice; override per family
+ * with WebGpuBackendOptions.gemmForms.
+ */
+export function defaultGemmForms(isSoftwareAdapter: boolean): GemmForms {
+  if (isSoftwareAdapter) return { matmul: 'register', convForward: 'register', convBackwardData: 'register', convBackwardWeight: 'register' };
+  return { matmul: 'register', convForward: 'register', convBackwardData: 'register', convBackwardWeight: 'shared' };
+}
+
 export interface GpuContext {
   readonly device: GPUDevice;
   readonly limits: GpuLimits;
   /**
-   * Register-tiled kernels without workgroup memory measured fastest on CPU-emulated adapters
-   * (SwiftShader); workgroup-memory tiling wins on real GPUs. Kernels with two forms pick by this.
+   * Reductions, softmax and random numbers: workgroup-memory versions for real GPUs, thread-per-row
+   * versions for CPU-emulated adapters (SwiftShader), where workgroup memory is slow.
    */
   readonly preferWorkgroupMemory: boolean;
+  /** Which form each GEMM-shaped kernel family uses (see defaultGemmForms). */
+  readonly gemmForms: GemmForms;
   /** True when the adapter is a software rasteriser such as SwiftShader. */
   readonly isSoftwareAdapter: boolean;
   alloc(length: number, dtype: DType): GpuStorage;

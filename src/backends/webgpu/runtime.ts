@@ -13,7 +13,8 @@
  */
 import type { DType, Storage } from '../../tensor/backend.js';
 import { gpuWait } from '../../device/poll-throttle.js';
-import type { GpuBinding, GpuContext, GpuLimits, GpuProgram, GpuStorage } from './context.js';
+import type { GemmForm, GemmForms, GpuBinding, GpuContext, GpuLimits, GpuProgram, GpuStorage } from './context.js';
+import { defaultGemmForms } from './context.js';
 import { BufferPool } from './pool.js';
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment's default
@@ -44,6 +45,7 @@ interface ArenaChunk {
 export class WebGpuRuntime implements GpuContext {
   readonly limits: GpuLimits;
   readonly preferWorkgroupMemory: boolean;
+  readonly gemmForms: GemmForms;
   private pipelines = new Map<string, CachedPipeline>();
   private pool: BufferPool;
   private encoder: GPUCommandEncoder | null = null;
@@ -59,7 +61,7 @@ export class WebGpuRuntime implements GpuContext {
   /** Submit automatically once a batch holds this many dispatches, to bound encoder memory. */
   maxDispatchesPerBatch = 4096;
 
-  constructor(readonly device: GPUDevice, readonly isSoftwareAdapter: boolean, preferWorkgroupMemory?: boolean) {
+  constructor(readonly device: GPUDevice, readonly isSoftwareAdapter: boolean, preferWorkgroupMemory?: boolean, gemmForms?: Partial<GemmForms>) {
     const l = device.limits;
     this.limits = {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
@@ -72,6 +74,12 @@ export class WebGpuRuntime implements GpuContext {
       maxStorageBuffersPerShaderStage: l.maxStorageBuffersPerShaderStage,
     };
     this.preferWorkgroupMemory = preferWorkgroupMemory ?? !isSoftwareAdapter;
+    // An explicit preferWorkgroupMemory puts every GEMM family in that form too (how tests cover both forms).
+    const uniform: GemmForm = preferWorkgroupMemory ? 'shared' : 'register';
+    const base = preferWorkgroupMemory === undefined
+      ? defaultGemmForms(isSoftwareAdapter)
+      : { matmul: uniform, convForward: uniform, convBackwardData: uniform, convBackwardWeight: uniform };
+    this.gemmForms = { ...base, ...gemmForms };
     this.pool = new BufferPool(device, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
     device.addEventListener('uncapturederror', (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;

@@ -1,0 +1,85 @@
+#!/bin/bash
+# The GPU check behind the README's "On a real GPU" figures. It runs from the repository root on a remote
+# Linux machine with an NVIDIA GPU that has no Node.js and no network, so everything travels with it:
+#   .device/node.xz      this machine's node binary, xz-compressed
+#   .device/nm.tar.xz    node_modules (Dawn's linux-x64 binding, vitest) without the other platforms
+#   .device/bundles/     bench/*.ts bundled with esbuild (plus probe.mjs: the adapter report)
+#   .device/fmnist/      the Fashion-MNIST test files; .devtrain/ the full set (attack benchmark)
+#   .gl/*.deb            Debian's libvulkan1 and libglvnd packages (the Vulkan loader, the GL dispatch
+#                        library NVIDIA's Vulkan driver needs)
+# Results land in $OUT (device.log, results.tgz). Stages are time-boxed to a common DEADLINE and the
+# archive is rebuilt after each, so a cut-off run still returns what it did.
+set -u
+T0=$(date +%s)
+OUTD=${OUT:-/tmp/out}; RES=/tmp/res; mkdir -p "$OUTD" "$RES"
+STAGES=${STAGES:-probe tests kernels dispatch train awmplus}
+Q=${QUICK:-0}
+exec > >(tee -a "$OUTD/device.log") 2>&1
+step() { echo; echo "=== [$(( $(date +%s) - T0 ))s] $*"; }
+pack() { tar -C "$RES" -czf "$OUTD/results.tgz" . 2>/dev/null; }
+if [ -z "${SKIP_SETUP:-}" ]; then
+  step setup
+  for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+  if [ ! -x /tmp/nb/node ]; then
+    mkdir -p /tmp/nb; xz -dc .device/node.xz > /tmp/nb/node; chmod +x /tmp/nb/node
+  fi
+  [ -d node_modules/vitest ] || tar -xJf .device/nm.tar.xz
+  export PATH=/tmp/nb:$PATH
+  node --version; nvidia-smi -L; nproc
+  ls /usr/share/vulkan/icd.d /etc/vulkan/icd.d /usr/local/nvidia/share/vulkan/icd.d 2>/dev/null
+  # The image's /usr/share/vulkan/icd.d/nvidia_icd.json names a library that fails to load there; the
+  # driver mount's own manifest works (with libglvnd installed).
+  if [ -e /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json ]; then
+    export VK_DRIVER_FILES=/usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; echo "VK_DRIVER_FILES=$VK_DRIVER_FILES"
+  fi
+fi
+export PATH=/tmp/nb:$PATH
+has() { [[ " $STAGES " == *" $1 "* ]]; }
+DEADLINE=${DEADLINE:-420}
+# cap N: the stage's own limit N, cut to what is left before the deadline (0 = skip the stage).
+cap() { local left=$(( DEADLINE - ($(date +%s) - T0) )); [ $left -lt 15 ] && { echo 0; return; }; echo $(( $1 < left ? $1 : left )); }
+run_stage() { local c; c=$(cap "$1"); shift; if [ "$c" = 0 ]; then echo "skipped: deadline"; return 124; fi; timeout -k 5 "$c" "$@"; local rc=$?; pkill -f dist/awm.mjs; return $rc; }
+if has probe; then
+  step probe
+  run_stage 60 node .device/bundles/probe.mjs > "$RES/probe.txt" 2>&1; echo "rc=$?"; head -3 "$RES/probe.txt"; grep -E 'preferWork|isSoftware|maxComputeWorkgroupStorage' "$RES/probe.txt"; pack
+  grep -q '"isSoftware": false' "$RES/probe.txt" || { echo "NO HARDWARE ADAPTER: stopping"; cat "$RES/probe.txt"; exit 3; }
+fi
+if has tests; then
+  step "tests (webgpu-touching directories)"
+  export AWM_REQUIRE_WEBGPU=1; run_stage ${TESTS_S:-170} node node_modules/vitest/vitest.mjs run ${TEST_DIRS:-test/shaders test/backends test/ops test/nn test/awm test/memory test/autograd test/optim test/device} \
+    --reporter=default --reporter=json --outputFile.json="$RES/vitest.json" > "$RES/vitest.log" 2>&1; echo "rc=$?"
+  grep -E '✗|×|FAIL|Test Files|Tests |Duration' "$RES/vitest.log" | head -40; pack
+fi
+if has kernels; then
+  step kernels
+  run_stage ${KERNELS_S:-110} node .device/bundles/kernels.mjs --forms both --robustness both --reps ${REPS:-20} --shared-reps ${REPS:-20} --out "$RES/kernels-gpu.json" > "$RES/kernels.log" 2>&1; echo "rc=$?"
+  grep -E '^\|' "$RES/kernels.log" | tail -40; pack
+fi
+if has dispatch; then
+  step dispatch
+  run_stage 40 node .device/bundles/dispatch.mjs > "$RES/dispatch.log" 2>&1; echo "rc=$?"; tail -8 "$RES/dispatch.log"; pack
+fi
+if has train; then
+  step train
+  run_stage ${TRAIN_S:-80} node .device/bundles/train.mjs --data-dir data/fashion-mnist-subset --out "$RES/train-gpu.json" > "$RES/train.log" 2>&1; echo "rc=$?"; grep -E '^\||ms' "$RES/train.log" | tail -15; pack
+fi
+if has awmplus; then
+  step "awm+ on the BadNets ResNet-18 w16, 1 image per class"
+  EC=${EVAL_COUNT:-1000}
+  run_stage ${AWM_S:-120} node dist/awm.mjs purify --model models/fmnist_resnet18w16_badnets.safetensors --clean fashion-mnist --data-dir .device/fmnist \
+    --per-class 1 --eval-count $EC --method awm+ --seed 1 --out /tmp/purified.safetensors --report "$RES/awmplus-badnets-gpu.json" > "$RES/awmplus.log" 2>&1; echo "rc=$?"
+  tail -12 "$RES/awmplus.log"; pack
+fi
+if has attacks; then
+  step "attack benchmark (small CNN, full Fashion-MNIST)"
+  run_stage ${ATTACKS_S:-900} node .device/bundles/attacks.mjs --data-dir .devtrain > "$RES/attacks.log" 2>&1; echo "rc=$?"
+  grep -E '^\||epoch' "$RES/attacks.log" | tail -30; cp bench/results/attacks.json "$RES/attacks-gpu.json" 2>/dev/null
+  tar -czf "$OUTD/smallcnn-models.tgz" bench/models 2>/dev/null; pack
+fi
+if has defense; then
+  step "defense table"
+  run_stage ${DEFENSE_S:-900} node .device/bundles/defense.mjs --data-dir ${DEF_DATA:-.device/fmnist} --groups ${GROUPS_:-resnet} --per-class ${PERCLASS:-1,10} --eval-count 0 --out "$RES/defense-gpu.json" > "$RES/defense.log" 2>&1; echo "rc=$?"
+  tail -25 "$RES/defense.log"; pack
+fi
+step done
+pack; ls -la "$OUTD"
