@@ -8,6 +8,8 @@
  *   hard labels, and a triggered input must give the clean input's answer;
  * - the recovered trigger clipped and sparsified into its budget instead of scaled down whole;
  * - short rounds with a heavier weight on the triggered term (alpha 0.8).
+ * - optional random-noise blends unlearned beside the recovered trigger (`noiseBlend`, off by default):
+ *   ascent never finds dense noise-like triggers such as Blend's, and that backdoor fires on any noise blend.
  * Options that were measured and did not help stay available for comparison: a trigger bank,
  * per-class triggers, Adam's epsilon for the masks, a kept trigger. `--known-trigger` is a
  * diagnostic (the real trigger, an upper bound for recovery), never a defense.
