@@ -80,15 +80,21 @@ describe('per-class triggers', () => {
   });
 });
 
-describe('runAwm variants', () => {
-  const set = { images: randomArray(6 * 8 * 8, 4, 0, 1), labels: Int32Array.from([0, 1, 2, 0, 1, 2]), n: 6, c: 1, h: 8, w: 8, numClasses: 3 };
-  const options = { outer: 2, inner: 2, batchSize: 4, alpha: 0.5, gamma: 1e-8, tau: 3, triggerLr: 10, maskLr: 0.05, lrDecay: 1, seed: 5 };
-  const run = async (variant: AwmVariant) => {
-    const model = createModel(cpu32, { arch: 'small-cnn', inChannels: 1, numClasses: 3, width: 4, inputSize: 8 }, { seed: 1 });
-    const r = await runAwm(model, cpu32, set, options, {}, variant);
+/** Six random 8x8 images of three classes and a width-4 small CNN: runAwm's variants in milliseconds. */
+const tinySet = { images: randomArray(6 * 8 * 8, 4, 0, 1), labels: Int32Array.from([0, 1, 2, 0, 1, 2]), n: 6, c: 1, h: 8, w: 8, numClasses: 3 };
+const tinyOptions = { outer: 2, inner: 2, batchSize: 4, alpha: 0.5, gamma: 1e-8, tau: 3, triggerLr: 10, maskLr: 0.05, lrDecay: 1, seed: 5 };
+async function tinyAwm(variant: AwmVariant, outer = tinyOptions.outer) {
+  const model = createModel(cpu32, { arch: 'small-cnn', inChannels: 1, numClasses: 3, width: 4, inputSize: 8 }, { seed: 1 });
+  try {
+    return await runAwm(model, cpu32, tinySet, { ...tinyOptions, outer }, {}, variant);
+  } finally {
     model.dispose();
-    return r;
-  };
+  }
+}
+
+describe('runAwm variants', () => {
+  const options = tinyOptions;
+  const run = (variant: AwmVariant) => tinyAwm(variant);
 
   for (const [name, variant] of [
     ['trigger bank', { triggerBank: true }],
@@ -136,20 +142,11 @@ describe('noise blends', () => {
   });
 
   it('change the masks, and must be a weight in [0, 1)', async () => {
-    const images = { images: randomArray(6 * 8 * 8, 4, 0, 1), labels: Int32Array.from([0, 1, 2, 0, 1, 2]), n: 6, c: 1, h: 8, w: 8, numClasses: 3 };
-    const options = { outer: 1, inner: 2, batchSize: 4, alpha: 0.5, gamma: 1e-8, tau: 3, triggerLr: 10, maskLr: 0.05, lrDecay: 1, seed: 5 };
-    const masks = async (variant: AwmVariant) => {
-      const model = createModel(cpu32, { arch: 'small-cnn', inChannels: 1, numClasses: 3, width: 4, inputSize: 8 }, { seed: 1 });
-      const r = await runAwm(model, cpu32, images, options, {}, variant);
-      model.dispose();
-      return [...r.masks.values()].flatMap((m) => Array.from(m));
-    };
+    const masks = async (variant: AwmVariant) => [...(await tinyAwm(variant, 1)).masks.values()].flatMap((m) => Array.from(m));
     expect(await masks({ noiseBlend: 0.2 })).not.toEqual(await masks({}));
     expect(await masks({ noiseBlend: 0 })).toEqual(await masks({}));
-    const model = createModel(cpu32, { arch: 'small-cnn', inChannels: 1, numClasses: 3, width: 4, inputSize: 8 }, { seed: 1 });
-    await expect(runAwm(model, cpu32, images, options, {}, { noiseBlend: 1 })).rejects.toThrow(/noiseBlend must be in \[0, 1\), got 1/);
-    model.dispose();
-    expect(() => resolveAwmPlusOptions({ noiseBlend: -0.1 }, { clean: images, seed: 0 })).toThrow(/noiseBlend must be in \[0, 1\)/);
+    await expect(tinyAwm({ noiseBlend: 1 })).rejects.toThrow(/noiseBlend must be in \[0, 1\), got 1/);
+    expect(() => resolveAwmPlusOptions({ noiseBlend: -0.1 }, { clean: tinySet, seed: 0 })).toThrow(/noiseBlend must be in \[0, 1\)/);
   });
 });
 

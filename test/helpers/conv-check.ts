@@ -3,7 +3,7 @@
  * tolerance scaled to each pass's reduction length. Shared by the conv kernel tests.
  */
 import type { Conv2dParams, Storage } from '../../src/tensor/backend.js';
-import type { GpuContext } from '../../src/backends/webgpu/context.js';
+import type { GpuContext, GpuProgram } from '../../src/backends/webgpu/context.js';
 import type { WebGpuBackend } from '../../src/backends/webgpu/backend.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../../src/shaders/conv2d.js';
 import { cpu64, expectClose, randomArray } from './backends.js';
@@ -29,4 +29,25 @@ export async function checkConvPasses(be: WebGpuBackend, ctx: GpuContext, p: Con
   expectClose(await readAndRelease(be, conv2dBackwardWeight(ctx, gx, gdy, p)), await cpu64.read(cpu64.conv2dBackwardWeight(cx, cdy, p)),
     { reduceLength: p.n * p.outH * p.outW, what: `backward-weight ${what}` });
   for (const s of [gx, gw, gb, gdy]) be.release(s);
+}
+
+/**
+ * The backend's own context, calling `record` with the key of every program it dispatches; with
+ * `maxBinding` it pretends to a smaller storage binding limit (to force the kernels' chunking).
+ */
+export function recordingContext(be: WebGpuBackend, record: (key: string) => void, maxBinding?: number): GpuContext {
+  const rt = be.runtime;
+  return {
+    device: rt.device,
+    limits: maxBinding === undefined ? rt.limits : { ...rt.limits, maxStorageBufferBindingSize: maxBinding },
+    preferWorkgroupMemory: rt.preferWorkgroupMemory,
+    gemmForms: rt.gemmForms,
+    isSoftwareAdapter: rt.isSoftwareAdapter,
+    alloc: (length, dtype) => rt.alloc(length, dtype),
+    release: (s) => rt.release(s),
+    dispatch: (program: GpuProgram, bindings, workgroups, uniforms) => {
+      record(program.key);
+      rt.dispatch(program, bindings, workgroups, uniforms);
+    },
+  };
 }

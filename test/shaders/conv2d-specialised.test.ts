@@ -11,10 +11,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Conv2dParams } from '../../src/tensor/backend.js';
-import type { GpuContext, GpuProgram } from '../../src/backends/webgpu/context.js';
 import { WebGpuBackend } from '../../src/backends/webgpu/backend.js';
 import { gpuBackend } from '../helpers/backends.js';
-import { checkConvPasses } from '../helpers/conv-check.js';
+import { checkConvPasses, recordingContext } from '../helpers/conv-check.js';
 
 function conv(n: number, cIn: number, h: number, w: number, cOut: number, kh: number, kw: number, stride: number, pad: number): Conv2dParams {
   return {
@@ -48,22 +47,6 @@ const CASES: Array<[Conv2dParams, string[]]> = [
   [conv(40, 3, 8, 8, 2, 3, 3, 2, 1), ['o4x4:sw2']], // image-unit backward-weight, split-K
 ];
 
-function recordingContext(be: WebGpuBackend, keys: Set<string>): GpuContext {
-  const rt = be.runtime;
-  return {
-    device: rt.device,
-    limits: rt.limits,
-    preferWorkgroupMemory: rt.preferWorkgroupMemory,
-    gemmForms: rt.gemmForms,
-    isSoftwareAdapter: rt.isSoftwareAdapter,
-    alloc: (length, dtype) => rt.alloc(length, dtype),
-    release: (s) => rt.release(s),
-    dispatch: (program: GpuProgram, bindings, workgroups, uniforms) => {
-      keys.add(program.key);
-      rt.dispatch(program, bindings, workgroups, uniforms);
-    },
-  };
-}
 
 
 describe.skipIf(!gpuBackend)('conv2d specialised register kernels vs CPU reference', () => {
@@ -73,7 +56,7 @@ describe.skipIf(!gpuBackend)('conv2d specialised register kernels vs CPU referen
       let seed = 500;
       for (const [p, fragments] of CASES) {
         const keys = new Set<string>();
-        const ctx = recordingContext(be, keys);
+        const ctx = recordingContext(be, (k) => keys.add(k));
         seed += 10;
         await checkConvPasses(be, ctx, p, seed);
         if (!shared) {

@@ -5,10 +5,10 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Conv2dParams } from '../../src/tensor/backend.js';
-import { defaultGemmForms, type GpuContext, type GpuProgram } from '../../src/backends/webgpu/context.js';
+import { defaultGemmForms } from '../../src/backends/webgpu/context.js';
 import { WebGpuBackend } from '../../src/backends/webgpu/backend.js';
 import { gpuBackend } from '../helpers/backends.js';
-import { checkConvPasses } from '../helpers/conv-check.js';
+import { checkConvPasses, recordingContext } from '../helpers/conv-check.js';
 
 describe('defaultGemmForms', () => {
   it('uses register tiles everywhere on software adapters', () => {
@@ -23,18 +23,8 @@ describe.skipIf(!gpuBackend)('mixed GEMM forms on one backend', () => {
   it('routes each conv pass to the form chosen for its family', async () => {
     const be = new WebGpuBackend(gpuBackend!.handle, { gemmForms: { convForward: 'shared', convBackwardData: 'register', convBackwardWeight: 'shared' } });
     expect(be.runtime.gemmForms.convForward).toBe('shared');
-    const rt = be.runtime;
     const keys = new Set<string>();
-    const ctx: GpuContext = {
-      device: rt.device, limits: rt.limits, preferWorkgroupMemory: rt.preferWorkgroupMemory, gemmForms: rt.gemmForms,
-      isSoftwareAdapter: rt.isSoftwareAdapter,
-      alloc: (length, dtype) => rt.alloc(length, dtype),
-      release: (s) => rt.release(s),
-      dispatch: (program: GpuProgram, bindings, workgroups, uniforms) => {
-        keys.add(program.key);
-        rt.dispatch(program, bindings, workgroups, uniforms);
-      },
-    };
+    const ctx = recordingContext(be, (k) => keys.add(k));
     const p: Conv2dParams = { n: 3, cIn: 5, cOut: 7, h: 9, w: 11, kh: 3, kw: 3, strideH: 1, strideW: 1, padH: 1, padW: 1, outH: 9, outW: 11 };
     await checkConvPasses(be, ctx, p, 900);
     const im2col = [...keys].filter((k) => k.startsWith('conv-im2col'));

@@ -6,12 +6,12 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Conv2dParams, MatmulParams } from '../../src/tensor/backend.js';
-import type { GpuContext, GpuProgram } from '../../src/backends/webgpu/context.js';
+import type { GpuContext } from '../../src/backends/webgpu/context.js';
 import { WebGpuBackend } from '../../src/backends/webgpu/backend.js';
 import { matmul } from '../../src/shaders/matmul.js';
 import { conv2d, conv2dBackwardWeight } from '../../src/shaders/conv2d.js';
 import { cpu64, expectClose, gpuBackend, randomArray } from '../helpers/backends.js';
-import { checkConvPasses, readAndRelease } from '../helpers/conv-check.js';
+import { checkConvPasses, readAndRelease, recordingContext } from '../helpers/conv-check.js';
 
 interface Form {
   name: string;
@@ -21,29 +21,14 @@ interface Form {
   ctx: GpuContext;
 }
 
-/** A context that records program keys and can pretend to a smaller storage binding limit. */
-function recordingContext(be: WebGpuBackend, keys: Map<string, number>, maxBinding?: number): GpuContext {
-  const rt = be.runtime;
-  return {
-    device: rt.device,
-    limits: maxBinding === undefined ? rt.limits : { ...rt.limits, maxStorageBufferBindingSize: maxBinding },
-    preferWorkgroupMemory: rt.preferWorkgroupMemory,
-    gemmForms: rt.gemmForms,
-    isSoftwareAdapter: rt.isSoftwareAdapter,
-    alloc: (length, dtype) => rt.alloc(length, dtype),
-    release: (s) => rt.release(s),
-    dispatch: (program: GpuProgram, bindings, workgroups, uniforms) => {
-      keys.set(program.key, (keys.get(program.key) ?? 0) + 1);
-      rt.dispatch(program, bindings, workgroups, uniforms);
-    },
-  };
-}
+/** Counts dispatches per program key into `keys`. */
+const counting = (keys: Map<string, number>) => (key: string) => keys.set(key, (keys.get(key) ?? 0) + 1);
 
 const forms: Form[] = gpuBackend
   ? [false, true].map((shared) => {
     const be = new WebGpuBackend(gpuBackend!.handle, { preferWorkgroupMemory: shared });
     const keys = new Map<string, number>();
-    return { name: shared ? 'workgroup-memory form' : 'register form', be, keys, ctx: recordingContext(be, keys) };
+    return { name: shared ? 'workgroup-memory form' : 'register form', be, keys, ctx: recordingContext(be, counting(keys)) };
   })
   : [];
 
@@ -134,7 +119,7 @@ describe.skipIf(!gpuBackend)('conv2d kernels vs CPU reference', () => {
       // One padded image of 2x7x7 floats is 392 bytes: a 1000-byte limit forces chunks of 2 images
       // (3 chunks for forward and backward-weight), and backward-data's 3x7x7 spread images go
       // one at a time (5 chunks).
-      const small = recordingContext(form.be, keys, 1000);
+      const small = recordingContext(form.be, counting(keys), 1000);
       await checkConv(form, conv(5, 2, 5, 5, 3, 3, 1, 1), small, 7);
       expect(keys.get('conv-spread:pad')).toBe(3 + 5 + 3);
       expect([...keys].filter(([key]) => key.startsWith('conv-im2col')).reduce((t, [, v]) => t + v, 0)).toBe(8);
