@@ -78,6 +78,8 @@ export async function requestNodeAdapter(options: GetGpuOptions, keepAlive: unkn
   const tried = userChoseDriver ? `the Vulkan driver named by VK_ICD_FILENAMES/VK_DRIVER_FILES (${process.env.VK_ICD_FILENAMES ?? process.env.VK_DRIVER_FILES})` : 'the system Vulkan drivers' + (icd && loader ? ` and SwiftShader (${icd})` : '');
   throw new NoWebGpuError(
     `No WebGPU adapter: Dawn found none using ${tried}.` +
-      (missing.length ? ` Missing: ${missing.join('; ')}.` : ' Check that a Vulkan driver is installed and working (vulkaninfo).'),
+      (missing.length ? ` Missing: ${missing.join('; ')}.` : ' Check that a Vulkan driver is installed and working (vulkaninfo).') +
+      // Seen on an NVIDIA machine: the system manifest named a library that failed to load, the driver's own worked.
+      (userChoseDriver ? '' : ' If a GPU driver is installed but not found, name its ICD manifest in VK_DRIVER_FILES (e.g. /usr/local/nvidia/share/vulkan/icd.d/nvidia_icd.json; the NVIDIA driver also needs libglvnd).'),
   );
 }
