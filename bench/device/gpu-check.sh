@@ -3,7 +3,7 @@
 # Linux machine with an NVIDIA GPU that has no Node.js and no network, so everything travels with it:
 #   .device/node.xz      this machine's node binary, xz-compressed
 #   .device/nm.tar.xz    node_modules (Dawn's linux-x64 binding, vitest) without the other platforms
-#   .device/bundles/     bench/*.ts bundled with esbuild (plus probe.mjs: the adapter report)
+#   .device/bundles/     bench/*.ts and bench/device/probe.ts (the adapter report) bundled with esbuild
 #   .device/fmnist/      the Fashion-MNIST test files; .devtrain/ the full set (attack benchmark)
 #   .gl/*.deb            Debian's libvulkan1 and libglvnd packages (the Vulkan loader, the GL dispatch
 #                        library NVIDIA's Vulkan driver needs)
@@ -13,7 +13,6 @@ set -u
 T0=$(date +%s)
 OUTD=${OUT:-/tmp/out}; RES=/tmp/res; mkdir -p "$OUTD" "$RES"
 STAGES=${STAGES:-probe tests kernels dispatch train awmplus}
-Q=${QUICK:-0}
 exec > >(tee -a "$OUTD/device.log") 2>&1
 step() { echo; echo "=== [$(( $(date +%s) - T0 ))s] $*"; }
 pack() { tar -C "$RES" -czf "$OUTD/results.tgz" . 2>/dev/null; }
