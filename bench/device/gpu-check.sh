@@ -3,8 +3,13 @@
 # Linux machine with an NVIDIA GPU that has no Node.js and no network, so everything travels with it:
 #   .device/node.xz      this machine's node binary, xz-compressed
 #   .device/nm.tar.xz    node_modules (Dawn's linux-x64 binding, vitest) without the other platforms
+#   .device/nm.tar.xz    also holds TensorFlow.js's three packages (package.json and dist/*.node.js only)
 #   .device/bundles/     bench/*.ts and bench/device/probe.ts (the adapter report) bundled with esbuild
-#   .device/fmnist/      the Fashion-MNIST test files; .devtrain/ the full set (attack benchmark)
+#                        (`--external:webgpu --external:@tensorflow/*`: tfjs fails when bundled)
+#   dist/awm.mjs         the CLI (`npm run build:cli`), which the sweep and defense stages run
+#   .device/fmnist/      the Fashion-MNIST test files; .devtrain/ the full set (attack benchmark,
+#                        full training). The tree that travels is capped at 64 MiB, so .devtrain goes in
+#                        a second call to the still-warm machine, which keeps /tmp/nb and node_modules.
 #   .gl/*.deb            Debian's libvulkan1 and libglvnd packages (the Vulkan loader, the GL dispatch
 #                        library NVIDIA's Vulkan driver needs)
 # Results land in $OUT (device.log, results.tgz). Stages are time-boxed to a common DEADLINE and the
@@ -13,12 +18,16 @@ set -u
 T0=$(date +%s)
 OUTD=${OUT:-/tmp/out}; RES=/tmp/res; mkdir -p "$OUTD" "$RES"
 STAGES=${STAGES:-probe tests kernels dispatch train awmplus}
+FM=${FM:-.device/fmnist}
 exec > >(tee -a "$OUTD/device.log") 2>&1
 step() { echo; echo "=== [$(( $(date +%s) - T0 ))s] $*"; }
 pack() { tar -C "$RES" -czf "$OUTD/results.tgz" . 2>/dev/null; }
 if [ -z "${SKIP_SETUP:-}" ]; then
   step setup
   for f in .gl/*.deb; do dpkg -x "$f" /; done; ldconfig
+  if [ ! -x /tmp/nb/node ] && [ ! -e .device/node.xz ]; then
+    echo "COLD MACHINE: /tmp/nb/node is gone and .device/node.xz did not travel (a follow-up call must reach the warm machine)"; exit 4
+  fi
   if [ ! -x /tmp/nb/node ]; then
     mkdir -p /tmp/nb; xz -dc .device/node.xz > /tmp/nb/node; chmod +x /tmp/nb/node
   fi
@@ -51,7 +60,7 @@ if has tests; then
 fi
 if has kernels; then
   step kernels
-  run_stage ${KERNELS_S:-110} node .device/bundles/kernels.mjs --forms both --robustness both --reps ${REPS:-20} --shared-reps ${REPS:-20} --out "$RES/kernels-gpu.json" > "$RES/kernels.log" 2>&1; echo "rc=$?"
+  run_stage ${KERNELS_S:-110} node .device/bundles/kernels.mjs --forms both --robustness ${ROBUSTNESS:-both} --reps ${REPS:-20} --shared-reps ${REPS:-20} --out "$RES/kernels-gpu.json" > "$RES/kernels.log" 2>&1; echo "rc=$?"
   grep -E '^\|' "$RES/kernels.log" | tail -40; pack
 fi
 if has dispatch; then
@@ -79,6 +88,40 @@ if has defense; then
   step "defense table"
   run_stage ${DEFENSE_S:-900} node .device/bundles/defense.mjs --data-dir ${DEF_DATA:-.device/fmnist} --groups ${GROUPS_:-resnet} --per-class ${PERCLASS:-1,10} --eval-count 0 --out "$RES/defense-gpu.json" > "$RES/defense.log" 2>&1; echo "rc=$?"
   tail -25 "$RES/defense.log"; pack
+fi
+if has sweep; then
+  step "AWM+ settings sweep, both ResNets, one image per class (tests run beside it: their timings do not matter)"
+  if has tests-beside; then
+    AWM_REQUIRE_WEBGPU=1 timeout -k 5 $(cap ${TESTS_S:-170}) node node_modules/vitest/vitest.mjs run ${TEST_DIRS:-test/shaders test/backends test/ops test/nn test/awm test/memory test/autograd test/optim test/device} \
+      --reporter=default --reporter=json --outputFile.json="$RES/vitest.json" > "$RES/vitest.log" 2>&1 &
+    TESTS_PID=$!
+  fi
+  run_stage ${SWEEP_S:-300} node .device/bundles/awm-sweep.mjs --data-dir $FM --parallel ${PAR:-4} --out "$RES/awm-sweep.json" --keep-dir /tmp/kept ${SWEEP_ARGS:-} > "$RES/sweep.log" 2>&1; echo "rc=$?"
+  tail -30 "$RES/sweep.log"
+  if [ -n "${TESTS_PID:-}" ]; then wait $TESTS_PID; echo "tests rc=$?"; grep -E '✗|×|FAIL|Test Files|Tests |Duration' "$RES/vitest.log" | head -40; fi
+  pack
+fi
+if has interop; then
+  step "PyTorch interop: our models and purified outputs in torch, load_state_dict(strict=True)"
+  EXTRA=$(ls /tmp/kept/*.safetensors 2>/dev/null | head -2 | paste -sd,)
+  python3 -c 'import torch; print("torch", torch.__version__)'
+  run_stage 60 node .device/bundles/torch-interop.mjs --out-dir /tmp/interop-cpu --backend cpu > "$RES/interop.log" 2>&1
+  run_stage 60 node .device/bundles/torch-interop.mjs --out-dir /tmp/interop-gpu --backend webgpu --extra "$EXTRA" >> "$RES/interop.log" 2>&1
+  run_stage 60 python3 bench/torch_interop.py /tmp/interop-cpu --tol 1e-4 >> "$RES/interop.log" 2>&1; echo "cpu rc=$?"
+  run_stage 60 python3 bench/torch_interop.py /tmp/interop-gpu --tol 1e-3 >> "$RES/interop.log" 2>&1; echo "gpu rc=$?"
+  cp /tmp/interop-cpu/torch-interop.json "$RES/interop-cpu.json" 2>/dev/null; cp /tmp/interop-gpu/torch-interop.json "$RES/interop-gpu.json" 2>/dev/null
+  cat "$RES/interop.log" | grep -v '^$' | tail -20; pack
+fi
+if has trainfull; then
+  step "training to the accuracy goals (full Fashion-MNIST), with the sweep's best settings at more seeds beside it"
+  # Plain timeout, not run_stage: its closing pkill would take the sweep's runs down with it.
+  timeout -k 5 $(cap ${TRAINFULL_S:-400}) node .device/bundles/train.mjs --full --steps 20 --reps 5 --data-dir .devtrain --out "$RES/train-full-gpu.json" > "$RES/train-full.log" 2>&1 &
+  TRAIN_PID=$!
+  if has best; then
+    run_stage ${BEST_S:-200} node .device/bundles/awm-sweep.mjs --data-dir .devtrain --parallel ${PAR:-4} --out "$RES/awm-sweep.json" --best ${BEST:-3} --best-seeds ${BEST_SEEDS:-2,3} ${SWEEP_ARGS:-} > "$RES/best.log" 2>&1; echo "best rc=$?"
+    tail -12 "$RES/best.log"; pack
+  fi
+  wait $TRAIN_PID; echo "train rc=$?"; grep -E '^\||epoch' "$RES/train-full.log" | tail -30; pack
 fi
 step done
 pack; ls -la "$OUTD"

@@ -48,6 +48,8 @@ export interface AwmPlusOptions extends AwmOptions {
   knownTrigger: boolean;
   /** Blend weight of the random-noise candidates unlearned beside the recovered trigger (awm.ts AwmVariant.noiseBlend); 0 = off. */
   noiseBlend: number;
+  /** The fraction of triggered rows that get a noise blend when noiseBlend is on (awm.ts AwmVariant.noiseShare). */
+  noiseShare: number;
   tau3072: number;
 }
 
@@ -76,10 +78,12 @@ export const AWM_PLUS_DEFAULTS = {
   maskEps: 1e-8,
   knownTrigger: false,
   noiseBlend: 0,
+  noiseShare: 0.5,
 } as const;
 
 export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContext, 'clean' | 'seed'>): AwmPlusOptions {
   if (p.noiseBlend !== undefined && !(p.noiseBlend >= 0 && p.noiseBlend < 1)) throw new Error(`AWM+: noiseBlend must be in [0, 1), got ${p.noiseBlend}`);
+  if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
   for (const k of ['mixupCount', 'augmentCopies'] as const) {
     const v = p[k];
     if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new Error(`AWM+: ${k} must be a whole number >= 0, got ${v}`);
@@ -109,6 +113,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     maskEps: p.maskEps ?? AWM_PLUS_DEFAULTS.maskEps,
     knownTrigger: p.knownTrigger ?? AWM_PLUS_DEFAULTS.knownTrigger,
     noiseBlend: p.noiseBlend ?? AWM_PLUS_DEFAULTS.noiseBlend,
+    noiseShare: p.noiseShare ?? AWM_PLUS_DEFAULTS.noiseShare,
   };
 }
 
@@ -146,9 +151,9 @@ export async function planAwmPlus(model: Classifier, backend: Backend, clean: Cl
   const softTargets = o.distill ? await teacherProbabilities(model, backend, pool) : undefined;
   const description = `AWM+: pool of ${pool.n} images (${clean.n} + ${o.augmentCopies} copies each${o.mixupCount ? ` + ${o.mixupCount} mixtures` : ''}), ` +
     `${o.distill ? 'soft targets from the original model' : 'hard labels'}, ${o.classTriggers ? 'one trigger per class' : 'one trigger'}` +
-    `${o.sparseTrigger ? ' (sparse)' : ''}${o.triggerBank ? ' + bank' : ''}${o.noiseBlend ? ` + noise blends at ${o.noiseBlend} on half the triggered images` : ''}, ` +
+    `${o.sparseTrigger ? ' (sparse)' : ''}${o.triggerBank ? ' + bank' : ''}${o.noiseBlend ? ` + noise blends at ${o.noiseBlend} on ${Math.round(o.noiseShare * 100)} % of the triggered images` : ''}, ` +
     `${o.knownTrigger ? 'the REAL trigger unlearned (diagnostic), ' : ''}${o.outer} rounds x 2 phases x ${stepsPerPhase(pool.n, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}`;
-  const variant: AwmVariant = { softTargets, keepTrigger: o.keepTrigger, classTriggers: o.classTriggers, triggerBank: o.triggerBank, sparseTrigger: o.sparseTrigger, maskEps: o.maskEps, knownTriggered, noiseBlend: o.noiseBlend };
+  const variant: AwmVariant = { softTargets, keepTrigger: o.keepTrigger, classTriggers: o.classTriggers, triggerBank: o.triggerBank, sparseTrigger: o.sparseTrigger, maskEps: o.maskEps, knownTriggered, noiseBlend: o.noiseBlend, noiseShare: o.noiseShare };
   return { pool, variant, description };
 }
 

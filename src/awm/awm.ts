@@ -86,6 +86,11 @@ export interface AwmVariant {
    * dense noise blend is one it never finds, yet a Blend backdoor fires on any such blend (README).
    */
   noiseBlend?: number;
+  /**
+   * The fraction of each mask-phase batch's triggered rows that get a noise blend instead of the
+   * recovered trigger (default 0.5). Patch backdoors need the trigger rows; a Blend backdoor needs the noise.
+   */
+  noiseShare?: number;
 }
 
 /** One mask step as onMaskStep sees it: the step's loss terms before its update. */
@@ -142,10 +147,15 @@ function noiseBlendShift(backend: Backend, set: CleanSet, indices: Int32Array, a
   return ops.tensor(backend, out, [indices.length, set.c, set.h, set.w]);
 }
 
-/** Rows [0, head) of the trigger shift (one shared row or one per image), then the noise-blend shifts of the rest. */
-export function withNoiseBlends(backend: Backend, set: CleanSet, shift: Tensor, indices: Int32Array, a: number, rng: Rng): Tensor {
-  const head = indices.length - Math.floor(indices.length / 2);
+/**
+ * Rows [0, head) of the trigger shift (one shared row or one per image), then the noise-blend shifts of
+ * the rest: floor(share * rows) of them, so share 0.5 leaves the trigger the odd row.
+ */
+export function withNoiseBlends(backend: Backend, set: CleanSet, shift: Tensor, indices: Int32Array, a: number, rng: Rng, share = 0.5): Tensor {
+  const head = indices.length - Math.floor(indices.length * share);
+  if (head === indices.length) return shift;
   const [, c, h, w] = shift.shape as [number, number, number, number];
+  if (head === 0) return noiseBlendShift(backend, set, indices, a, rng);
   const triggerRows = shift.shape[0] === 1 ? ops.expand(shift, [head, c, h, w]) : ops.slice(shift, [[0, head], null, null, null]);
   return ops.concat([triggerRows, noiseBlendShift(backend, set, indices.subarray(head), a, rng)], 0);
 }
@@ -195,6 +205,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
     throw new Error(`AWM: the triggered copies hold ${variant.knownTriggered.length} values, expected ${set.images.length}`);
   }
   if (variant.noiseBlend !== undefined && !(variant.noiseBlend >= 0 && variant.noiseBlend < 1)) throw new Error(`AWM: noiseBlend must be in [0, 1), got ${variant.noiseBlend}`);
+  if (variant.noiseShare !== undefined && !(variant.noiseShare >= 0 && variant.noiseShare <= 1)) throw new Error(`AWM: noiseShare must be in [0, 1], got ${variant.noiseShare}`);
   if (variant.maskEps !== undefined && !(variant.maskEps > 0 && Number.isFinite(variant.maskEps))) throw new Error(`AWM: maskEps must be a finite positive number, got ${variant.maskEps}`);
   const t0 = performance.now();
   const flops0 = ops.gemmWork.flops;
@@ -255,7 +266,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
           const recovered = variant.knownTriggered ? knownShift(backend, set, variant.knownTriggered, indices)
             : bank ? noGrad(() => pickTriggers(bank!, randomRows(batch, bank!.shape[0]!, rng)))
             : perClass ? noGrad(() => pickTriggers(delta, otherClasses(labels, k, rng))) : delta;
-          const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlend!, noiseRng)) : recovered;
+          const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlend!, noiseRng, variant.noiseShare)) : recovered;
           const parts = maskLoss(model, masks, x, y, shift, options.alpha, options.gamma);
           backward(parts.total);
           const terms = noGrad(() => ops.concat([parts.total, parts.clean, parts.triggered, parts.l1].map((t) => ops.reshape(t, [1])), 0));

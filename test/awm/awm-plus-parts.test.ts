@@ -141,6 +141,29 @@ describe('noise blends', () => {
     for (const t of [delta, shift, rows]) t.dispose();
   });
 
+  it('give noise blends to the chosen share of the triggered rows', async () => {
+    const delta = ops.tensor(cpu32, randomArray(6, 11, -0.1, 0.1), [1, 2, 1, 3]);
+    const d = await delta.data();
+    const indices = Int32Array.from([3, 0, 2, 2, 1, 0, 1, 3]);
+    const triggerRows = async (share: number) => {
+      const shift = withNoiseBlends(cpu32, set, delta, indices, 0.25, new Rng(4), share);
+      const got = await shift.data();
+      const rows = got.length / 6;
+      let same = 0;
+      for (let k = 0; k < rows; k++) if (got.subarray(k * 6, k * 6 + 6).every((v, j) => v === d[j])) same++;
+      if (shift !== delta) shift.dispose();
+      return { rows, same };
+    };
+    // share 0 leaves the shared trigger row as it was (it broadcasts over the batch).
+    expect(await triggerRows(0)).toEqual({ rows: 1, same: 1 });
+    expect(await triggerRows(0.25)).toEqual({ rows: 8, same: 6 });
+    expect(await triggerRows(0.5)).toEqual({ rows: 8, same: 4 });
+    expect(await triggerRows(1)).toEqual({ rows: 8, same: 0 });
+    delta.dispose();
+    await expect(tinyAwm({ noiseBlend: 0.2, noiseShare: 1.5 })).rejects.toThrow(/noiseShare must be in \[0, 1\], got 1.5/);
+    expect(() => resolveAwmPlusOptions({ noiseShare: -1 }, { clean: tinySet, seed: 0 })).toThrow(/noiseShare must be in \[0, 1\]/);
+  });
+
   it('change the masks, and must be a weight in [0, 1)', async () => {
     const masks = async (variant: AwmVariant) => [...(await tinyAwm(variant, 1)).masks.values()].flatMap((m) => Array.from(m));
     expect(await masks({ noiseBlend: 0.2 })).not.toEqual(await masks({}));
