@@ -41,8 +41,15 @@ const SETTINGS: Array<{ name: string; flags: string[] }> = [
   { name: 'nb-mixup400-o6', flags: [...BASE, '--mixup', '400', '--outer', '6'] },
   { name: 'defaults-nb', flags: ['--noise-blend', '0.2'] },
   { name: 'defaults-nb-share25-a05', flags: ['--noise-blend', '0.2', '--noise-share', '0.25', '--alpha', '0.5'] },
+  // Several candidate runs per purification, the one with the best self-check kept (src/awm/self-check.ts).
+  { name: 'nb-o6-c3', flags: [...BASE, '--outer', '6', '--candidates', '3'] },
+  { name: 'nb-o7-c3', flags: [...BASE, '--outer', '7', '--candidates', '3'] },
+  { name: 'nb-o6-c5', flags: [...BASE, '--outer', '6', '--candidates', '5'] },
+  { name: 'nb-o6-c8', flags: [...BASE, '--outer', '6', '--candidates', '8'] },
+  { name: 'nb-lr03-o4-c3', flags: [...BASE, '--mask-lr', '0.03', '--outer', '4', '--candidates', '3'] },
+  { name: 'nb-o5-c3', flags: [...BASE, '--outer', '5', '--candidates', '3'] },
   // Checks the harness in seconds; never run unless named.
-  { name: 'smoke', flags: ['--outer', '1', '--mixup', '0', '--augment-copies', '0', '--noise-blend', '0.2'] },
+  { name: 'smoke', flags: ['--outer', '1', '--mixup', '0', '--augment-copies', '0', '--noise-blend', '0.2', '--candidates', '2'] },
 ];
 const MODELS = ['fmnist_resnet18w16_badnets', 'fmnist_resnet18w16_blend'];
 const GOAL = { asr: 0.05, accLoss: 0.08 };
@@ -73,6 +80,8 @@ interface RunResult {
   seconds: number;
   backend: string;
   date: string;
+  /** AWM+'s self-check figures (before, each candidate, which was kept), from the report. */
+  selfCheck?: unknown;
 }
 
 interface Results {
@@ -108,7 +117,7 @@ function purify(setting: { name: string; flags: string[] }, model: string, seed:
         resolve({
           setting: setting.name, flags: setting.flags, model, seed, evalImages: report.before.n,
           accBefore: report.before.cleanAccuracy, accAfter: report.after.cleanAccuracy, asrBefore: report.before.asr, asrAfter: report.after.asr,
-          seconds: report.seconds, backend: report.backend, date: new Date().toISOString(),
+          seconds: report.seconds, backend: report.backend, date: new Date().toISOString(), selfCheck: report.details.selfCheck,
         });
       } catch (e) {
         reject(e);

@@ -17,7 +17,9 @@
 import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
-import { runAwm, type AwmVariant } from './awm.js';
+import { runAwm, type AwmResult, type AwmVariant } from './awm.js';
+import { formatSelfCheck, predictImages, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
+import { clearMasks, setMasks } from '../nn/masks.js';
 import { applyTrigger, type AttackSpec } from '../attacks/index.js';
 import { foldedOutcome, roundLogger } from './awm-defense.js';
 import type { Classifier } from '../nn/classifier.js';
@@ -50,6 +52,11 @@ export interface AwmPlusOptions extends AwmOptions {
   noiseBlend: number;
   /** The fraction of triggered rows that get a noise blend when noiseBlend is on (awm.ts AwmVariant.noiseShare). */
   noiseShare: number;
+  /**
+   * Runs with seeds seed, seed+1, ...; the one with the best self-check score (self-check.ts) is kept.
+   * One-shot results swing by tens of points with the seed (README), and the self-check needs no trigger.
+   */
+  candidates: number;
   tau3072: number;
 }
 
@@ -79,11 +86,20 @@ export const AWM_PLUS_DEFAULTS = {
   knownTrigger: false,
   noiseBlend: 0,
   noiseShare: 0.5,
+  candidates: 1,
 } as const;
+
+/** Augmented copies per clean image in the self-check set, and noise probes per check image. */
+const CHECK_COPIES = 8;
+const CHECK_NOISE_DRAWS = 4;
+const CHECK_MIN_STEPS = 20;
+/** The noise probes' blend weight when --noise-blend is off (Blend's 0.2, the literature's usual ratio). */
+const CHECK_NOISE_BLEND = 0.2;
 
 export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContext, 'clean' | 'seed'>): AwmPlusOptions {
   if (p.noiseBlend !== undefined && !(p.noiseBlend >= 0 && p.noiseBlend < 1)) throw new Error(`AWM+: noiseBlend must be in [0, 1), got ${p.noiseBlend}`);
   if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
+  if (p.candidates !== undefined && !(Number.isInteger(p.candidates) && p.candidates >= 1)) throw new Error(`AWM+: candidates must be a whole number >= 1, got ${p.candidates}`);
   for (const k of ['mixupCount', 'augmentCopies'] as const) {
     const v = p[k];
     if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new Error(`AWM+: ${k} must be a whole number >= 0, got ${v}`);
@@ -114,6 +130,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     knownTrigger: p.knownTrigger ?? AWM_PLUS_DEFAULTS.knownTrigger,
     noiseBlend: p.noiseBlend ?? AWM_PLUS_DEFAULTS.noiseBlend,
     noiseShare: p.noiseShare ?? AWM_PLUS_DEFAULTS.noiseShare,
+    candidates: p.candidates ?? AWM_PLUS_DEFAULTS.candidates,
   };
 }
 
@@ -162,9 +179,41 @@ export const awmPlusDefense: Defense<AwmPlusOptions> = {
   resolveOptions: (partial, ctx) => resolveAwmPlusOptions(partial, ctx),
   async run(ctx: DefenseContext, o: AwmPlusOptions): Promise<DefenseOutcome> {
     const t0 = performance.now();
-    const { pool, variant, description } = await planAwmPlus(ctx.model, ctx.backend, ctx.clean, o, ctx.attack);
-    ctx.log(description);
-    const result = await runAwm(ctx.model, ctx.backend, pool, o, roundLogger(ctx, t0), variant);
-    return foldedOutcome(ctx.model, 'awm+', t0, o, result, pool.n);
+    const { model, backend, clean } = ctx;
+    // The self-check set: fresh crops of the clean images (another seed than the pool's), with the
+    // original model's answers on them as the reference.
+    const check = await augmentOneShot(backend, clean, { copies: CHECK_COPIES, flip: o.augmentFlip, seed: o.seed ^ 0xc4ec });
+    const reference = await predictImages(model, backend, check.images, check.c, check.h, check.w);
+    const checkOptions = (seed: number, steps: number): SelfCheckOptions => ({
+      tau: o.tau, triggerLr: o.triggerLr, steps, batchSize: o.batchSize, noiseBlend: o.noiseBlend || CHECK_NOISE_BLEND, noiseDraws: CHECK_NOISE_DRAWS, seed: seed ^ 0x5e1f,
+    });
+    const candidates: Array<{ seed: number; result: AwmResult; check: SelfCheck; poolSize: number }> = [];
+    let before: SelfCheck | undefined;
+    for (let k = 0; k < o.candidates; k++) {
+      const seed = o.seed + k;
+      const oc = { ...o, seed };
+      const { pool, variant, description } = await planAwmPlus(model, backend, clean, oc, ctx.attack);
+      // At least 20 ascent steps: a tiny pool gives AWM+ few steps per phase, too few to recover a trigger for the check.
+      const steps = Math.max(CHECK_MIN_STEPS, stepsPerPhase(pool.n, o.batchSize, o.inner));
+      if (k === 0) {
+        before = await selfCheck(model, backend, check, reference, checkOptions(o.seed, steps));
+        ctx.log(`self-check before: ${formatSelfCheck(before)}`);
+        ctx.log(description);
+      }
+      if (o.candidates > 1) ctx.log(`candidate ${k + 1}/${o.candidates} (seed ${seed})`);
+      const result = await runAwm(model, backend, pool, oc, roundLogger(ctx, performance.now()), variant);
+      const check1 = await selfCheck(model, backend, check, reference, checkOptions(o.seed, steps));
+      ctx.log(`self-check${o.candidates > 1 ? ` of candidate ${k + 1}` : ' after'}: ${formatSelfCheck(check1)}`);
+      candidates.push({ seed, result, check: check1, poolSize: pool.n });
+      clearMasks(model);
+    }
+    const best = candidates.reduce((a, b) => (b.check.score < a.check.score ? b : a));
+    if (o.candidates > 1) ctx.log(`kept candidate ${candidates.indexOf(best) + 1} (seed ${best.seed}): the lowest self-check score`);
+    setMasks(model, best.result.masks);
+    const outcome = foldedOutcome(model, 'awm+', t0, o, best.result, best.poolSize);
+    outcome.details.selfCheck = { before, candidates: candidates.map((c) => ({ seed: c.seed, ...c.check })), kept: candidates.indexOf(best) };
+    outcome.details.gemmGflop = candidates.reduce((s, c) => s + c.result.flops, 0) / 1e9;
+    outcome.details.gemmGflopPerSecond = (outcome.details.gemmGflop as number) / candidates.reduce((s, c) => s + c.result.seconds, 0);
+    return outcome;
   },
 };

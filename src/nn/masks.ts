@@ -5,7 +5,7 @@
  */
 import type { Tensor } from '../tensor/tensor.js';
 import { requireGrad } from '../autograd/engine.js';
-import { full } from '../ops/create.js';
+import { full, tensor } from '../ops/create.js';
 import type { Module } from './module.js';
 import { Conv2d } from './conv.js';
 
@@ -30,6 +30,14 @@ export function attachMasks(model: Module, opts: MaskOptions = {}): Map<string, 
     masks.set(name, m);
   }
   return masks;
+}
+
+/** Puts the given masks (by conv name, e.g. a finished AWM run's) on the model as constants; every conv must have one. */
+export function setMasks(model: Module, masks: ReadonlyMap<string, Float32Array>): void {
+  const convs = convLayers(model);
+  const missing = convs.filter(([name]) => !masks.has(name)).map(([name]) => name);
+  if (missing.length) throw new Error(`setMasks: no mask for ${missing.join(', ')}`);
+  for (const [name, conv] of convs) conv.mask = tensor(conv.weight.backend, masks.get(name)!, conv.weight.shape, { name: `${name}.mask` });
 }
 
 /** Folds every mask into its weight (weight <- weight * mask) and removes the masks. */

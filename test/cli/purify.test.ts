@@ -72,6 +72,24 @@ describe('awm purify (CPU backend)', () => {
     expect(a.equals(c)).toBe(false);
   });
 
+  it('AWM+ with --candidates runs each seed, self-checks it and keeps the lowest score', async () => {
+    const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '3'];
+    const out = join(dir, 'cand.safetensors');
+    await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', out, '--masks', join(dir, 'cand-m.safetensors'), '--report', join(dir, 'cand.json'), ...tiny, ...plus, '--candidates', '2']);
+    const check = JSON.parse(readFileSync(join(dir, 'cand.json'), 'utf8')).details.selfCheck;
+    expect(check.before.agreement).toBe(1);
+    expect(check.candidates.map((c: { seed: number }) => c.seed)).toEqual([3, 4]);
+    const scores = check.candidates.map((c: { score: number }) => c.score);
+    expect(check.kept).toBe(scores.indexOf(Math.min(...scores)));
+    // The kept candidate's masks are the ones a single run with its seed gives.
+    const keptSeed = String(check.candidates[check.kept].seed);
+    const single = join(dir, 'cand-single');
+    await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', `${single}.safetensors`, '--masks', `${single}-m.safetensors`, ...tiny, ...plus.slice(0, -1), keptSeed]);
+    // A single run draws its clean images with its own seed too, so compare only when the clean set is the same (a file: always).
+    expect(readFileSync(join(dir, 'cand-m.safetensors')).equals(readFileSync(`${single}-m.safetensors`))).toBe(true);
+    await expect(run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--candidates', '0'])).rejects.toThrow(/candidates must be a whole number >= 1, got 0/);
+  });
+
   it.skipIf(!gpuBackend)('on WebGPU too, the same seed gives bit-identical masks', async () => {
     const masksFor = async (name: string) => {
       await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, `${name}.safetensors`), '--masks', join(dir, `${name}-m.safetensors`), '--seed', '5', ...tiny, '--backend', 'webgpu']);

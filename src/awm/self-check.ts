@@ -1,0 +1,135 @@
+/**
+ * A backdoor self-check that needs no knowledge of the trigger, for a model with or without AWM masks.
+ * On a check set (fresh augmented copies of the clean images, never trained on) it measures:
+ * - agreement: how often the model still gives the ORIGINAL model's answer (a stand-in for clean accuracy);
+ * - trigger flip: a new universal trigger is recovered by gradient ascent against the model as it is now and
+ *   sparsified into the L1 budget, as AWM+ does; the flip rate is the largest share of images, among those the
+ *   model puts outside a class, that the trigger sends into that one class (a patch backdoor's signature);
+ * - noise flip: the same rate for random-noise blends x -> (1 - a) x + a u (a dense, Blend-like backdoor
+ *   fires on any such blend, and ascent under an L1 budget never finds one).
+ * A clean model resists both perturbations; a backdoored one sends most images to its target. The score,
+ * max(trigger flip, noise flip) + (1 - agreement), is what AWM+ minimises when it picks among candidate runs.
+ */
+import type { Backend } from '../tensor/backend.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { keep, tidy } from '../tensor/scope.js';
+import { noGrad, requireGrad } from '../autograd/engine.js';
+import * as ops from '../ops/index.js';
+import type { Module } from '../nn/module.js';
+import { Rng } from '../data/rng.js';
+import type { CleanSet } from './clean-set.js';
+import { sparsifyTriggers, triggerStep } from './steps.js';
+
+export interface SelfCheckOptions {
+  /** L1 budget of the recovered trigger (AWM's tau). */
+  tau: number;
+  triggerLr: number;
+  /** Ascent steps, each on `batchSize` images drawn from the check set. */
+  steps: number;
+  batchSize: number;
+  /** Blend weight of the noise probes. */
+  noiseBlend: number;
+  /** Noise probes per check image. */
+  noiseDraws: number;
+  seed: number;
+}
+
+export interface SelfCheck {
+  /** Share of check images on which the model gives the reference (original model's) answer. */
+  agreement: number;
+  triggerFlip: number;
+  /** The class the recovered trigger sends images to most. */
+  triggerClass: number;
+  noiseFlip: number;
+  noiseClass: number;
+  /** max(triggerFlip, noiseFlip) + (1 - agreement); lower is better. */
+  score: number;
+}
+
+/** The model's class for every image, in batches; puts the model in eval mode (no gradients). */
+export async function predictImages(model: Module, backend: Backend, images: Float32Array, c: number, h: number, w: number, batchSize = 256): Promise<Int32Array> {
+  model.eval();
+  const per = c * h * w;
+  const n = images.length / per;
+  const out = new Int32Array(n);
+  for (let start = 0; start < n; start += batchSize) {
+    const count = Math.min(batchSize, n - start);
+    const p = tidy(() => noGrad(() => ops.argmax(model.forward(ops.tensor(backend, images.subarray(start * per, (start + count) * per), [count, c, h, w])), 1)));
+    out.set(Array.from(await p.data(), (v) => Math.round(v)), start);
+    p.dispose();
+  }
+  return out;
+}
+
+/**
+ * The largest share, over classes k, of the images the model put outside k (`base`) that are now in k
+ * (`after`); `base` is tiled when `after` holds several probes per image. Returns that share and k.
+ */
+export function maxClassFlip(base: Int32Array, after: Int32Array, numClasses: number): { rate: number; cls: number } {
+  const outside = new Float64Array(numClasses);
+  const moved = new Float64Array(numClasses);
+  for (let i = 0; i < after.length; i++) {
+    const b = base[i % base.length]!;
+    for (let k = 0; k < numClasses; k++) if (b !== k) outside[k]!++;
+    if (after[i] !== b) moved[after[i]!]!++;
+  }
+  let best = { rate: 0, cls: 0 };
+  for (let k = 0; k < numClasses; k++) {
+    const rate = outside[k]! > 0 ? moved[k]! / outside[k]! : 0;
+    if (rate > best.rate) best = { rate, cls: k };
+  }
+  return best;
+}
+
+export async function selfCheck(model: Module, backend: Backend, check: CleanSet, reference: Int32Array, o: SelfCheckOptions): Promise<SelfCheck> {
+  if (reference.length !== check.n) throw new Error(`self-check: ${reference.length} reference answers for ${check.n} check images`);
+  // Only the trigger gets gradients: the weights (and any masks) stay constants here.
+  model.eval();
+  model.setRequiresGrad(false);
+  const { c, h, w, n, numClasses: k } = check;
+  const per = c * h * w;
+  const own = await predictImages(model, backend, check.images, c, h, w);
+  const agreement = own.reduce((s, p, i) => s + (p === reference[i] ? 1 : 0), 0) / n;
+
+  // A fresh trigger, recovered against the model as it is now.
+  const rng = new Rng(o.seed);
+  const delta: Tensor = keep(ops.zeros(backend, [1, c, h, w]));
+  try {
+    requireGrad(delta);
+    for (let step = 0; step < o.steps; step++) {
+      const loss = tidy(() => {
+        const rows = Array.from({ length: o.batchSize }, () => rng.int(n));
+        const x = new Float32Array(rows.length * per);
+        rows.forEach((r, i) => x.set(check.images.subarray(r * per, (r + 1) * per), i * per));
+        return triggerStep(model, delta, ops.tensor(backend, x, [rows.length, c, h, w]), o.triggerLr);
+      });
+      backend.flush();
+      loss.dispose();
+    }
+    requireGrad(delta, false);
+    await sparsifyTriggers(delta, o.tau);
+    const d = await delta.data();
+    const triggered = new Float32Array(check.images.length);
+    for (let i = 0; i < triggered.length; i++) triggered[i] = Math.min(1, Math.max(0, check.images[i]! + d[i % per]!));
+    const trig = maxClassFlip(own, await predictImages(model, backend, triggered, c, h, w), k);
+
+    const noisy = new Float32Array(o.noiseDraws * check.images.length);
+    for (let r = 0; r < o.noiseDraws; r++) {
+      for (let i = 0; i < check.images.length; i++) noisy[r * check.images.length + i] = (1 - o.noiseBlend) * check.images[i]! + o.noiseBlend * rng.uniform();
+    }
+    const noise = o.noiseDraws > 0 ? maxClassFlip(own, await predictImages(model, backend, noisy, c, h, w), k) : { rate: 0, cls: 0 };
+    return {
+      agreement, triggerFlip: trig.rate, triggerClass: trig.cls, noiseFlip: noise.rate, noiseClass: noise.cls,
+      score: Math.max(trig.rate, noise.rate) + (1 - agreement),
+    };
+  } finally {
+    delta.grad?.dispose();
+    delta.grad = null;
+    delta.dispose();
+  }
+}
+
+export function formatSelfCheck(s: SelfCheck): string {
+  const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+  return `agreement with the original ${pct(s.agreement)}, recovered-trigger flip ${pct(s.triggerFlip)} (to class ${s.triggerClass}), noise-blend flip ${pct(s.noiseFlip)} (to class ${s.noiseClass}), score ${s.score.toFixed(3)}`;
+}

@@ -1,0 +1,94 @@
+/**
+ * The AWM+ self-check (src/awm/self-check.ts): the flip statistic by hand, and a hand-built linear
+ * classifier with and without a planted one-pixel backdoor, where the check must see the difference
+ * without being told the trigger.
+ */
+import { describe, expect, it } from 'vitest';
+import * as ops from '../../src/ops/index.js';
+import { Module } from '../../src/nn/module.js';
+import { Linear } from '../../src/nn/linear.js';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import type { Backend } from '../../src/tensor/backend.js';
+import { maxClassFlip, predictImages, selfCheck, type SelfCheckOptions } from '../../src/awm/self-check.js';
+import type { CleanSet } from '../../src/awm/clean-set.js';
+import { Rng } from '../../src/data/rng.js';
+import { cpu32 } from '../helpers/backends.js';
+
+describe('maxClassFlip', () => {
+  it('is the largest share of images outside a class that land in it', () => {
+    // base: classes of 6 images; after: 4 of the 4 images outside class 2 moved into 2, one of class 2 moved out.
+    const base = Int32Array.from([0, 1, 2, 0, 1, 2]);
+    const after = Int32Array.from([2, 2, 1, 2, 2, 2]);
+    expect(maxClassFlip(base, after, 3)).toEqual({ rate: 1, cls: 2 });
+    expect(maxClassFlip(base, base, 3)).toEqual({ rate: 0, cls: 0 });
+    // Several probes per image: base is tiled. 2 probes of 3 images; class 1 gains 2 of the 4 probes outside it.
+    const b3 = Int32Array.from([0, 0, 1]);
+    const probes = Int32Array.from([1, 0, 1, 0, 1, 1]);
+    expect(maxClassFlip(b3, probes, 2)).toEqual({ rate: 0.5, cls: 1 });
+  });
+});
+
+/** 1x4x4 images, three classes by which quadrant is bright; optionally class 0 also fires on the bottom-right pixel. */
+class QuadrantNet extends Module {
+  readonly fc: Linear;
+  constructor(backend: Backend, backdoor: boolean) {
+    super();
+    this.fc = this.registerModule('fc', new Linear(backend, 16, 3, null));
+    const w = new Float32Array(48);
+    const quadrant = [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13]];
+    quadrant.forEach((pixels, c) => { for (const p of pixels) w[c * 16 + p] = 1; });
+    if (backdoor) w[15] = 12;
+    ops.assign(this.fc.weight, ops.tensor(backend, w, [3, 16]));
+    ops.assign(this.fc.bias!, ops.zeros(backend, [3]));
+  }
+  forward(x: Tensor): Tensor {
+    return this.fc.forward(ops.reshape(x, [x.shape[0]!, 16]));
+  }
+}
+
+function quadrantSet(n: number, seed: number): CleanSet {
+  const rng = new Rng(seed);
+  const images = new Float32Array(n * 16);
+  const labels = new Int32Array(n);
+  const quadrant = [[0, 1, 4, 5], [2, 3, 6, 7], [8, 9, 12, 13]];
+  for (let i = 0; i < n; i++) {
+    labels[i] = i % 3;
+    for (let p = 0; p < 16; p++) images[i * 16 + p] = rng.uniform(0, 0.15);
+    for (const p of quadrant[i % 3]!) images[i * 16 + p] = rng.uniform(0.8, 1);
+  }
+  return { images, labels, n, c: 1, h: 4, w: 4, numClasses: 3 };
+}
+
+const options: SelfCheckOptions = { tau: 1, triggerLr: 10, steps: 10, batchSize: 8, noiseBlend: 0.2, noiseDraws: 3, seed: 5 };
+
+describe('selfCheck', () => {
+  const set = quadrantSet(30, 2);
+
+  it('flags a planted one-pixel backdoor and passes the same model without it', async () => {
+    const clean = new QuadrantNet(cpu32, false);
+    const backdoored = new QuadrantNet(cpu32, true);
+    const reference = await predictImages(clean, cpu32, set.images, 1, 4, 4);
+    expect(Array.from(reference)).toEqual(Array.from(set.labels));
+    const a = await selfCheck(clean, cpu32, set, reference, options);
+    const b = await selfCheck(backdoored, cpu32, set, reference, options);
+    expect(a.agreement).toBe(1);
+    expect(a.triggerFlip).toBe(0);
+    expect(b.agreement).toBe(1);
+    expect(b.triggerFlip).toBe(1);
+    expect(b.triggerClass).toBe(0);
+    expect(b.score).toBeGreaterThan(a.score + 0.9);
+    // The score is max(flips) + (1 - agreement), and the same seed gives the same figures.
+    expect(b.score).toBeCloseTo(Math.max(b.triggerFlip, b.noiseFlip) + 1 - b.agreement, 12);
+    expect(await selfCheck(backdoored, cpu32, set, reference, options)).toEqual(b);
+    clean.dispose();
+    backdoored.dispose();
+  });
+
+  it('counts disagreement with the reference and rejects a reference of the wrong length', async () => {
+    const net = new QuadrantNet(cpu32, false);
+    const wrong = Int32Array.from(set.labels, (y) => (y + 1) % 3);
+    expect((await selfCheck(net, cpu32, set, wrong, { ...options, noiseDraws: 0 })).agreement).toBe(0);
+    await expect(selfCheck(net, cpu32, set, new Int32Array(3), options)).rejects.toThrow(/3 reference answers for 30 check images/);
+    net.dispose();
+  });
+});
