@@ -174,37 +174,50 @@ export async function planAwmPlus(model: Classifier, backend: Backend, clean: Cl
   return { pool, variant, description };
 }
 
+/** The self-check set (fresh crops of the clean images, another seed than the pool's), the original model's answers on it, and the check's settings. */
+export interface SelfCheckPlan {
+  check: CleanSet;
+  reference: Int32Array;
+  options: SelfCheckOptions;
+}
+
+/** Call before any masks go on the model: the reference answers are the original model's. */
+export async function planSelfCheck(model: Classifier, backend: Backend, clean: CleanSet, o: AwmPlusOptions, poolSize: number): Promise<SelfCheckPlan> {
+  const check = await augmentOneShot(backend, clean, { copies: CHECK_COPIES, flip: o.augmentFlip, seed: o.seed ^ 0xc4ec });
+  const reference = await predictImages(model, backend, check.images, check.c, check.h, check.w);
+  // At least 20 ascent steps: a tiny pool gives AWM+ few steps per phase, too few to recover a trigger for the check.
+  const steps = Math.max(CHECK_MIN_STEPS, stepsPerPhase(poolSize, o.batchSize, o.inner));
+  return {
+    check, reference,
+    options: { tau: o.tau, triggerLr: o.triggerLr, steps, batchSize: o.batchSize, noiseBlend: o.noiseBlend || CHECK_NOISE_BLEND, noiseDraws: CHECK_NOISE_DRAWS, seed: o.seed ^ 0x5e1f },
+  };
+}
+
 export const awmPlusDefense: Defense<AwmPlusOptions> = {
   method: 'awm+',
   resolveOptions: (partial, ctx) => resolveAwmPlusOptions(partial, ctx),
   async run(ctx: DefenseContext, o: AwmPlusOptions): Promise<DefenseOutcome> {
     const t0 = performance.now();
     const { model, backend, clean } = ctx;
-    // The self-check set: fresh crops of the clean images (another seed than the pool's), with the
-    // original model's answers on them as the reference.
-    const check = await augmentOneShot(backend, clean, { copies: CHECK_COPIES, flip: o.augmentFlip, seed: o.seed ^ 0xc4ec });
-    const reference = await predictImages(model, backend, check.images, check.c, check.h, check.w);
-    const checkOptions = (seed: number, steps: number): SelfCheckOptions => ({
-      tau: o.tau, triggerLr: o.triggerLr, steps, batchSize: o.batchSize, noiseBlend: o.noiseBlend || CHECK_NOISE_BLEND, noiseDraws: CHECK_NOISE_DRAWS, seed: seed ^ 0x5e1f,
-    });
     const candidates: Array<{ seed: number; result: AwmResult; check: SelfCheck; poolSize: number }> = [];
+    let plan: SelfCheckPlan | undefined;
     let before: SelfCheck | undefined;
     for (let k = 0; k < o.candidates; k++) {
       const seed = o.seed + k;
       const oc = { ...o, seed };
       const { pool, variant, description } = await planAwmPlus(model, backend, clean, oc, ctx.attack);
-      // At least 20 ascent steps: a tiny pool gives AWM+ few steps per phase, too few to recover a trigger for the check.
-      const steps = Math.max(CHECK_MIN_STEPS, stepsPerPhase(pool.n, o.batchSize, o.inner));
-      if (k === 0) {
-        before = await selfCheck(model, backend, check, reference, checkOptions(o.seed, steps));
+      if (!plan) {
+        // One check set and one check seed for every candidate, so their scores compare.
+        plan = await planSelfCheck(model, backend, clean, o, pool.n);
+        before = await selfCheck(model, backend, plan.check, plan.reference, plan.options);
         ctx.log(`self-check before: ${formatSelfCheck(before)}`);
         ctx.log(description);
       }
       if (o.candidates > 1) ctx.log(`candidate ${k + 1}/${o.candidates} (seed ${seed})`);
       const result = await runAwm(model, backend, pool, oc, roundLogger(ctx, performance.now()), variant);
-      const check1 = await selfCheck(model, backend, check, reference, checkOptions(o.seed, steps));
-      ctx.log(`self-check${o.candidates > 1 ? ` of candidate ${k + 1}` : ' after'}: ${formatSelfCheck(check1)}`);
-      candidates.push({ seed, result, check: check1, poolSize: pool.n });
+      const after = await selfCheck(model, backend, plan.check, plan.reference, plan.options);
+      ctx.log(`self-check${o.candidates > 1 ? ` of candidate ${k + 1}` : ' after'}: ${formatSelfCheck(after)}`);
+      candidates.push({ seed, result, check: after, poolSize: pool.n });
       clearMasks(model);
     }
     const best = candidates.reduce((a, b) => (b.check.score < a.check.score ? b : a));

@@ -9,7 +9,8 @@ import type { Classifier } from '../../src/nn/classifier.js';
 import { convLayers } from '../../src/nn/masks.js';
 import { runAwm, type AwmMaskStepInfo, type AwmResult, type AwmRoundStats, type AwmVariant } from '../../src/awm/awm.js';
 import { describeAwmRun, foldedOutcome, resolveAwmOptions, type AwmDefenseOptions } from '../../src/awm/awm-defense.js';
-import { planAwmPlus, resolveAwmPlusOptions, type AwmPlusOptions } from '../../src/awm/awm-plus.js';
+import { planAwmPlus, planSelfCheck, resolveAwmPlusOptions, type AwmPlusOptions, type SelfCheckPlan } from '../../src/awm/awm-plus.js';
+import { formatSelfCheck, selfCheck, type SelfCheck } from '../../src/awm/self-check.js';
 import { augmentOneShot, perClassCounts, validateCleanSet, type CleanSet } from '../../src/awm/clean-set.js';
 import { stepsPerPhase } from '../../src/awm/options.js';
 import { evaluateModel, maskStatistics, purifyReport, type LayerMaskStats, type PurifyEvaluation, type PurifyReport } from '../../src/awm/purify.js';
@@ -68,9 +69,15 @@ export async function runJob(backend: Backend, model: Classifier, clean: CleanSe
   const t0 = performance.now();
   let set = clean;
   let variant: AwmVariant = {};
+  let checkPlan: SelfCheckPlan | undefined;
+  let checkBefore: SelfCheck | undefined;
   if (plus) {
     const plan = await planAwmPlus(model, backend, clean, o as AwmPlusOptions);
     ({ pool: set, variant } = plan);
+    // The page runs one candidate (no --candidates), but shows the same self-check as `awm purify`.
+    checkPlan = await planSelfCheck(model, backend, clean, o as AwmPlusOptions, set.n);
+    checkBefore = await selfCheck(model, backend, checkPlan.check, checkPlan.reference, checkPlan.options);
+    listener.log(`self-check before: ${formatSelfCheck(checkBefore)}`);
     listener.log(plan.description);
   } else {
     if (o.augmentCopies > 0) set = await augmentOneShot(backend, clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed });
@@ -92,7 +99,10 @@ export async function runJob(backend: Backend, model: Classifier, clean: CleanSe
       await yieldToPage();
     },
   }, variant);
+  const checkAfter = checkPlan ? await selfCheck(model, backend, checkPlan.check, checkPlan.reference, checkPlan.options) : undefined;
+  if (checkAfter) listener.log(`self-check after: ${formatSelfCheck(checkAfter)}`);
   const outcome = foldedOutcome(model, settings.method, t0, o, result, set.n);
+  if (checkAfter) outcome.details.selfCheck = { before: checkBefore, candidates: [{ seed: o.seed, ...checkAfter }], kept: 0 };
   outcome.details.ranIn = 'browser';
   let after: BackdoorMetrics | undefined;
   if (evaluation) {
