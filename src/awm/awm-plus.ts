@@ -57,6 +57,8 @@ export interface AwmPlusOptions extends AwmOptions {
    * One-shot results swing by tens of points with the seed (README), and the self-check needs no trigger.
    */
   candidates: number;
+  /** Run the self-check before and after (default true; needed with candidates > 1). */
+  selfCheck: boolean;
   tau3072: number;
 }
 
@@ -87,6 +89,7 @@ export const AWM_PLUS_DEFAULTS = {
   noiseBlend: 0,
   noiseShare: 0.5,
   candidates: 1,
+  selfCheck: true,
 } as const;
 
 /** Augmented copies per clean image in the self-check set, and noise probes per check image. */
@@ -100,6 +103,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.noiseBlend !== undefined && !(p.noiseBlend >= 0 && p.noiseBlend < 1)) throw new Error(`AWM+: noiseBlend must be in [0, 1), got ${p.noiseBlend}`);
   if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
   if (p.candidates !== undefined && !(Number.isInteger(p.candidates) && p.candidates >= 1)) throw new Error(`AWM+: candidates must be a whole number >= 1, got ${p.candidates}`);
+  if (p.selfCheck === false && (p.candidates ?? 1) > 1) throw new Error('AWM+: --candidates needs the self-check to choose between runs (drop --self-check=false)');
   for (const k of ['mixupCount', 'augmentCopies'] as const) {
     const v = p[k];
     if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new Error(`AWM+: ${k} must be a whole number >= 0, got ${v}`);
@@ -131,6 +135,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     noiseBlend: p.noiseBlend ?? AWM_PLUS_DEFAULTS.noiseBlend,
     noiseShare: p.noiseShare ?? AWM_PLUS_DEFAULTS.noiseShare,
     candidates: p.candidates ?? AWM_PLUS_DEFAULTS.candidates,
+    selfCheck: p.selfCheck ?? AWM_PLUS_DEFAULTS.selfCheck,
   };
 }
 
@@ -199,32 +204,34 @@ export const awmPlusDefense: Defense<AwmPlusOptions> = {
   async run(ctx: DefenseContext, o: AwmPlusOptions): Promise<DefenseOutcome> {
     const t0 = performance.now();
     const { model, backend, clean } = ctx;
-    const candidates: Array<{ seed: number; result: AwmResult; check: SelfCheck; poolSize: number }> = [];
+    const candidates: Array<{ seed: number; result: AwmResult; check: SelfCheck | undefined; poolSize: number }> = [];
     let plan: SelfCheckPlan | undefined;
     let before: SelfCheck | undefined;
     for (let k = 0; k < o.candidates; k++) {
       const seed = o.seed + k;
       const oc = { ...o, seed };
       const { pool, variant, description } = await planAwmPlus(model, backend, clean, oc, ctx.attack);
-      if (!plan) {
-        // One check set and one check seed for every candidate, so their scores compare.
-        plan = await planSelfCheck(model, backend, clean, o, pool.n);
-        before = await selfCheck(model, backend, plan.check, plan.reference, plan.options);
-        ctx.log(`self-check before: ${formatSelfCheck(before)}`);
+      if (k === 0) {
+        if (o.selfCheck) {
+          // One check set and one check seed for every candidate, so their scores compare.
+          plan = await planSelfCheck(model, backend, clean, o, pool.n);
+          before = await selfCheck(model, backend, plan.check, plan.reference, plan.options);
+          ctx.log(`self-check before: ${formatSelfCheck(before)}`);
+        }
         ctx.log(description);
       }
       if (o.candidates > 1) ctx.log(`candidate ${k + 1}/${o.candidates} (seed ${seed})`);
       const result = await runAwm(model, backend, pool, oc, roundLogger(ctx, performance.now()), variant);
-      const after = await selfCheck(model, backend, plan.check, plan.reference, plan.options);
-      ctx.log(`self-check${o.candidates > 1 ? ` of candidate ${k + 1}` : ' after'}: ${formatSelfCheck(after)}`);
+      const after = plan ? await selfCheck(model, backend, plan.check, plan.reference, plan.options) : undefined;
+      if (after) ctx.log(`self-check${o.candidates > 1 ? ` of candidate ${k + 1}` : ' after'}: ${formatSelfCheck(after)}`);
       candidates.push({ seed, result, check: after, poolSize: pool.n });
       clearMasks(model);
     }
-    const best = candidates.reduce((a, b) => (b.check.score < a.check.score ? b : a));
+    const best = candidates.reduce((a, b) => (b.check!.score < a.check!.score ? b : a));
     if (o.candidates > 1) ctx.log(`kept candidate ${candidates.indexOf(best) + 1} (seed ${best.seed}): the lowest self-check score`);
     setMasks(model, best.result.masks);
     const outcome = foldedOutcome(model, 'awm+', t0, o, best.result, best.poolSize);
-    outcome.details.selfCheck = { before, candidates: candidates.map((c) => ({ seed: c.seed, ...c.check })), kept: candidates.indexOf(best) };
+    if (plan) outcome.details.selfCheck = { before, candidates: candidates.map((c) => ({ seed: c.seed, ...c.check })), kept: candidates.indexOf(best) };
     outcome.details.gemmGflop = candidates.reduce((s, c) => s + c.result.flops, 0) / 1e9;
     outcome.details.gemmGflopPerSecond = (outcome.details.gemmGflop as number) / candidates.reduce((s, c) => s + c.result.seconds, 0);
     return outcome;

@@ -118,6 +118,9 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     });
     console.log(`web page: demo run in ${seconds.toFixed(1)} s; ASR ${result.before} -> ${result.after}, clean accuracy ${result.accBefore} -> ${result.accAfter}\n${result.log}`);
     expect(result.log).toMatch(/device: WebGPU/);
+    // AWM+ checks itself: the original agrees with itself, and the run ends with a second check.
+    expect(result.log).toMatch(/self-check before: agreement with the original 100\.0 %/);
+    expect(result.log).toMatch(/self-check after: agreement with the original \d/);
     expect(result.before).toBeGreaterThan(0.9);
     expect(result.after).toBeLessThan(result.before - 0.3);
     expect(result.accAfter).toBeGreaterThan(0.5);

@@ -88,6 +88,11 @@ describe('awm purify (CPU backend)', () => {
     // A single run draws its clean images with its own seed too, so compare only when the clean set is the same (a file: always).
     expect(readFileSync(join(dir, 'cand-m.safetensors')).equals(readFileSync(`${single}-m.safetensors`))).toBe(true);
     await expect(run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--candidates', '0'])).rejects.toThrow(/candidates must be a whole number >= 1, got 0/);
+    await expect(run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--candidates', '2', '--self-check=false'])).rejects.toThrow(/--candidates needs the self-check/);
+    // Without the check (one candidate) the masks are the same and the report has no self-check.
+    await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'nocheck.safetensors'), '--masks', join(dir, 'nocheck-m.safetensors'), '--report', join(dir, 'nocheck.json'), ...tiny, ...plus.slice(0, -1), keptSeed, '--self-check=false']);
+    expect(readFileSync(join(dir, 'nocheck-m.safetensors')).equals(readFileSync(`${single}-m.safetensors`))).toBe(true);
+    expect(JSON.parse(readFileSync(join(dir, 'nocheck.json'), 'utf8')).details.selfCheck).toBeUndefined();
   });
 
   it.skipIf(!gpuBackend)('on WebGPU too, the same seed gives bit-identical masks', async () => {
