@@ -10,6 +10,8 @@
 #   .device/fmnist/      the Fashion-MNIST test files; .devtrain/ the full set (attack benchmark,
 #                        full training). The tree that travels is capped at 64 MiB, so .devtrain goes in
 #                        a second call to the still-warm machine, which keeps /tmp/nb and node_modules.
+#                        Name every .device/ path that call needs in its carry: carrying .device/bundles
+#                        alone left .device/fmnist behind there (the purify runs then found no data).
 #   .gl/*.deb            Debian's libvulkan1 and libglvnd packages (the Vulkan loader, the GL dispatch
 #                        library NVIDIA's Vulkan driver needs)
 # Results land in $OUT (device.log, results.tgz). Stages are time-boxed to a common DEADLINE and the
