@@ -88,7 +88,7 @@ function defined<T extends object>(o: T): Partial<T> {
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
 }
 
-function purifyOptions(flags: ParsedFlags, method: DefenseMethod, seed: number): PurifyOptions {
+export function purifyOptions(flags: ParsedFlags, method: DefenseMethod, seed: number): PurifyOptions {
   const f = (k: string) => flags[k] as number | undefined;
   const b = (k: string) => flags[k] as boolean | undefined;
   const awm = defined({

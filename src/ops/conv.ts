@@ -4,7 +4,7 @@ import { Tensor } from '../tensor/tensor.js';
 import { record } from '../autograd/engine.js';
 import { assertFloat, sameBackend, shapeStr, wrap } from './util.js';
 import { mean, sum } from './reduce.js';
-import { gemmWork } from './work.js';
+import { countGemm } from './work.js';
 
 export interface Conv2dOptions {
   stride?: number | [number, number];
@@ -36,11 +36,11 @@ export function conv2d(x: Tensor, weight: Tensor, bias: Tensor | null = null, op
   if (bias && (bias.rank !== 1 || bias.shape[0] !== p.cOut)) throw new Error(`conv2d: bias must have shape [${p.cOut}], got ${shapeStr(bias.shape)}`);
   // Each of the three passes is one GEMM of this many flops.
   const flops = 2 * p.n * p.cOut * p.outH * p.outW * p.cIn * p.kh * p.kw;
-  gemmWork.flops += flops;
+  countGemm('conv2d', p, flops, bias !== null);
   const out = wrap(be, be.conv2d(x.storage, weight.storage, bias ? bias.storage : null, p), [p.n, p.cOut, p.outH, p.outW]);
   return record(out, 'conv2d', bias ? [x, weight, bias] : [x, weight], (g) => [
-    x.requiresGrad ? (gemmWork.flops += flops, wrap(be, be.conv2dBackwardData(g.storage, weight.storage, p), x.shape)) : null,
-    weight.requiresGrad ? (gemmWork.flops += flops, wrap(be, be.conv2dBackwardWeight(x.storage, g.storage, p), weight.shape)) : null,
+    x.requiresGrad ? (countGemm('conv2dBackwardData', p, flops), wrap(be, be.conv2dBackwardData(g.storage, weight.storage, p), x.shape)) : null,
+    weight.requiresGrad ? (countGemm('conv2dBackwardWeight', p, flops), wrap(be, be.conv2dBackwardWeight(x.storage, g.storage, p), weight.shape)) : null,
     ...(bias ? [bias.requiresGrad ? sum(g, [0, 2, 3]) : null] : []),
   ]);
 }

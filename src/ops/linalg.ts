@@ -5,7 +5,7 @@ import { record } from '../autograd/engine.js';
 import { assertFloat, sameBackend, shapeStr, wrap } from './util.js';
 import { expand, reshape, transpose } from './layout.js';
 import { sumTo } from './elementwise.js';
-import { gemmWork } from './work.js';
+import { countGemm } from './work.js';
 
 /**
  * a [..., m, k] @ b [..., k, n] -> [..., m, n]. 1-D operands are treated as a row (a) or column (b)
@@ -31,8 +31,9 @@ export function matmul(a: Tensor, b: Tensor): Tensor {
   };
   const fa = fit(a2, m, k);
   const fb = fit(b2, k, n);
-  gemmWork.flops += 2 * batch * m * n * k;
-  const storage = be.matmul(fa.t.storage, fb.t.storage, { batch, m, n, k, transA: false, transB: false, batchStrideA: fa.stride, batchStrideB: fb.stride });
+  const mp = { batch, m, n, k, transA: false, transB: false, batchStrideA: fa.stride, batchStrideB: fb.stride };
+  countGemm('matmul', mp, 2 * batch * m * n * k);
+  const storage = be.matmul(fa.t.storage, fb.t.storage, mp);
   if (fa.t !== a2) fa.t.dispose();
   if (fb.t !== b2) fb.t.dispose();
   const out = wrap(be, storage, [...batchShape, m, n]);
