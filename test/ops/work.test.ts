@@ -22,4 +22,26 @@ describe('gemmWork', () => {
       expect(ops.gemmWork.flops - f1).toBe(2 * 5 * 2 * 7);
     });
   });
+
+  it('tallies calls by kind and shape when asked, and only then', () => {
+    tidy(() => {
+      const x = requireGrad(ops.tensor(cpu32, randomArray(2 * 3 * 5 * 5, 5), [2, 3, 5, 5]));
+      const w = requireGrad(ops.tensor(cpu32, randomArray(4 * 3 * 3 * 3, 6), [4, 3, 3, 3]));
+      ops.gemmWork.calls = new Map();
+      try {
+        const f0 = ops.gemmWork.flops;
+        for (let i = 0; i < 2; i++) backward(ops.sum(ops.conv2d(x, w, null, { padding: 1 })));
+        ops.matmul(ops.tensor(cpu32, randomArray(6, 7), [2, 3]), ops.tensor(cpu32, randomArray(3, 8), [3, 1]));
+        const tallies = [...ops.gemmWork.calls.values()];
+        expect(tallies.map((t) => [t.kind, t.count])).toEqual([['conv2d', 2], ['conv2dBackwardData', 2], ['conv2dBackwardWeight', 2], ['matmul', 1]]);
+        expect(tallies[0]!.params).toMatchObject({ n: 2, cIn: 3, cOut: 4, h: 5, w: 5, outH: 5, outW: 5 });
+        expect(tallies.reduce((s, t) => s + t.flops, 0)).toBe(ops.gemmWork.flops - f0);
+      } finally {
+        ops.gemmWork.calls = null;
+      }
+      const f1 = ops.gemmWork.flops;
+      ops.conv2d(x, w);
+      expect(ops.gemmWork.flops).toBeGreaterThan(f1);
+    });
+  });
 });
