@@ -21,7 +21,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const artifacts = join(root, 'test/browser/artifacts');
 
 /** Small enough for SwiftShader on two cores; the demo model's ASR still falls (checked below). */
-const TINY = { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', copies: '4', seed: '1', device: 'webgpu' };
+const TINY = { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', copies: '4', candidates: '2', seed: '1', device: 'webgpu' };
 
 if (!chromiumAvailable) {
   if (requireWebGpu) throw new Error('AWM_REQUIRE_WEBGPU=1 but /usr/bin/chromium is missing (apt-get install chromium)');
@@ -118,14 +118,16 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     });
     console.log(`web page: demo run in ${seconds.toFixed(1)} s; ASR ${result.before} -> ${result.after}, clean accuracy ${result.accBefore} -> ${result.accAfter}\n${result.log}`);
     expect(result.log).toMatch(/device: WebGPU/);
-    // AWM+ checks itself: the original agrees with itself, and the run ends with a second check.
+    // AWM+ checks itself: the original agrees with itself; each of the two candidates is checked and one is kept.
     expect(result.log).toMatch(/self-check before: agreement with the original 100\.0 %/);
-    expect(result.log).toMatch(/self-check after: agreement with the original \d/);
+    expect(result.log).toMatch(/self-check of candidate 2: agreement with the original \d/);
+    expect(result.log).toMatch(/kept candidate [12] \(seed [12]\)/);
     expect(result.before).toBeGreaterThan(0.9);
     expect(result.after).toBeLessThan(result.before - 0.3);
     expect(result.accAfter).toBeGreaterThan(0.5);
     for (const [id, n] of Object.entries(result.drawn)) expect(n, `view #${id} drew`).toBeGreaterThan(0);
-    expect(result.triggers).toBe(Number(TINY.rounds));
+    // The live view draws every round's trigger of every candidate.
+    expect(result.triggers).toBe(Number(TINY.rounds) * Number(TINY.candidates));
     expect(result.links).toEqual(['demo-purified.safetensors', 'demo-report.md', 'demo-report.json']);
     const sizes = await page.evaluate(async () => Promise.all(Array.from(document.querySelectorAll<HTMLAnchorElement>('#downloads a'), async (a) => (await (await fetch(a.href)).arrayBuffer()).byteLength)));
     for (const size of sizes) expect(size).toBeGreaterThan(1000);

@@ -6,8 +6,8 @@
  */
 import type { Backend } from '../../src/tensor/backend.js';
 import type { Classifier } from '../../src/nn/classifier.js';
-import { convLayers } from '../../src/nn/masks.js';
-import { runAwm, type AwmMaskStepInfo, type AwmResult, type AwmRoundStats, type AwmVariant } from '../../src/awm/awm.js';
+import { clearMasks, convLayers, setMasks } from '../../src/nn/masks.js';
+import { runAwm, type AwmMaskStepInfo, type AwmResult, type AwmRoundStats } from '../../src/awm/awm.js';
 import { describeAwmRun, foldedOutcome, resolveAwmOptions, type AwmDefenseOptions } from '../../src/awm/awm-defense.js';
 import { planAwmPlus, planSelfCheck, resolveAwmPlusOptions, type AwmPlusOptions, type SelfCheckPlan } from '../../src/awm/awm-plus.js';
 import { formatSelfCheck, selfCheck, type SelfCheck } from '../../src/awm/self-check.js';
@@ -67,42 +67,57 @@ export async function runJob(backend: Backend, model: Classifier, clean: CleanSe
   const plus = settings.method === 'awm+';
   const o: AwmDefenseOptions | AwmPlusOptions = plus ? resolveAwmPlusOptions(settings.options, ctx) : resolveAwmOptions(settings.options, ctx);
   const t0 = performance.now();
-  let set = clean;
-  let variant: AwmVariant = {};
-  let checkPlan: SelfCheckPlan | undefined;
-  let checkBefore: SelfCheck | undefined;
-  if (plus) {
-    const plan = await planAwmPlus(model, backend, clean, o as AwmPlusOptions);
-    ({ pool: set, variant } = plan);
-    // The page runs one candidate (no --candidates), but shows the same self-check as `awm purify`.
-    checkPlan = await planSelfCheck(model, backend, clean, o as AwmPlusOptions, set.n);
-    checkBefore = await selfCheck(model, backend, checkPlan.check, checkPlan.reference, checkPlan.options);
-    listener.log(`self-check before: ${formatSelfCheck(checkBefore)}`);
-    listener.log(plan.description);
-  } else {
-    if (o.augmentCopies > 0) set = await augmentOneShot(backend, clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed });
-    listener.log(describeAwmRun(clean.n, set.n, o as AwmDefenseOptions));
-  }
-  const T = stepsPerPhase(set.n, o.batchSize, o.inner);
-  const result: AwmResult = await runAwm(model, backend, set, o, {
+  const hooks = (T: number) => ({
     shouldStop: () => listener.shouldStop(),
     maskStepEvery: Math.ceil(T / PROBES_PER_ROUND),
     maskGradNorms: true,
-    onMaskStep: async (info) => {
+    onMaskStep: async (info: AwmMaskStepInfo) => {
       listener.maskStep(info);
       await yieldToPage();
     },
-    onRound: async (stats) => {
+    onRound: async (stats: AwmRoundStats) => {
       listener.round(stats, await currentMaskStats(model));
       listener.log(`round ${stats.round}/${stats.rounds}: loss ${stats.loss.toFixed(4)} (clean ${stats.cleanLoss.toFixed(4)}, triggered ${stats.triggeredLoss.toFixed(4)}), ` +
         `trigger L1 ${stats.triggerL1.toFixed(1)} -> ${stats.triggerL1Rescaled.toFixed(1)}, mean mask ${stats.meanMask.toFixed(4)}, ${stats.seconds.toFixed(1)} s`);
       await yieldToPage();
     },
-  }, variant);
-  const checkAfter = checkPlan ? await selfCheck(model, backend, checkPlan.check, checkPlan.reference, checkPlan.options) : undefined;
-  if (checkAfter) listener.log(`self-check after: ${formatSelfCheck(checkAfter)}`);
-  const outcome = foldedOutcome(model, settings.method, t0, o, result, set.n);
-  if (checkAfter) outcome.details.selfCheck = { before: checkBefore, candidates: [{ seed: o.seed, ...checkAfter }], kept: 0 };
+  });
+  let outcome;
+  if (plus) {
+    // As awmPlusDefense.run (src/awm/awm-plus.ts), with the page's live hooks: one self-check set for every
+    // candidate seed, the best-scoring candidate's masks kept.
+    const op = o as AwmPlusOptions;
+    let checkPlan: SelfCheckPlan | undefined;
+    let checkBefore: SelfCheck | undefined;
+    const runs: Array<{ seed: number; result: AwmResult; check: SelfCheck; poolSize: number }> = [];
+    for (let k = 0; k < op.candidates; k++) {
+      const seed = op.seed + k;
+      const plan = await planAwmPlus(model, backend, clean, { ...op, seed });
+      if (!checkPlan) {
+        checkPlan = await planSelfCheck(model, backend, clean, op, plan.pool.n);
+        checkBefore = await selfCheck(model, backend, checkPlan.check, checkPlan.reference, checkPlan.options);
+        listener.log(`self-check before: ${formatSelfCheck(checkBefore)}`);
+        listener.log(plan.description);
+      }
+      if (op.candidates > 1) listener.log(`candidate ${k + 1}/${op.candidates} (seed ${seed})`);
+      const result = await runAwm(model, backend, plan.pool, { ...op, seed }, hooks(stepsPerPhase(plan.pool.n, op.batchSize, op.inner)), plan.variant);
+      const check = await selfCheck(model, backend, checkPlan.check, checkPlan.reference, checkPlan.options);
+      listener.log(`self-check${op.candidates > 1 ? ` of candidate ${k + 1}` : ' after'}: ${formatSelfCheck(check)}`);
+      runs.push({ seed, result, check, poolSize: plan.pool.n });
+      clearMasks(model);
+    }
+    const best = runs.reduce((a, b) => (b.check.score < a.check.score ? b : a));
+    if (op.candidates > 1) listener.log(`kept candidate ${runs.indexOf(best) + 1} (seed ${best.seed}): the lowest self-check score`);
+    setMasks(model, best.result.masks);
+    outcome = foldedOutcome(model, 'awm+', t0, o, best.result, best.poolSize);
+    outcome.details.selfCheck = { before: checkBefore, candidates: runs.map((r) => ({ seed: r.seed, ...r.check })), kept: runs.indexOf(best) };
+  } else {
+    let set = clean;
+    if (o.augmentCopies > 0) set = await augmentOneShot(backend, clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed });
+    listener.log(describeAwmRun(clean.n, set.n, o as AwmDefenseOptions));
+    const result: AwmResult = await runAwm(model, backend, set, o, hooks(stepsPerPhase(set.n, o.batchSize, o.inner)));
+    outcome = foldedOutcome(model, settings.method, t0, o, result, set.n);
+  }
   outcome.details.ranIn = 'browser';
   let after: BackdoorMetrics | undefined;
   if (evaluation) {
