@@ -17,7 +17,7 @@
 import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
-import { runAwm, type AwmResult, type AwmVariant } from './awm.js';
+import { runAwm, type AwmHooks, type AwmResult, type AwmVariant } from './awm.js';
 import { formatSelfCheck, predictImages, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
 import { clearMasks, setMasks } from '../nn/masks.js';
 import { applyTrigger, type AttackSpec } from '../attacks/index.js';
@@ -198,42 +198,68 @@ export async function planSelfCheck(model: Classifier, backend: Backend, clean: 
   };
 }
 
+/** One AWM+ run of a candidate seed, with its self-check after (none with selfCheck off). */
+export interface AwmPlusCandidate {
+  seed: number;
+  result: AwmResult;
+  check: SelfCheck | undefined;
+  poolSize: number;
+}
+
+/**
+ * Runs AWM+ for seeds o.seed .. o.seed + candidates - 1, self-checks each on one shared check set, and leaves the
+ * best-scoring candidate's masks on the model (unfolded). Shared by `awm purify` and the browser page, which
+ * passes its live hooks; `hooksFor` gets each run's steps per phase.
+ */
+export async function runAwmPlusCandidates(
+  model: Classifier, backend: Backend, clean: CleanSet, o: AwmPlusOptions,
+  log: (line: string) => void, hooksFor: (stepsPerPhase: number) => AwmHooks, attack?: AttackSpec,
+): Promise<{ best: AwmPlusCandidate; runs: AwmPlusCandidate[]; before: SelfCheck | undefined }> {
+  const runs: AwmPlusCandidate[] = [];
+  let plan: SelfCheckPlan | undefined;
+  let before: SelfCheck | undefined;
+  for (let k = 0; k < o.candidates; k++) {
+    const seed = o.seed + k;
+    const oc = { ...o, seed };
+    const { pool, variant, description } = await planAwmPlus(model, backend, clean, oc, attack);
+    if (k === 0) {
+      if (o.selfCheck) {
+        // One check set and one check seed for every candidate, so their scores compare.
+        plan = await planSelfCheck(model, backend, clean, o, pool.n);
+        before = await selfCheck(model, backend, plan.check, plan.reference, plan.options);
+        log(`self-check before: ${formatSelfCheck(before)}`);
+      }
+      log(description);
+    }
+    if (o.candidates > 1) log(`candidate ${k + 1}/${o.candidates} (seed ${seed})`);
+    const result = await runAwm(model, backend, pool, oc, hooksFor(stepsPerPhase(pool.n, o.batchSize, o.inner)), variant);
+    const after = plan ? await selfCheck(model, backend, plan.check, plan.reference, plan.options) : undefined;
+    if (after) log(`self-check${o.candidates > 1 ? ` of candidate ${k + 1}` : ' after'}: ${formatSelfCheck(after)}`);
+    runs.push({ seed, result, check: after, poolSize: pool.n });
+    clearMasks(model);
+  }
+  const best = runs.reduce((a, b) => (b.check!.score < a.check!.score ? b : a));
+  if (o.candidates > 1) log(`kept candidate ${runs.indexOf(best) + 1} (seed ${best.seed}): the lowest self-check score`);
+  setMasks(model, best.result.masks);
+  return { best, runs, before };
+}
+
+/** Folds the kept candidate's masks into the weights and packages the run: its rounds, every candidate's self-check, the GEMM work of all of them. */
+export function awmPlusOutcome(model: Classifier, t0: number, o: AwmPlusOptions, r: { best: AwmPlusCandidate; runs: AwmPlusCandidate[]; before: SelfCheck | undefined }): DefenseOutcome {
+  const outcome = foldedOutcome(model, 'awm+', t0, o, r.best.result, r.best.poolSize);
+  if (r.before) outcome.details.selfCheck = { before: r.before, candidates: r.runs.map((c) => ({ seed: c.seed, ...c.check })), kept: r.runs.indexOf(r.best) };
+  const gflop = r.runs.reduce((s, c) => s + c.result.flops, 0) / 1e9;
+  outcome.details.gemmGflop = gflop;
+  outcome.details.gemmGflopPerSecond = gflop / r.runs.reduce((s, c) => s + c.result.seconds, 0);
+  return outcome;
+}
+
 export const awmPlusDefense: Defense<AwmPlusOptions> = {
   method: 'awm+',
   resolveOptions: (partial, ctx) => resolveAwmPlusOptions(partial, ctx),
   async run(ctx: DefenseContext, o: AwmPlusOptions): Promise<DefenseOutcome> {
     const t0 = performance.now();
-    const { model, backend, clean } = ctx;
-    const candidates: Array<{ seed: number; result: AwmResult; check: SelfCheck | undefined; poolSize: number }> = [];
-    let plan: SelfCheckPlan | undefined;
-    let before: SelfCheck | undefined;
-    for (let k = 0; k < o.candidates; k++) {
-      const seed = o.seed + k;
-      const oc = { ...o, seed };
-      const { pool, variant, description } = await planAwmPlus(model, backend, clean, oc, ctx.attack);
-      if (k === 0) {
-        if (o.selfCheck) {
-          // One check set and one check seed for every candidate, so their scores compare.
-          plan = await planSelfCheck(model, backend, clean, o, pool.n);
-          before = await selfCheck(model, backend, plan.check, plan.reference, plan.options);
-          ctx.log(`self-check before: ${formatSelfCheck(before)}`);
-        }
-        ctx.log(description);
-      }
-      if (o.candidates > 1) ctx.log(`candidate ${k + 1}/${o.candidates} (seed ${seed})`);
-      const result = await runAwm(model, backend, pool, oc, roundLogger(ctx, performance.now()), variant);
-      const after = plan ? await selfCheck(model, backend, plan.check, plan.reference, plan.options) : undefined;
-      if (after) ctx.log(`self-check${o.candidates > 1 ? ` of candidate ${k + 1}` : ' after'}: ${formatSelfCheck(after)}`);
-      candidates.push({ seed, result, check: after, poolSize: pool.n });
-      clearMasks(model);
-    }
-    const best = candidates.reduce((a, b) => (b.check!.score < a.check!.score ? b : a));
-    if (o.candidates > 1) ctx.log(`kept candidate ${candidates.indexOf(best) + 1} (seed ${best.seed}): the lowest self-check score`);
-    setMasks(model, best.result.masks);
-    const outcome = foldedOutcome(model, 'awm+', t0, o, best.result, best.poolSize);
-    if (plan) outcome.details.selfCheck = { before, candidates: candidates.map((c) => ({ seed: c.seed, ...c.check })), kept: candidates.indexOf(best) };
-    outcome.details.gemmGflop = candidates.reduce((s, c) => s + c.result.flops, 0) / 1e9;
-    outcome.details.gemmGflopPerSecond = (outcome.details.gemmGflop as number) / candidates.reduce((s, c) => s + c.result.seconds, 0);
-    return outcome;
+    const r = await runAwmPlusCandidates(ctx.model, ctx.backend, ctx.clean, o, ctx.log, () => roundLogger(ctx, performance.now()), ctx.attack);
+    return awmPlusOutcome(ctx.model, t0, o, r);
   },
 };

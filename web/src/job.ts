@@ -6,11 +6,10 @@
  */
 import type { Backend } from '../../src/tensor/backend.js';
 import type { Classifier } from '../../src/nn/classifier.js';
-import { clearMasks, convLayers, setMasks } from '../../src/nn/masks.js';
+import { convLayers } from '../../src/nn/masks.js';
 import { runAwm, type AwmMaskStepInfo, type AwmResult, type AwmRoundStats } from '../../src/awm/awm.js';
 import { describeAwmRun, foldedOutcome, resolveAwmOptions, type AwmDefenseOptions } from '../../src/awm/awm-defense.js';
-import { planAwmPlus, planSelfCheck, resolveAwmPlusOptions, type AwmPlusOptions, type SelfCheckPlan } from '../../src/awm/awm-plus.js';
-import { formatSelfCheck, selfCheck, type SelfCheck } from '../../src/awm/self-check.js';
+import { awmPlusOutcome, resolveAwmPlusOptions, runAwmPlusCandidates, type AwmPlusOptions } from '../../src/awm/awm-plus.js';
 import { augmentOneShot, perClassCounts, validateCleanSet, type CleanSet } from '../../src/awm/clean-set.js';
 import { stepsPerPhase } from '../../src/awm/options.js';
 import { evaluateModel, maskStatistics, purifyReport, type LayerMaskStats, type PurifyEvaluation, type PurifyReport } from '../../src/awm/purify.js';
@@ -84,33 +83,8 @@ export async function runJob(backend: Backend, model: Classifier, clean: CleanSe
   });
   let outcome;
   if (plus) {
-    // As awmPlusDefense.run (src/awm/awm-plus.ts), with the page's live hooks: one self-check set for every
-    // candidate seed, the best-scoring candidate's masks kept.
-    const op = o as AwmPlusOptions;
-    let checkPlan: SelfCheckPlan | undefined;
-    let checkBefore: SelfCheck | undefined;
-    const runs: Array<{ seed: number; result: AwmResult; check: SelfCheck; poolSize: number }> = [];
-    for (let k = 0; k < op.candidates; k++) {
-      const seed = op.seed + k;
-      const plan = await planAwmPlus(model, backend, clean, { ...op, seed });
-      if (!checkPlan) {
-        checkPlan = await planSelfCheck(model, backend, clean, op, plan.pool.n);
-        checkBefore = await selfCheck(model, backend, checkPlan.check, checkPlan.reference, checkPlan.options);
-        listener.log(`self-check before: ${formatSelfCheck(checkBefore)}`);
-        listener.log(plan.description);
-      }
-      if (op.candidates > 1) listener.log(`candidate ${k + 1}/${op.candidates} (seed ${seed})`);
-      const result = await runAwm(model, backend, plan.pool, { ...op, seed }, hooks(stepsPerPhase(plan.pool.n, op.batchSize, op.inner)), plan.variant);
-      const check = await selfCheck(model, backend, checkPlan.check, checkPlan.reference, checkPlan.options);
-      listener.log(`self-check${op.candidates > 1 ? ` of candidate ${k + 1}` : ' after'}: ${formatSelfCheck(check)}`);
-      runs.push({ seed, result, check, poolSize: plan.pool.n });
-      clearMasks(model);
-    }
-    const best = runs.reduce((a, b) => (b.check.score < a.check.score ? b : a));
-    if (op.candidates > 1) listener.log(`kept candidate ${runs.indexOf(best) + 1} (seed ${best.seed}): the lowest self-check score`);
-    setMasks(model, best.result.masks);
-    outcome = foldedOutcome(model, 'awm+', t0, o, best.result, best.poolSize);
-    outcome.details.selfCheck = { before: checkBefore, candidates: runs.map((r) => ({ seed: r.seed, ...r.check })), kept: runs.indexOf(best) };
+    const r = await runAwmPlusCandidates(model, backend, clean, o as AwmPlusOptions, (l) => listener.log(l), hooks);
+    outcome = awmPlusOutcome(model, t0, o as AwmPlusOptions, r);
   } else {
     let set = clean;
     if (o.augmentCopies > 0) set = await augmentOneShot(backend, clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed });
