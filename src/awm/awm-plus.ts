@@ -18,8 +18,9 @@ import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { runAwm, type AwmHooks, type AwmResult, type AwmVariant } from './awm.js';
-import { formatSelfCheck, predictImages, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
+import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
 import { clearMasks, setMasks } from '../nn/masks.js';
+import { predictClasses } from '../train/train.js';
 import { applyTrigger, type AttackSpec } from '../attacks/index.js';
 import { foldedOutcome, roundLogger } from './awm-defense.js';
 import type { Classifier } from '../nn/classifier.js';
@@ -189,7 +190,7 @@ export interface SelfCheckPlan {
 /** Call before any masks go on the model: the reference answers are the original model's. */
 export async function planSelfCheck(model: Classifier, backend: Backend, clean: CleanSet, o: AwmPlusOptions, poolSize: number): Promise<SelfCheckPlan> {
   const check = await augmentOneShot(backend, clean, { copies: CHECK_COPIES, flip: o.augmentFlip, seed: o.seed ^ 0xc4ec });
-  const reference = await predictImages(model, backend, check.images, check.c, check.h, check.w);
+  const reference = await predictClasses(model, backend, check.images, [check.n, check.c, check.h, check.w]);
   // At least 20 ascent steps: a tiny pool gives AWM+ few steps per phase, too few to recover a trigger for the check.
   const steps = Math.max(CHECK_MIN_STEPS, stepsPerPhase(poolSize, o.batchSize, o.inner));
   return {

@@ -13,12 +13,13 @@
 import type { Backend } from '../tensor/backend.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { keep, tidy } from '../tensor/scope.js';
-import { noGrad, requireGrad } from '../autograd/engine.js';
+import { requireGrad } from '../autograd/engine.js';
 import * as ops from '../ops/index.js';
 import type { Module } from '../nn/module.js';
 import { Rng } from '../data/rng.js';
 import type { CleanSet } from './clean-set.js';
 import { sparsifyTriggers, triggerStep } from './steps.js';
+import { predictClasses } from '../train/train.js';
 
 export interface SelfCheckOptions {
   /** L1 budget of the recovered trigger (AWM's tau). */
@@ -44,21 +45,6 @@ export interface SelfCheck {
   noiseClass: number;
   /** max(triggerFlip, noiseFlip) + (1 - agreement); lower is better. */
   score: number;
-}
-
-/** The model's class for every image, in batches; puts the model in eval mode (no gradients). */
-export async function predictImages(model: Module, backend: Backend, images: Float32Array, c: number, h: number, w: number, batchSize = 256): Promise<Int32Array> {
-  model.eval();
-  const per = c * h * w;
-  const n = images.length / per;
-  const out = new Int32Array(n);
-  for (let start = 0; start < n; start += batchSize) {
-    const count = Math.min(batchSize, n - start);
-    const p = tidy(() => noGrad(() => ops.argmax(model.forward(ops.tensor(backend, images.subarray(start * per, (start + count) * per), [count, c, h, w])), 1)));
-    out.set(Array.from(await p.data(), (v) => Math.round(v)), start);
-    p.dispose();
-  }
-  return out;
 }
 
 /**
@@ -88,7 +74,7 @@ export async function selfCheck(model: Module, backend: Backend, check: CleanSet
   model.setRequiresGrad(false);
   const { c, h, w, n, numClasses: k } = check;
   const per = c * h * w;
-  const own = await predictImages(model, backend, check.images, c, h, w);
+  const own = await predictClasses(model, backend, check.images, [n, c, h, w]);
   const agreement = own.reduce((s, p, i) => s + (p === reference[i] ? 1 : 0), 0) / n;
 
   // A fresh trigger, recovered against the model as it is now.
@@ -111,13 +97,13 @@ export async function selfCheck(model: Module, backend: Backend, check: CleanSet
     const d = await delta.data();
     const triggered = new Float32Array(check.images.length);
     for (let i = 0; i < triggered.length; i++) triggered[i] = Math.min(1, Math.max(0, check.images[i]! + d[i % per]!));
-    const trig = maxClassFlip(own, await predictImages(model, backend, triggered, c, h, w), k);
+    const trig = maxClassFlip(own, await predictClasses(model, backend, triggered, [n, c, h, w]), k);
 
     const noisy = new Float32Array(o.noiseDraws * check.images.length);
     for (let r = 0; r < o.noiseDraws; r++) {
       for (let i = 0; i < check.images.length; i++) noisy[r * check.images.length + i] = (1 - o.noiseBlend) * check.images[i]! + o.noiseBlend * rng.uniform();
     }
-    const noise = o.noiseDraws > 0 ? maxClassFlip(own, await predictImages(model, backend, noisy, c, h, w), k) : { rate: 0, cls: 0 };
+    const noise = o.noiseDraws > 0 ? maxClassFlip(own, await predictClasses(model, backend, noisy, [o.noiseDraws * n, c, h, w]), k) : { rate: 0, cls: 0 };
     return {
       agreement, triggerFlip: trig.rate, triggerClass: trig.cls, noiseFlip: noise.rate, noiseClass: noise.cls,
       score: Math.max(trig.rate, noise.rate) + (1 - agreement),

@@ -9,7 +9,8 @@ import { Module } from '../../src/nn/module.js';
 import { Linear } from '../../src/nn/linear.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import type { Backend } from '../../src/tensor/backend.js';
-import { maxClassFlip, predictImages, selfCheck, type SelfCheckOptions } from '../../src/awm/self-check.js';
+import { maxClassFlip, selfCheck, type SelfCheckOptions } from '../../src/awm/self-check.js';
+import { predictClasses } from '../../src/train/train.js';
 import type { CleanSet } from '../../src/awm/clean-set.js';
 import { Rng } from '../../src/data/rng.js';
 import { cpu32 } from '../helpers/backends.js';
@@ -67,7 +68,7 @@ describe('selfCheck', () => {
   it('flags a planted one-pixel backdoor and passes the same model without it', async () => {
     const clean = new QuadrantNet(cpu32, false);
     const backdoored = new QuadrantNet(cpu32, true);
-    const reference = await predictImages(clean, cpu32, set.images, 1, 4, 4);
+    const reference = await predictClasses(clean, cpu32, set.images, [set.n, 1, 4, 4]);
     expect(Array.from(reference)).toEqual(Array.from(set.labels));
     const a = await selfCheck(clean, cpu32, set, reference, options);
     const b = await selfCheck(backdoored, cpu32, set, reference, options);
