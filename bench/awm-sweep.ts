@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags } from '../src/cli/args.js';
 import { writeFileAtomic } from '../src/io/atomic-write.node.js';
-import type { PurifyReport } from '../src/awm/purify.js';
+import { readPurifyReport, type PurifyFigures } from './_purify-report.js';
 
 const CLI = 'dist/awm.mjs';
 
@@ -67,18 +67,11 @@ const FLAGS = {
   backend: { type: 'string', choices: ['webgpu', 'cpu', 'auto'], default: 'webgpu', help: 'compute backend' },
 } as const;
 
-interface RunResult {
+interface RunResult extends PurifyFigures {
   setting: string;
   flags: string[];
   model: string;
   seed: number;
-  evalImages: number;
-  accBefore: number;
-  accAfter: number;
-  asrBefore: number;
-  asrAfter: number;
-  seconds: number;
-  backend: string;
   date: string;
   /** AWM+'s self-check figures (before, each candidate, which was kept), from the report. */
   selfCheck?: unknown;
@@ -107,18 +100,13 @@ function purify(setting: { name: string; flags: string[] }, model: string, seed:
     child.on('close', (status) => {
       try {
         if (status !== 0) throw new Error(`awm purify exited with status ${status}: ${stderr.trim().split('\n').pop()}`);
-        const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as PurifyReport;
-        if (!report.before || !report.after) throw new Error('the report has no before/after evaluation');
+        const { report, figures } = readPurifyReport(join(dir, 'report.json'));
         const keep = f['keep-dir'] as string;
         if (keep) {
           mkdirSync(keep, { recursive: true });
           renameSync(join(dir, 'out.safetensors'), join(keep, `${setting.name}-${model}-s${seed}.safetensors`));
         }
-        resolve({
-          setting: setting.name, flags: setting.flags, model, seed, evalImages: report.before.n,
-          accBefore: report.before.cleanAccuracy, accAfter: report.after.cleanAccuracy, asrBefore: report.before.asr, asrAfter: report.after.asr,
-          seconds: report.seconds, backend: report.backend, date: new Date().toISOString(), selfCheck: report.details.selfCheck,
-        });
+        resolve({ setting: setting.name, flags: setting.flags, model, seed, ...figures, date: new Date().toISOString(), selfCheck: report.details.selfCheck });
       } catch (e) {
         reject(e);
       } finally {
@@ -129,7 +117,7 @@ function purify(setting: { name: string; flags: string[] }, model: string, seed:
 }
 
 /** Runs the jobs `parallel` at a time, merging each result into the results file as it lands. */
-async function runAll(jobs: Array<{ key: string; run: () => Promise<RunResult>; label: Omit<RunResult, 'flags' | 'evalImages' | 'accBefore' | 'accAfter' | 'asrBefore' | 'asrAfter' | 'seconds' | 'backend' | 'date'> }>, results: Results, out: string, parallel: number): Promise<void> {
+async function runAll(jobs: Array<{ key: string; run: () => Promise<RunResult>; label: Pick<RunResult, 'setting' | 'model' | 'seed'> }>, results: Results, out: string, parallel: number): Promise<void> {
   let next = 0;
   let saving = Promise.resolve();
   const worker = async () => {

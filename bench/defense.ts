@@ -17,7 +17,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseFlags } from '../src/cli/args.js';
 import { writeFileAtomic } from '../src/io/atomic-write.node.js';
-import type { PurifyReport } from '../src/awm/purify.js';
+import { readPurifyReport, type PurifyFigures } from './_purify-report.js';
 
 const CLI = 'dist/awm.mjs';
 const RESNETS = ['fmnist_resnet18w16_badnets', 'fmnist_resnet18w16_blend'];
@@ -44,23 +44,15 @@ interface Cell {
   perClass: number;
 }
 
-interface CellResult {
+interface CellResult extends PurifyFigures {
   model: string;
   attack: string;
   method: string;
   perClass: number;
   seed: number;
-  evalImages: number;
-  accBefore: number;
-  accAfter: number;
-  asrBefore: number;
-  asrAfter: number;
-  /** The defense's own seconds (evaluation excluded). */
-  seconds: number;
   /** The whole `awm purify` process, compile and evaluation included. */
   wallSeconds: number;
   gemmGflop?: number;
-  backend: string;
   date: string;
 }
 
@@ -121,15 +113,11 @@ function runCell(cell: Cell, flags: Record<string, unknown>): CellResult {
     const r = spawnSync(process.execPath, args, { stdio: ['ignore', 'inherit', 'inherit'] });
     const wallSeconds = (performance.now() - t0) / 1000;
     if (r.status !== 0) throw new Error(`awm purify exited with status ${r.status ?? r.signal}`);
-    const report = JSON.parse(readFileSync(join(dir, 'report.json'), 'utf8')) as PurifyReport;
-    if (!report.before || !report.after) throw new Error('the report has no before/after evaluation (is the attack spec beside the model?)');
+    const { report, figures } = readPurifyReport(join(dir, 'report.json'));
     return {
       model: cell.model, attack: cell.attack, method: cell.method, perClass: cell.perClass, seed: flags.seed as number,
-      evalImages: report.before.n,
-      accBefore: report.before.cleanAccuracy, accAfter: report.after.cleanAccuracy,
-      asrBefore: report.before.asr, asrAfter: report.after.asr,
-      seconds: report.seconds, wallSeconds, gemmGflop: typeof report.details.gemmGflop === 'number' ? report.details.gemmGflop : undefined,
-      backend: report.backend, date: new Date().toISOString(),
+      ...figures, wallSeconds, gemmGflop: typeof report.details.gemmGflop === 'number' ? report.details.gemmGflop : undefined,
+      date: new Date().toISOString(),
     };
   } finally {
     rmSync(dir, { recursive: true, force: true });
