@@ -3,6 +3,7 @@
  *   - matmul 512^3 and 1024^3,
  *   - conv2d forward, backward-data and backward-weight at the ResNet-18 CIFAR layer shapes
  *     (batch 32, 3x3, stride 1, padding 1, cIn = cOut: 64x32x32, 128x16x16, 256x8x8, 512x4x4),
+ *   - conv2d backward-data of the stride-2 downsampling layers, per output phase and dilated,
  * for each kernel form (register-tiled and workgroup-memory), optionally also the conv path that
  * WebGpuBackend itself routes to (whichever that is), for comparison. Each case is warmed up, then `reps` repetitions are recorded in one batch
  * between two `await backend.sync()`; ms is wall time per repetition. cpuMs is this process's CPU
@@ -26,6 +27,7 @@ import { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import type { Conv2dParams, MatmulParams, Storage } from '../src/tensor/backend.js';
 import { matmul } from '../src/shaders/matmul.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../src/shaders/conv2d.js';
+import type { StridedBackwardData } from '../src/backends/webgpu/context.js';
 import { timeTfjs, type TfjsResult, type TfjsShape } from './_tfjs.js';
 
 const FLAGS = {
@@ -34,7 +36,7 @@ const FLAGS = {
   robustness: { type: 'string', choices: ['both', 'on', 'off'], default: 'both', help: "Dawn's bounds-check injection" },
   reps: { type: 'int', default: 3, help: 'timed repetitions per case (register form)' },
   'shared-reps': { type: 'int', default: 1, help: 'timed repetitions per case (workgroup-memory form; slow on SwiftShader)' },
-  only: { type: 'string', choices: ['all', 'matmul', 'conv'], default: 'all', help: 'which kernels' },
+  only: { type: 'string', choices: ['all', 'matmul', 'conv', 'strided'], default: 'all', help: 'which kernels (strided: backward-data of the stride-2 layers, per phase and dilated)' },
   'compare-backend': { type: 'boolean', default: false, help: "also time conv through WebGpuBackend's own methods" },
   tfjs: { type: 'boolean', default: true, help: "also time TensorFlow.js's WebGPU backend on the same adapter (--tfjs=false to skip)" },
   shapes: { type: 'string', default: 'all', help: "comma-separated substrings of 'kernel shape' to keep, e.g. '512x512,32x256x8'" },
@@ -58,8 +60,8 @@ interface Case {
   kernel: string;
   shape: string;
   flop: number;
-  /** The same problem for bench/_tfjs.ts. */
-  tfjs: TfjsShape;
+  /** The same problem for bench/_tfjs.ts (none for the strided cases). */
+  tfjs?: TfjsShape;
   /** Records one run and returns the storages to release after it. */
   run(be: WebGpuBackend, form: Form): Storage[];
   /** Same kernels at a tiny size, to compile pipelines without paying for a full slow run. */
@@ -128,12 +130,40 @@ function convCase(pass: Pass, c: number, hw: number): Case {
   };
 }
 
+/**
+ * Backward-data of ResNet-18's downsampling convs (stride 2: the 3x3 and the 1x1 shortcut), in both
+ * versions: per output phase (the default) and over the zero-dilated grid it replaced. GFLOP/s counts
+ * the dense convolution's flops for both, so the ratio of their times is the speed-up.
+ */
+function stridedCase(version: StridedBackwardData, cIn: number, hw: number, k: number): Case {
+  const pad = (k - 1) / 2;
+  const out = Math.floor((hw + 2 * pad - k) / 2) + 1;
+  const params = (n: number, side: number): Conv2dParams => {
+    const o = Math.floor((side + 2 * pad - k) / 2) + 1;
+    return { n, cIn, h: side, w: side, cOut: 2 * cIn, kh: k, kw: k, strideH: 2, strideW: 2, padH: pad, padW: pad, outH: o, outW: o };
+  };
+  const go = (be: WebGpuBackend, p: Conv2dParams) => {
+    const w = input(be, p.cOut * p.cIn * p.kh * p.kw, 4);
+    const dy = input(be, p.n * p.cOut * p.outH * p.outW, 5);
+    return [conv2dBackwardData(be.runtime, dy, w, p, undefined, version)];
+  };
+  const p = params(32, hw);
+  const kernel = `conv2d backward-data s2 ${version}`;
+  const shape = `32x${cIn}x${hw}x${hw} -> ${2 * cIn}x${out}x${out}, ${k}x${k}`;
+  return { kernel, shape, flop: 2 * p.n * p.cOut * p.outH * p.outW * p.cIn * k * k, run: (be) => go(be, p), warm: (be) => go(be, params(2, 5)) };
+}
+
 function cases(only: string, shapes: string): Case[] {
   const list: Case[] = [];
-  if (only !== 'conv') list.push(matmulCase(512), matmulCase(1024));
-  if (only !== 'matmul') {
+  if (only === 'all' || only === 'matmul') list.push(matmulCase(512), matmulCase(1024));
+  if (only === 'all' || only === 'conv') {
     for (const [c, hw] of [[64, 32], [128, 16], [256, 8], [512, 4]] as const) {
       for (const pass of ['forward', 'backward-data', 'backward-weight'] as const) list.push(convCase(pass, c, hw));
+    }
+  }
+  if (only === 'all' || only === 'strided') {
+    for (const [c, hw, k] of [[64, 32, 3], [128, 16, 3], [256, 8, 3], [64, 32, 1]] as const) {
+      for (const version of ['phases', 'dilated'] as const) list.push(stridedCase(version, c, hw, k));
     }
   }
   if (shapes === 'all' || shapes === '') return list;
@@ -190,7 +220,7 @@ async function measure(flags: Record<string, unknown>, robustness: 'on' | 'off')
     console.log(`\nTensorFlow.js WebGPU, same process (robustness ${robustness})`);
     console.log('| kernel | shape | ms | GFLOP/s | cpu ms |\n|---|---|---|---|---|');
     try {
-      result.tfjs = await timeTfjs(handle.gpu, cases(flags.only as string, flags.shapes as string).map((c) => c.tfjs), flags.reps as number);
+      result.tfjs = await timeTfjs(handle.gpu, cases(flags.only as string, flags.shapes as string).flatMap((c) => (c.tfjs ? [c.tfjs] : [])), flags.reps as number);
       console.log(`tfjs ${result.tfjs.version} on: ${result.tfjs.adapter}`);
     } catch (e) {
       result.tfjsError = e instanceof Error ? e.message : String(e);

@@ -54,6 +54,39 @@ if has probe; then
   run_stage 60 node .device/bundles/probe.mjs > "$RES/probe.txt" 2>&1; echo "rc=$?"; head -3 "$RES/probe.txt"; grep -E 'preferWork|isSoftware|maxComputeWorkgroupStorage' "$RES/probe.txt"; pack
   grep -q '"isSoftware": false' "$RES/probe.txt" || { echo "NO HARDWARE ADAPTER: stopping"; cat "$RES/probe.txt"; exit 3; }
 fi
+if has calib; then
+  step "faithful one-shot AWM: ours against the PyTorch reference (bench/awm_reference.py) on the same clean sets, seeds ${CALIB_SEEDS:-1,2,3,4,5,6,7,8}"
+  SEEDS=${CALIB_SEEDS:-1,2,3,4,5,6,7,8}
+  if has tests-beside; then
+    AWM_REQUIRE_WEBGPU=1 timeout -k 5 $(cap ${TESTS_S:-170}) node node_modules/vitest/vitest.mjs run ${TEST_DIRS:-test/shaders test/backends test/ops test/nn test/awm test/memory test/autograd test/optim test/device} \
+      --reporter=default --reporter=json --outputFile.json="$RES/vitest.json" > "$RES/vitest.log" 2>&1 &
+    TESTS_PID=$!
+  fi
+  python3 bench/awm_reference.py check-fixture test/fixtures/awm_round.safetensors > "$RES/calib-fixture.log" 2>&1; echo "fixture rc=$?"; tail -1 "$RES/calib-fixture.log"
+  REF_PIDS=""
+  for m in badnets blend; do
+    timeout -k 5 $(cap ${REF_S:-200}) python3 bench/awm_reference.py run --model models/fmnist_resnet18w16_$m.safetensors --data-dir $FM --seeds $SEEDS \
+      --save-clean /tmp/calib --out "$RES/calib-ref-$m.json" > "$RES/calib-ref-$m.log" 2>&1 &
+    REF_PIDS="$REF_PIDS $!"
+  done
+  # Ours with its own draws (clean images and augmented copies from the engine) beside the reference.
+  ours_own() { local m=${1%-s*} s=${1##*-s}; node dist/awm.mjs purify --model models/$m.safetensors --clean fashion-mnist --data-dir "$FM" --per-class 1 --seed "$s" \
+      --method awm --out /tmp/calib-out/own-$1.safetensors --report "$RES/calib-own-$1.json" > "$RES/calib-own-$1.log" 2>&1; echo "own $1 rc=$? $(grep -E '^after' "$RES/calib-own-$1.log")"; }
+  # Ours on the reference's own clean sets (images and copies), so only the batch draws differ.
+  ours_same() { local b; b=$(basename "$1" .safetensors); local m=${b%-s*} s=${b##*-s}; node dist/awm.mjs purify --model models/$m.safetensors --clean "$1" --one-shot --augment-copies 0 \
+      --eval-dataset fashion-mnist --data-dir "$FM" --seed "$s" --method awm --out /tmp/calib-out/$b.safetensors --report "$RES/calib-ours-$b.json" > "$RES/calib-ours-$b.log" 2>&1; echo "same $b rc=$? $(grep -E '^after' "$RES/calib-ours-$b.log")"; }
+  export -f ours_own ours_same; export FM RES; mkdir -p /tmp/calib-out
+  for m in badnets blend; do for s in ${SEEDS//,/ }; do echo fmnist_resnet18w16_$m-s$s; done; done | timeout -k 5 $(cap ${OWN_S:-200}) xargs -P ${PAR:-4} -I{} bash -c 'ours_own {}'
+  wait $REF_PIDS; echo "reference done"; tail -n 1 "$RES"/calib-ref-*.log; pack
+  ls /tmp/calib/*.safetensors | timeout -k 5 $(cap ${SAME_S:-240}) xargs -P ${PAR:-4} -I{} bash -c 'ours_same {}'
+  if [ -n "${TESTS_PID:-}" ]; then wait $TESTS_PID; echo "tests rc=$?"; grep -E '✗|×|FAIL|Test Files|Tests |Duration' "$RES/vitest.log" | head -40; TESTS_PID=""; fi
+  pack
+fi
+if has strided; then
+  step "strided backward-data: per phase against the dilated grid"
+  run_stage ${STRIDED_S:-90} node .device/bundles/kernels.mjs --only strided --forms both --robustness on --tfjs=false --reps ${REPS:-20} --shared-reps ${REPS:-20} --out "$RES/kernels-strided-gpu.json" > "$RES/strided.log" 2>&1; echo "rc=$?"
+  grep -E '^\|' "$RES/strided.log" | tail -20; pack
+fi
 if has tests; then
   step "tests (webgpu-touching directories)"
   export AWM_REQUIRE_WEBGPU=1; run_stage ${TESTS_S:-170} node node_modules/vitest/vitest.mjs run ${TEST_DIRS:-test/shaders test/backends test/ops test/nn test/awm test/memory test/autograd test/optim test/device} \

@@ -8,5 +8,5 @@ import { WebGpuBackend } from '../../src/backends/webgpu/backend.js';
 const handle = await getGPU();
 const backend = new WebGpuBackend(handle);
 console.log(describeAdapter(handle.report));
-console.log(JSON.stringify({ report: handle.report, preferWorkgroupMemory: backend.runtime.preferWorkgroupMemory, gemmForms: backend.runtime.gemmForms }, null, 1));
+console.log(JSON.stringify({ report: handle.report, preferWorkgroupMemory: backend.runtime.preferWorkgroupMemory, gemmForms: backend.runtime.gemmForms, stridedBackwardData: backend.runtime.stridedBackwardData }, null, 1));
 process.exit(0);

@@ -2,8 +2,9 @@
  * NCHW conv2d (groups 1, dilation 1) forward, backward-data and backward-weight as implicit GEMMs
  * (conv2d-implicit.ts) over a zero-padded copy of the input (conv2d-prep.ts):
  * - forward: rows = output channels, columns = (image, oy, ox), k = (ci, ky, kx);
- * - backward-data: the output gradient spread onto a stride-1 grid, then a stride-1 convolution
- *   with the flipped, transposed kernel (read in place from w);
+ * - backward-data: at stride 1, a stride-1 convolution of the padded output gradient with the
+ *   flipped, transposed kernel (read in place from w); strided, the same per output phase with the
+ *   taps that reach it (conv2d-phases.ts), so no work is spent on a zero-dilated grid;
  * - backward-weight: rows = output channels, columns = (ci, ky, kx), k = (image, oy, ox); that
  *   reduction is long, so it is split over k into partial slots plus a summing pass when the
  *   output alone gives too few threads.
@@ -12,10 +13,11 @@
  * tile shapes; see conv2d-implicit.ts), so each new layer shape compiles a few programs once.
  */
 import type { Conv2dParams, Storage } from '../tensor/backend.js';
-import type { GemmFamily, GpuContext, GpuBinding } from '../backends/webgpu/context.js';
+import type { GemmFamily, GpuContext, GpuBinding, StridedBackwardData } from '../backends/webgpu/context.js';
 import { grid1d } from '../backends/webgpu/context.js';
 import { packUniforms } from './common.js';
 import { DW_FIELDS, dwKUnit, dwProgram, dwTileColumns, IM2COL_FIELDS, im2colProgram, slideShape, type KernelForm } from './conv2d-implicit.js';
+import { axisPhase, gatherPhaseKernel, scatterPhase } from './conv2d-phases.js';
 import { spreadImages, sumSlices } from './conv2d-prep.js';
 import type { RegisterConfig } from './matmul-register.js';
 import { SHARED_TILE } from './matmul-shared.js';
@@ -114,11 +116,15 @@ export function conv2d(ctx: GpuContext, x: Storage, w: Storage, bias: Storage | 
   return out;
 }
 
-export function conv2dBackwardData(ctx: GpuContext, dy: Storage, w: Storage, p: Conv2dParams, cfg?: RegisterConfig): Storage {
+export function conv2dBackwardData(ctx: GpuContext, dy: Storage, w: Storage, p: Conv2dParams, cfg?: RegisterConfig, strided: StridedBackwardData = ctx.stridedBackwardData): Storage {
   checkParams(p, { dy: [dy, p.n * p.cOut * p.outH * p.outW], weight: [w, p.cOut * p.cIn * p.kh * p.kw] });
   const out = ctx.alloc(p.n * p.cIn * p.h * p.w, 'float32');
   if (out.length === 0) return out;
   const form = formFor(ctx, 'convBackwardData', cfg);
+  if ((p.strideH > 1 || p.strideW > 1) && p.cOut > 0 && strided === 'phases') {
+    backwardDataByPhase(ctx, form, dy, w, p, out);
+    return out;
+  }
   // dx[iy] = sum over ky' of D[iy + ky'] * w[kh-1-ky'] where D holds dy[oy] at oy*stride + kh-1-pad.
   const hd = p.h + p.kh - 1;
   const wd = p.w + p.kw - 1;
@@ -138,6 +144,46 @@ export function conv2dBackwardData(ctx: GpuContext, dy: Storage, w: Storage, p: 
     ctx.release(src);
   }
   return out;
+}
+
+/**
+ * Strided backward-data as stride-1 GEMMs, one per output phase (conv2d-phases.ts): each phase
+ * convolves the (shifted, padded) output gradient with the kernel taps that reach it and writes
+ * its outputs interleaved into dx; phases no tap reaches get zeros.
+ */
+function backwardDataByPhase(ctx: GpuContext, form: KernelForm, dy: Storage, w: Storage, p: Conv2dParams, out: Storage): void {
+  const planes = p.n * p.cIn;
+  for (let ry = 0; ry < p.strideH; ry++) {
+    for (let rx = 0; rx < p.strideW; rx++) {
+      const py = axisPhase(p.h, p.kh, p.strideH, p.padH, ry);
+      const px = axisPhase(p.w, p.kw, p.strideW, p.padW, rx);
+      const where = { planes, h: p.h, w: p.w, sh: p.strideH, sw: p.strideW, ry, rx, countY: py.count, countX: px.count };
+      if (py.count === 0 || px.count === 0) continue;
+      if (py.taps === 0 || px.taps === 0) {
+        scatterPhase(ctx, null, out, where);
+        continue;
+      }
+      const wp = gatherPhaseKernel(ctx, w, p.cOut * p.cIn, p.kh, p.kw, p.strideH, p.strideW, py, px);
+      const phase = ctx.alloc(planes * py.count * px.count, 'float32');
+      const hs = py.count + py.taps - 1;
+      const ws = px.count + px.taps - 1;
+      const base = { a: wp, out: phase, bias: null, m: p.cIn, c: p.cOut, outH: py.count, outW: px.count, sh: 1, sw: 1, kh: py.taps, kw: px.taps, flip: true, hs, ws };
+      if (py.off === 0 && px.off === 0 && hs === p.outH && ws === p.outW) {
+        im2colPass(ctx, form, { ...base, src: dy, images: p.n, b0: 0 });
+      } else {
+        const chunk = imagesPerChunk(ctx, p.cOut * hs * ws, p.n);
+        for (let b0 = 0; b0 < p.n; b0 += chunk) {
+          const images = Math.min(chunk, p.n - b0);
+          const src = spreadImages(ctx, dy, { images, c: p.cOut, h: p.outH, w: p.outW, hs, ws, offY: py.off, offX: px.off, sh: 1, sw: 1, b0 });
+          im2colPass(ctx, form, { ...base, src, images, b0 });
+          ctx.release(src);
+        }
+      }
+      ctx.release(wp);
+      scatterPhase(ctx, phase, out, where);
+      ctx.release(phase);
+    }
+  }
 }
 
 export function conv2dBackwardWeight(ctx: GpuContext, x: Storage, dy: Storage, p: Conv2dParams, cfg?: RegisterConfig): Storage {

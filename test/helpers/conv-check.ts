@@ -42,6 +42,7 @@ export function recordingContext(be: WebGpuBackend, record: (key: string) => voi
     limits: maxBinding === undefined ? rt.limits : { ...rt.limits, maxStorageBufferBindingSize: maxBinding },
     preferWorkgroupMemory: rt.preferWorkgroupMemory,
     gemmForms: rt.gemmForms,
+    stridedBackwardData: rt.stridedBackwardData,
     isSoftwareAdapter: rt.isSoftwareAdapter,
     alloc: (length, dtype) => rt.alloc(length, dtype),
     release: (s) => rt.release(s),

@@ -34,7 +34,7 @@ const CASES: Array<[Conv2dParams, string[]]> = [
   [conv(2, 5, 8, 8, 3, 3, 3, 1, 1), ['k3x3:slide2x8']],
   [conv(2, 3, 4, 4, 5, 3, 3, 1, 1), ['k3x3:slide4x4', 'o4x4:sw1:slide3']],
   [conv(1, 3, 9, 17, 2, 2, 2, 1, 0), ['k2x2:slide1x16', 'ow16:sw1:slide2']], // two channels per iteration
-  [conv(2, 3, 8, 8, 5, 3, 3, 2, 1), ['dx:bias0:k3x3:slide2x8']], // backward-data of a strided conv
+  [conv(2, 3, 8, 8, 5, 3, 3, 2, 1), ['dx:bias0:k2x2:slide4x4', 'dx:bias0:k1x2', 'conv-phase-scatter:copy']], // backward-data of a strided conv, per phase
   [conv(1, 2, 6, 8, 3, 3, 3, 1, 0), ['k3x3']], // 6x6 output: no whole-row tiles
   [conv(1, 2, 11, 13, 3, 7, 7, 2, 3), ['k7x7', 'ow7:sw2']], // ResNet stem geometry
   [conv(1, 2, 3, 19, 3, 1, 17, 1, 0), ['k1x17', 'o3x3:sw1']], // kernel rows chunked past 16 taps
@@ -52,7 +52,7 @@ const CASES: Array<[Conv2dParams, string[]]> = [
 describe.skipIf(!gpuBackend)('conv2d specialised register kernels vs CPU reference', () => {
   for (const shared of [false, true]) {
     it(`${shared ? 'workgroup-memory' : 'register'} form: kernel sizes 1-17, strides 1-2, output widths 3-32`, async () => {
-      const be = new WebGpuBackend(gpuBackend!.handle, { preferWorkgroupMemory: shared });
+      const be = new WebGpuBackend(gpuBackend!.handle, { preferWorkgroupMemory: shared, stridedBackwardData: 'phases' });
       let seed = 500;
       for (const [p, fragments] of CASES) {
         const keys = new Set<string>();

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import type { Conv2dParams } from '../../src/tensor/backend.js';
-import { defaultGemmForms } from '../../src/backends/webgpu/context.js';
+import { defaultGemmForms, defaultStridedBackwardData } from '../../src/backends/webgpu/context.js';
 import { WebGpuBackend } from '../../src/backends/webgpu/backend.js';
 import { gpuBackend } from '../helpers/backends.js';
 import { checkConvPasses, recordingContext } from '../helpers/conv-check.js';
@@ -16,6 +16,17 @@ describe('defaultGemmForms', () => {
   });
   it('uses workgroup memory for conv backward-weight only on hardware adapters (measured on an H100)', () => {
     expect(defaultGemmForms(false)).toEqual({ matmul: 'register', convForward: 'register', convBackwardData: 'register', convBackwardWeight: 'shared' });
+  });
+});
+
+describe('defaultStridedBackwardData', () => {
+  it('computes strided backward-data per phase on software adapters and over the dilated grid on hardware (measured on an H100)', () => {
+    expect(defaultStridedBackwardData(true)).toBe('phases');
+    expect(defaultStridedBackwardData(false)).toBe('dilated');
+  });
+  it.skipIf(!gpuBackend)('is what a backend gets unless told otherwise', () => {
+    const be = gpuBackend!;
+    expect(be.runtime.stridedBackwardData).toBe(defaultStridedBackwardData(be.runtime.isSoftwareAdapter));
   });
 });
 

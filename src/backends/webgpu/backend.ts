@@ -9,7 +9,7 @@ import type {
 } from '../../tensor/backend.js';
 import type { GpuHandle } from '../../device/gpu.js';
 import { WebGpuRuntime } from './runtime.js';
-import type { GemmForms } from './context.js';
+import type { GemmForms, StridedBackwardData } from './context.js';
 import * as ew from '../../shaders/elementwise.js';
 import * as red from '../../shaders/reduce.js';
 import * as mm from '../../shaders/matmul.js';
@@ -27,6 +27,8 @@ export interface WebGpuBackendOptions {
   preferWorkgroupMemory?: boolean;
   /** Override the form of single GEMM kernel families (applied after preferWorkgroupMemory). */
   gemmForms?: Partial<GemmForms>;
+  /** Override the per-adapter choice of strided conv backward-data (see defaultStridedBackwardData). */
+  stridedBackwardData?: StridedBackwardData;
 }
 
 export class WebGpuBackend implements Backend {
@@ -34,7 +36,7 @@ export class WebGpuBackend implements Backend {
   readonly runtime: WebGpuRuntime;
 
   constructor(readonly handle: GpuHandle, options: WebGpuBackendOptions = {}) {
-    this.runtime = new WebGpuRuntime(handle.device, handle.report.isSoftware, options.preferWorkgroupMemory, options.gemmForms);
+    this.runtime = new WebGpuRuntime(handle.device, handle.report.isSoftware, options.preferWorkgroupMemory, options.gemmForms, options.stridedBackwardData);
     this.info = { name: 'webgpu', description: `WebGPU on ${handle.report.description || handle.report.vendor} (${handle.report.source})` };
   }
 

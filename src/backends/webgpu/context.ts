@@ -56,6 +56,21 @@ export function defaultGemmForms(isSoftwareAdapter: boolean): GemmForms {
   return { matmul: 'register', convForward: 'register', convBackwardData: 'register', convBackwardWeight: 'shared' };
 }
 
+/**
+ * Strided conv backward-data: 'phases' runs one stride-1 GEMM per output phase with only the taps that
+ * reach it (a quarter of the multiply-adds at stride 2, plus a few small passes); 'dilated' runs one
+ * GEMM over the output gradient spread onto a zero-dilated grid. Measured (bench/kernels.ts --only
+ * strided, ResNet-18's stride-2 layers at batch 32): on SwiftShader phases took 2.4-4.4x less time,
+ * since every multiply-add costs CPU time there; on an NVIDIA H100 dilated was 1.6-2.3x faster in the
+ * register form (the phases' four small GEMMs and extra passes leave the GPU underused), so real
+ * GPUs keep it.
+ */
+export type StridedBackwardData = 'phases' | 'dilated';
+
+export function defaultStridedBackwardData(isSoftwareAdapter: boolean): StridedBackwardData {
+  return isSoftwareAdapter ? 'phases' : 'dilated';
+}
+
 export interface GpuContext {
   readonly device: GPUDevice;
   readonly limits: GpuLimits;
@@ -68,6 +83,8 @@ export interface GpuContext {
   readonly gemmForms: GemmForms;
   /** True when the adapter is a software rasteriser such as SwiftShader. */
   readonly isSoftwareAdapter: boolean;
+  /** How strided conv backward-data is computed (see defaultStridedBackwardData). */
+  readonly stridedBackwardData: StridedBackwardData;
   alloc(length: number, dtype: DType): GpuStorage;
   /**
    * Returns a kernel's scratch storage to the pool. Safe right after recording the dispatches that

@@ -14,7 +14,7 @@
 import type { DType, Storage } from '../../tensor/backend.js';
 import { gpuWait } from '../../device/poll-throttle.js';
 import type { GemmForm, GemmForms, GpuBinding, GpuContext, GpuLimits, GpuProgram, GpuStorage } from './context.js';
-import { defaultGemmForms } from './context.js';
+import { defaultGemmForms, defaultStridedBackwardData, type StridedBackwardData } from './context.js';
 import { BufferPool } from './pool.js';
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment's default
@@ -46,6 +46,7 @@ export class WebGpuRuntime implements GpuContext {
   readonly limits: GpuLimits;
   readonly preferWorkgroupMemory: boolean;
   readonly gemmForms: GemmForms;
+  readonly stridedBackwardData: StridedBackwardData;
   private pipelines = new Map<string, CachedPipeline>();
   private pool: BufferPool;
   private encoder: GPUCommandEncoder | null = null;
@@ -61,7 +62,7 @@ export class WebGpuRuntime implements GpuContext {
   /** Submit automatically once a batch holds this many dispatches, to bound encoder memory. */
   maxDispatchesPerBatch = 4096;
 
-  constructor(readonly device: GPUDevice, readonly isSoftwareAdapter: boolean, preferWorkgroupMemory?: boolean, gemmForms?: Partial<GemmForms>) {
+  constructor(readonly device: GPUDevice, readonly isSoftwareAdapter: boolean, preferWorkgroupMemory?: boolean, gemmForms?: Partial<GemmForms>, stridedBackwardData?: StridedBackwardData) {
     const l = device.limits;
     this.limits = {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
@@ -80,6 +81,7 @@ export class WebGpuRuntime implements GpuContext {
       ? defaultGemmForms(isSoftwareAdapter)
       : { matmul: uniform, convForward: uniform, convBackwardData: uniform, convBackwardWeight: uniform };
     this.gemmForms = { ...base, ...gemmForms };
+    this.stridedBackwardData = stridedBackwardData ?? defaultStridedBackwardData(isSoftwareAdapter);
     this.pool = new BufferPool(device, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
     device.addEventListener('uncapturederror', (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
