@@ -48,8 +48,12 @@ const SETTINGS: Array<{ name: string; flags: string[] }> = [
   { name: 'nb-o6-c8', flags: [...BASE, '--outer', '6', '--candidates', '8'] },
   { name: 'nb-lr03-o4-c3', flags: [...BASE, '--mask-lr', '0.03', '--outer', '4', '--candidates', '3'] },
   { name: 'nb-o5-c3', flags: [...BASE, '--outer', '5', '--candidates', '3'] },
+  // Longer runs, each keeping the round with the best self-check score (--select-round: early stopping on held-out crops).
+  { name: 'nb-o8-sel-c8', flags: [...BASE, '--outer', '8', '--select-round', '--candidates', '8'] },
+  { name: 'nb-o10-sel-c4', flags: [...BASE, '--outer', '10', '--select-round', '--candidates', '4'] },
+  { name: 'nb-o8-sel', flags: [...BASE, '--outer', '8', '--select-round'] },
   // Checks the harness in seconds; never run unless named.
-  { name: 'smoke', flags: ['--outer', '1', '--mixup', '0', '--augment-copies', '0', '--noise-blend', '0.2', '--candidates', '2'] },
+  { name: 'smoke', flags: ['--outer', '2', '--mixup', '0', '--augment-copies', '0', '--noise-blend', '0.2', '--candidates', '2', '--select-round'] },
 ];
 const MODELS = ['fmnist_resnet18w16_badnets', 'fmnist_resnet18w16_blend'];
 const GOAL = { asr: 0.05, accLoss: 0.08 };

@@ -19,7 +19,7 @@ import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { runAwm, type AwmHooks, type AwmResult, type AwmVariant } from './awm.js';
 import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
-import { clearMasks, setMasks } from '../nn/masks.js';
+import { clearMasks, convLayers, setMasks } from '../nn/masks.js';
 import { predictClasses } from '../train/train.js';
 import { applyTrigger, type AttackSpec } from '../attacks/index.js';
 import { foldedOutcome, roundLogger } from './awm-defense.js';
@@ -60,6 +60,11 @@ export interface AwmPlusOptions extends AwmOptions {
   candidates: number;
   /** Run the self-check before and after (default true; needed with candidates > 1). */
   selfCheck: boolean;
+  /**
+   * Self-check after every round and keep the masks of the round with the best score, not the last
+   * round's: early stopping on held-out crops, chosen after the fact (needs the self-check).
+   */
+  selectRound: boolean;
   tau3072: number;
 }
 
@@ -91,6 +96,7 @@ export const AWM_PLUS_DEFAULTS = {
   noiseShare: 0.5,
   candidates: 1,
   selfCheck: true,
+  selectRound: false,
 } as const;
 
 /** Augmented copies per clean image in the self-check set, and noise probes per check image. */
@@ -105,6 +111,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
   if (p.candidates !== undefined && !(Number.isInteger(p.candidates) && p.candidates >= 1)) throw new Error(`AWM+: candidates must be a whole number >= 1, got ${p.candidates}`);
   if (p.selfCheck === false && (p.candidates ?? 1) > 1) throw new Error('AWM+: --candidates needs the self-check to choose between runs (drop --self-check=false)');
+  if (p.selfCheck === false && p.selectRound) throw new Error('AWM+: --select-round needs the self-check to choose between rounds (drop --self-check=false)');
   for (const k of ['mixupCount', 'augmentCopies'] as const) {
     const v = p[k];
     if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new Error(`AWM+: ${k} must be a whole number >= 0, got ${v}`);
@@ -137,6 +144,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     noiseShare: p.noiseShare ?? AWM_PLUS_DEFAULTS.noiseShare,
     candidates: p.candidates ?? AWM_PLUS_DEFAULTS.candidates,
     selfCheck: p.selfCheck ?? AWM_PLUS_DEFAULTS.selfCheck,
+    selectRound: p.selectRound ?? AWM_PLUS_DEFAULTS.selectRound,
   };
 }
 
@@ -202,9 +210,19 @@ export async function planSelfCheck(model: Classifier, backend: Backend, clean: 
 /** One AWM+ run of a candidate seed, with its self-check after (none with selfCheck off). */
 export interface AwmPlusCandidate {
   seed: number;
+  /** With selectRound, result.masks are the kept round's. */
   result: AwmResult;
   check: SelfCheck | undefined;
   poolSize: number;
+  /** With selectRound: the round whose masks were kept, and every round's self-check. */
+  keptRound?: number;
+  roundChecks?: SelfCheck[];
+}
+
+async function readMasks(model: Classifier): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const [name, conv] of convLayers(model)) if (conv.mask) out.set(name, Float32Array.from(await conv.mask.data()));
+  return out;
 }
 
 /**
@@ -233,10 +251,28 @@ export async function runAwmPlusCandidates(
       log(description);
     }
     if (o.candidates > 1) log(`candidate ${k + 1}/${o.candidates} (seed ${seed})`);
-    const result = await runAwm(model, backend, pool, oc, hooksFor(stepsPerPhase(pool.n, o.batchSize, o.inner)), variant);
-    const after = plan ? await selfCheck(model, backend, plan.check, plan.reference, plan.options) : undefined;
+    const hooks = hooksFor(stepsPerPhase(pool.n, o.batchSize, o.inner));
+    const roundChecks: SelfCheck[] = [];
+    let kept: { round: number; check: SelfCheck; masks: Map<string, Float32Array> } | undefined;
+    const selecting = o.selectRound && plan !== undefined;
+    const runHooks: AwmHooks = selecting ? {
+      ...hooks,
+      onRound: async (stats) => {
+        await hooks.onRound?.(stats);
+        const c = await selfCheck(model, backend, plan!.check, plan!.reference, plan!.options);
+        roundChecks.push(c);
+        log(`  self-check after round ${stats.round}: ${formatSelfCheck(c)}`);
+        if (!kept || c.score < kept.check.score) kept = { round: stats.round, check: c, masks: await readMasks(model) };
+      },
+    } : hooks;
+    const result = await runAwm(model, backend, pool, oc, runHooks, variant);
+    if (kept) {
+      result.masks = kept.masks;
+      log(`kept the masks of round ${kept.round} of ${o.outer}: the lowest self-check score`);
+    }
+    const after = kept ? kept.check : plan ? await selfCheck(model, backend, plan.check, plan.reference, plan.options) : undefined;
     if (after) log(`self-check${o.candidates > 1 ? ` of candidate ${k + 1}` : ' after'}: ${formatSelfCheck(after)}`);
-    runs.push({ seed, result, check: after, poolSize: pool.n });
+    runs.push({ seed, result, check: after, poolSize: pool.n, ...(kept ? { keptRound: kept.round, roundChecks } : {}) });
     clearMasks(model);
   }
   const best = runs.reduce((a, b) => (b.check!.score < a.check!.score ? b : a));
@@ -248,7 +284,13 @@ export async function runAwmPlusCandidates(
 /** Folds the kept candidate's masks into the weights and packages the run: its rounds, every candidate's self-check, the GEMM work of all of them. */
 export function awmPlusOutcome(model: Classifier, t0: number, o: AwmPlusOptions, r: { best: AwmPlusCandidate; runs: AwmPlusCandidate[]; before: SelfCheck | undefined }): DefenseOutcome {
   const outcome = foldedOutcome(model, 'awm+', t0, o, r.best.result, r.best.poolSize);
-  if (r.before) outcome.details.selfCheck = { before: r.before, candidates: r.runs.map((c) => ({ seed: c.seed, ...c.check })), kept: r.runs.indexOf(r.best) };
+  if (r.before) {
+    outcome.details.selfCheck = {
+      before: r.before,
+      candidates: r.runs.map((c) => ({ seed: c.seed, ...c.check, ...(c.keptRound !== undefined ? { keptRound: c.keptRound, rounds: c.roundChecks } : {}) })),
+      kept: r.runs.indexOf(r.best),
+    };
+  }
   const gflop = r.runs.reduce((s, c) => s + c.result.flops, 0) / 1e9;
   outcome.details.gemmGflop = gflop;
   outcome.details.gemmGflopPerSecond = gflop / r.runs.reduce((s, c) => s + c.result.seconds, 0);

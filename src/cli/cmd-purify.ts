@@ -69,6 +69,7 @@ export const purifyCommand: Command = {
     'noise-blend': num('AWM+: also unlearn random-noise blends x -> (1-A)x + A*noise, with this A, on a share of the triggered images (default 0: off)'),
     candidates: int('AWM+: run with seeds seed, seed+1, ... this many times and keep the run with the best self-check score (default 1)'),
     'self-check': { type: 'boolean', help: 'AWM+: check the model before and after without the trigger (agreement, recovered-trigger and noise-blend flips; default true)' },
+    'select-round': { type: 'boolean', help: 'AWM+: self-check after every round and keep the masks of the best-scoring round (default false)' },
     'noise-share': num('AWM+: the share of triggered images that get a noise blend when --noise-blend is on (default 0.5)'),
     'class-triggers': { type: 'boolean', help: 'AWM+: recover one targeted trigger per class instead of one universal trigger (default false)' },
     // FT and ANP
@@ -100,7 +101,7 @@ export function purifyOptions(flags: ParsedFlags, method: DefenseMethod, seed: n
     method,
     seed,
     awm,
-    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), noiseBlend: f('noise-blend'), noiseShare: f('noise-share'), candidates: f('candidates'), selfCheck: b('self-check'), sparseTrigger: b('sparse-trigger'), maskEps: f('mask-eps'), knownTrigger: b('known-trigger') }) },
+    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), noiseBlend: f('noise-blend'), noiseShare: f('noise-share'), candidates: f('candidates'), selfCheck: b('self-check'), selectRound: b('select-round'), sparseTrigger: b('sparse-trigger'), maskEps: f('mask-eps'), knownTrigger: b('known-trigger') }) },
     ft: defined({ steps: f('steps'), lr: f('lr'), batchSize: f('batch-size') }),
     anp: defined({
       iterations: f('iterations'), eps: f('anp-eps'), alpha: f('anp-alpha'), batchSize: f('batch-size'),

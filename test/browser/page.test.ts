@@ -97,6 +97,7 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
       if (id === 'method' || id === 'device') await page.selectOption(`#${id}`, value);
       else await page.fill(`#${id}`, value);
     }
+    await page.check('#select-round');
     const t0 = performance.now();
     await runAndWait(page, 280_000);
     const seconds = (performance.now() - t0) / 1000;
@@ -122,6 +123,9 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     expect(result.log).toMatch(/self-check before: agreement with the original 100\.0 %/);
     expect(result.log).toMatch(/self-check of candidate 2: agreement with the original \d/);
     expect(result.log).toMatch(/kept candidate [12] \(seed [12]\)/);
+    // Best round on: every round of every candidate is checked, and each candidate keeps one of its rounds.
+    expect(result.log.match(/self-check after round \d/g)).toHaveLength(Number(TINY.rounds) * Number(TINY.candidates));
+    expect(result.log.match(/kept the masks of round [123] of 3/g)).toHaveLength(Number(TINY.candidates));
     expect(result.before).toBeGreaterThan(0.9);
     expect(result.after).toBeLessThan(result.before - 0.3);
     expect(result.accAfter).toBeGreaterThan(0.5);

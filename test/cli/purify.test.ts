@@ -95,6 +95,24 @@ describe('awm purify (CPU backend)', () => {
     expect(JSON.parse(readFileSync(join(dir, 'nocheck.json'), 'utf8')).details.selfCheck).toBeUndefined();
   });
 
+  it('AWM+ with --select-round keeps the best-scoring round, whose masks a run stopped there gives', async () => {
+    const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '6'];
+    const tinyRounds = tiny.filter((_, i) => tiny[i] !== '--outer' && tiny[i - 1] !== '--outer');
+    const clean = ['--model', modelPath, '--clean', join(dir, 'clean.safetensors')];
+    await run([...clean, '--out', join(dir, 'sel.safetensors'), '--masks', join(dir, 'sel-m.safetensors'), '--report', join(dir, 'sel.json'), ...tinyRounds, ...plus, '--outer', '4', '--select-round']);
+    const report = JSON.parse(readFileSync(join(dir, 'sel.json'), 'utf8'));
+    const cand = report.details.selfCheck.candidates[0];
+    const scores = cand.rounds.map((c: { score: number }) => c.score);
+    expect(scores).toHaveLength(4);
+    expect(cand.keptRound).toBe(scores.indexOf(Math.min(...scores)) + 1);
+    expect(cand.score).toBe(Math.min(...scores));
+    // Every round still appears in the report; the output holds the kept round's masks.
+    expect(report.details.rounds).toHaveLength(4);
+    await run([...clean, '--out', join(dir, 'sel-stop.safetensors'), '--masks', join(dir, 'sel-stop-m.safetensors'), ...tinyRounds, ...plus, '--outer', String(cand.keptRound)]);
+    expect(readFileSync(join(dir, 'sel-m.safetensors')).equals(readFileSync(join(dir, 'sel-stop-m.safetensors')))).toBe(true);
+    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tinyRounds, ...plus, '--select-round', '--self-check=false'])).rejects.toThrow(/--select-round needs the self-check/);
+  });
+
   it.skipIf(!gpuBackend)('on WebGPU too, the same seed gives bit-identical masks', async () => {
     const masksFor = async (name: string) => {
       await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, `${name}.safetensors`), '--masks', join(dir, `${name}-m.safetensors`), '--seed', '5', ...tiny, '--backend', 'webgpu']);

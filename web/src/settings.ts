@@ -18,11 +18,11 @@ export interface Settings {
 }
 
 /** Form field id -> value. Empty tau means "the method's default, scaled to the image size". */
-type Preset = Record<'method' | 'rounds' | 'inner' | 'batch' | 'alpha' | 'tau' | 'trigger-lr' | 'mask-lr' | 'copies' | 'mixup' | 'noise-blend' | 'candidates' | 'seed', string> & { sparse: boolean };
+type Preset = Record<'method' | 'rounds' | 'inner' | 'batch' | 'alpha' | 'tau' | 'trigger-lr' | 'mask-lr' | 'copies' | 'mixup' | 'noise-blend' | 'candidates' | 'seed', string> & { sparse: boolean; 'select-round': boolean };
 
 export const PRESETS: Readonly<Record<'quick' | 'paper', Preset>> = {
-  quick: { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', copies: '4', mixup: '0', 'noise-blend': '0', candidates: '1', sparse: false, seed: '1' },
-  paper: { method: 'awm', rounds: '20', inner: '5', batch: '128', alpha: '0.9', tau: '', 'trigger-lr': '10', 'mask-lr': '0.01', copies: '', mixup: '0', 'noise-blend': '0', candidates: '1', sparse: false, seed: '1' },
+  quick: { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', copies: '4', mixup: '0', 'noise-blend': '0', candidates: '1', sparse: false, 'select-round': false, seed: '1' },
+  paper: { method: 'awm', rounds: '20', inner: '5', batch: '128', alpha: '0.9', tau: '', 'trigger-lr': '10', 'mask-lr': '0.01', copies: '', mixup: '0', 'noise-blend': '0', candidates: '1', sparse: false, 'select-round': false, seed: '1' },
 };
 
 export function applyPreset(name: keyof typeof PRESETS): void {
@@ -69,6 +69,7 @@ export function readSettings(): Settings {
       sparseTrigger: inputById('sparse').checked,
       noiseBlend: number('noise-blend', 'Noise blends', (v) => v >= 0 && v < 1, 'at least 0 and below 1 (0: off)'),
       candidates: number('candidates', 'Candidates', wholeAtLeast(1), 'a whole number ≥ 1'),
+      selectRound: inputById('select-round').checked,
       seed,
     },
   };
