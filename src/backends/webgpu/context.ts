@@ -60,10 +60,10 @@ export function defaultGemmForms(isSoftwareAdapter: boolean): GemmForms {
  * Strided conv backward-data: 'phases' runs one stride-1 GEMM per output phase with only the taps that
  * reach it (a quarter of the multiply-adds at stride 2, plus a few small passes); 'dilated' runs one
  * GEMM over the output gradient spread onto a zero-dilated grid. Measured (bench/kernels.ts --only
- * strided, ResNet-18's stride-2 layers at batch 32): on SwiftShader phases took 2.4-4.4x less time,
- * since every multiply-add costs CPU time there; on an NVIDIA H100 dilated was 1.6-2.3x faster in the
- * register form (the phases' four small GEMMs and extra passes leave the GPU underused), so real
- * GPUs keep it.
+ * strided, ResNet-18's stride-2 layers at batch 32): on SwiftShader phases took 2.2-2.9x less time
+ * (bench/results/kernels-strided.json), since every multiply-add costs CPU time there; on an NVIDIA H100
+ * dilated was 1.6-2.3x faster on the 3x3 layers in the register form (kernels-strided-h100.json: the
+ * phases' four small GEMMs and extra passes leave the GPU underused), so real GPUs keep it.
  */
 export type StridedBackwardData = 'phases' | 'dilated';
 
