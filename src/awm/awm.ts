@@ -91,6 +91,8 @@ export interface AwmVariant {
    * recovered trigger (default 0.5). Patch backdoors need the trigger rows; a Blend backdoor needs the noise.
    */
   noiseShare?: number;
+  /** With this, each noise blend's weight is drawn uniformly from [noiseBlend, noiseBlendMax] per image and step. */
+  noiseBlendMax?: number;
 }
 
 /** One mask step as onMaskStep sees it: the step's loss terms before its update. */
@@ -138,10 +140,14 @@ function knownShift(backend: Backend, set: CleanSet, triggered: Float32Array, in
 }
 
 /** The change a noise blend makes to each drawn image, a (u - x), [B, C, H, W]; u uniform from `rng`. */
-function noiseBlendShift(backend: Backend, set: CleanSet, indices: Int32Array, a: number, rng: Rng): Tensor {
+/** A blend weight: fixed, or [lo, hi] drawn uniformly per image (a fixed weight draws nothing, so its noise stays as it was). */
+export type BlendWeight = number | readonly [number, number];
+
+function noiseBlendShift(backend: Backend, set: CleanSet, indices: Int32Array, weight: BlendWeight, rng: Rng): Tensor {
   const per = set.c * set.h * set.w;
   const out = new Float32Array(indices.length * per);
   indices.forEach((i, k) => {
+    const a = typeof weight === 'number' ? weight : weight[0] + (weight[1] - weight[0]) * rng.uniform();
     for (let j = 0; j < per; j++) out[k * per + j] = a * (rng.uniform() - set.images[i * per + j]!);
   });
   return ops.tensor(backend, out, [indices.length, set.c, set.h, set.w]);
@@ -151,7 +157,7 @@ function noiseBlendShift(backend: Backend, set: CleanSet, indices: Int32Array, a
  * Rows [0, head) of the trigger shift (one shared row or one per image), then the noise-blend shifts of
  * the rest: floor(share * rows) of them, so share 0.5 leaves the trigger the odd row.
  */
-export function withNoiseBlends(backend: Backend, set: CleanSet, shift: Tensor, indices: Int32Array, a: number, rng: Rng, share = 0.5): Tensor {
+export function withNoiseBlends(backend: Backend, set: CleanSet, shift: Tensor, indices: Int32Array, a: BlendWeight, rng: Rng, share = 0.5): Tensor {
   const head = indices.length - Math.floor(indices.length * share);
   if (head === indices.length) return shift;
   const [, c, h, w] = shift.shape as [number, number, number, number];
@@ -205,6 +211,9 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
     throw new Error(`AWM: the triggered copies hold ${variant.knownTriggered.length} values, expected ${set.images.length}`);
   }
   if (variant.noiseBlend !== undefined && !(variant.noiseBlend >= 0 && variant.noiseBlend < 1)) throw new Error(`AWM: noiseBlend must be in [0, 1), got ${variant.noiseBlend}`);
+  if (variant.noiseBlendMax !== undefined && !(variant.noiseBlend !== undefined && variant.noiseBlendMax >= variant.noiseBlend && variant.noiseBlendMax < 1)) {
+    throw new Error(`AWM: noiseBlendMax must be at least noiseBlend (${variant.noiseBlend}) and below 1, got ${variant.noiseBlendMax}`);
+  }
   if (variant.noiseShare !== undefined && !(variant.noiseShare >= 0 && variant.noiseShare <= 1)) throw new Error(`AWM: noiseShare must be in [0, 1], got ${variant.noiseShare}`);
   if (variant.maskEps !== undefined && !(variant.maskEps > 0 && Number.isFinite(variant.maskEps))) throw new Error(`AWM: maskEps must be a finite positive number, got ${variant.maskEps}`);
   const t0 = performance.now();
@@ -266,7 +275,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
           const recovered = variant.knownTriggered ? knownShift(backend, set, variant.knownTriggered, indices)
             : bank ? noGrad(() => pickTriggers(bank!, randomRows(batch, bank!.shape[0]!, rng)))
             : perClass ? noGrad(() => pickTriggers(delta, otherClasses(labels, k, rng))) : delta;
-          const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlend!, noiseRng, variant.noiseShare)) : recovered;
+          const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlendMax !== undefined ? [variant.noiseBlend!, variant.noiseBlendMax] : variant.noiseBlend!, noiseRng, variant.noiseShare)) : recovered;
           const parts = maskLoss(model, masks, x, y, shift, options.alpha, options.gamma);
           backward(parts.total);
           const terms = noGrad(() => ops.concat([parts.total, parts.clean, parts.triggered, parts.l1].map((t) => ops.reshape(t, [1])), 0));

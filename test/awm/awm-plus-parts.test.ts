@@ -92,6 +92,16 @@ async function tinyAwm(variant: AwmVariant, outer = tinyOptions.outer) {
   }
 }
 
+describe('AWM+ defaults', () => {
+  it('are the noise-blend recipe with round selection, which turns off with the self-check', () => {
+    const o = resolveAwmPlusOptions({}, { clean: tinySet, seed: 0 });
+    expect({ outer: o.outer, alpha: o.alpha, maskLr: o.maskLr, noiseBlend: o.noiseBlend, noiseShare: o.noiseShare, selfCheck: o.selfCheck, selectRound: o.selectRound })
+      .toEqual({ outer: 8, alpha: 0.3, maskLr: 0.02, noiseBlend: 0.2, noiseShare: 0.5, selfCheck: true, selectRound: true });
+    expect(resolveAwmPlusOptions({ selfCheck: false }, { clean: tinySet, seed: 0 }).selectRound).toBe(false);
+    expect(() => resolveAwmPlusOptions({ selfCheck: false, selectRound: true }, { clean: tinySet, seed: 0 })).toThrow(/--select-round needs the self-check/);
+  });
+});
+
 describe('runAwm variants', () => {
   const options = tinyOptions;
   const run = (variant: AwmVariant) => tinyAwm(variant);
@@ -162,6 +172,27 @@ describe('noise blends', () => {
     delta.dispose();
     await expect(tinyAwm({ noiseBlend: 0.2, noiseShare: 1.5 })).rejects.toThrow(/noiseShare must be in \[0, 1\], got 1.5/);
     expect(() => resolveAwmPlusOptions({ noiseShare: -1 }, { clean: tinySet, seed: 0 })).toThrow(/noiseShare must be in \[0, 1\]/);
+  });
+
+  it('draw each blend\'s weight from [lo, hi] when given a range, replaying the same stream', async () => {
+    const delta = ops.tensor(cpu32, randomArray(6, 11, -0.1, 0.1), [1, 2, 1, 3]);
+    const indices = Int32Array.from([3, 0, 2, 2, 1, 0]);
+    const got = await withNoiseBlends(cpu32, set, delta, indices, [0.1, 0.3], new Rng(8)).data();
+    const rng = new Rng(8);
+    const weights: number[] = [];
+    for (let k = 3; k < 6; k++) {
+      const a = 0.1 + 0.2 * rng.uniform();
+      weights.push(a);
+      for (let j = 0; j < 6; j++) expect(got[k * 6 + j]).toBeCloseTo(a * (rng.uniform() - set.images[indices[k]! * 6 + j]!), 6);
+    }
+    for (const a of weights) expect(a >= 0.1 && a <= 0.3).toBe(true);
+    expect(new Set(weights).size).toBe(3);
+    delta.dispose();
+    await expect(tinyAwm({ noiseBlend: 0.2, noiseBlendMax: 0.1 })).rejects.toThrow(/noiseBlendMax must be at least noiseBlend \(0.2\)/);
+    expect(() => resolveAwmPlusOptions({ noiseBlend: 0, noiseBlendMax: 0.3 }, { clean: tinySet, seed: 0 })).toThrow(/--noise-blend-max must be at least --noise-blend \(which must be on\)/);
+    expect(() => resolveAwmPlusOptions({ noiseBlend: 0.1, noiseBlendMax: 1 }, { clean: tinySet, seed: 0 })).toThrow(/below 1, got 1/);
+    const masks = async (variant: AwmVariant) => [...(await tinyAwm(variant, 1)).masks.values()].flatMap((m) => Array.from(m));
+    expect(await masks({ noiseBlend: 0.1, noiseBlendMax: 0.3 })).not.toEqual(await masks({ noiseBlend: 0.1 }));
   });
 
   it('change the masks, and must be a weight in [0, 1)', async () => {

@@ -108,7 +108,7 @@ describe('awm purify (CPU backend)', () => {
     expect(cand.score).toBe(Math.min(...scores));
     // Every round still appears in the report; the output holds the kept round's masks.
     expect(report.details.rounds).toHaveLength(4);
-    await run([...clean, '--out', join(dir, 'sel-stop.safetensors'), '--masks', join(dir, 'sel-stop-m.safetensors'), ...tinyRounds, ...plus, '--outer', String(cand.keptRound)]);
+    await run([...clean, '--out', join(dir, 'sel-stop.safetensors'), '--masks', join(dir, 'sel-stop-m.safetensors'), ...tinyRounds, ...plus, '--outer', String(cand.keptRound), '--select-round=false']);
     expect(readFileSync(join(dir, 'sel-m.safetensors')).equals(readFileSync(join(dir, 'sel-stop-m.safetensors')))).toBe(true);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tinyRounds, ...plus, '--select-round', '--self-check=false'])).rejects.toThrow(/--select-round needs the self-check/);
   });
