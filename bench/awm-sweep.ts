@@ -7,6 +7,9 @@
  * each of `--best-seeds`, to see whether the result holds beyond seed 1. Results merge into `--out`
  * after every run, keyed by setting, model, seed and evaluation size; a stopped sweep resumes.
  * On SwiftShader a ResNet run takes 5-7 minutes, so the whole grid belongs on a GPU.
+ * A setting's flags go on top of AWM+'s defaults of the day: the runs in bench/results/awm-sweep-h100.json
+ * and awm-sweep-select-h100.json were made with the first defaults (5 rounds, alpha 0.8, mask lr 0.01, no
+ * noise blends, no round selection), so flags they leave out (--select-round above all) now mean otherwise.
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
