@@ -26,6 +26,7 @@ import { describeAdapter, getGPU } from '../src/device/gpu.js';
 import { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 import type { Conv2dParams, MatmulParams, Storage } from '../src/tensor/backend.js';
 import { matmul } from '../src/shaders/matmul.js';
+import { conv2dParams } from '../src/ops/conv.js';
 import { conv2d, conv2dBackwardData, conv2dBackwardWeight } from '../src/shaders/conv2d.js';
 import type { StridedBackwardData } from '../src/backends/webgpu/context.js';
 import { timeTfjs, type TfjsResult, type TfjsShape } from './_tfjs.js';
@@ -137,11 +138,7 @@ function convCase(pass: Pass, c: number, hw: number): Case {
  */
 function stridedCase(version: StridedBackwardData, cIn: number, hw: number, k: number): Case {
   const pad = (k - 1) / 2;
-  const out = Math.floor((hw + 2 * pad - k) / 2) + 1;
-  const params = (n: number, side: number): Conv2dParams => {
-    const o = Math.floor((side + 2 * pad - k) / 2) + 1;
-    return { n, cIn, h: side, w: side, cOut: 2 * cIn, kh: k, kw: k, strideH: 2, strideW: 2, padH: pad, padW: pad, outH: o, outW: o };
-  };
+  const params = (n: number, side: number) => conv2dParams([n, cIn, side, side], [2 * cIn, cIn, k, k], { stride: 2, padding: pad });
   const go = (be: WebGpuBackend, p: Conv2dParams) => {
     const w = input(be, p.cOut * p.cIn * p.kh * p.kw, 4);
     const dy = input(be, p.n * p.cOut * p.outH * p.outW, 5);
@@ -149,7 +146,7 @@ function stridedCase(version: StridedBackwardData, cIn: number, hw: number, k: n
   };
   const p = params(32, hw);
   const kernel = `conv2d backward-data s2 ${version}`;
-  const shape = `32x${cIn}x${hw}x${hw} -> ${2 * cIn}x${out}x${out}, ${k}x${k}`;
+  const shape = `32x${cIn}x${hw}x${hw} -> ${p.cOut}x${p.outH}x${p.outW}, ${k}x${k}`;
   return { kernel, shape, flop: 2 * p.n * p.cOut * p.outH * p.outW * p.cIn * k * k, run: (be) => go(be, p), warm: (be) => go(be, params(2, 5)) };
 }
 

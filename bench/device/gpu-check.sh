@@ -49,6 +49,16 @@ DEADLINE=${DEADLINE:-420}
 # cap N: the stage's own limit N, cut to what is left before the deadline (0 = skip the stage).
 cap() { local left=$(( DEADLINE - ($(date +%s) - T0) )); [ $left -lt 15 ] && { echo 0; return; }; echo $(( $1 < left ? $1 : left )); }
 run_stage() { local c; c=$(cap "$1"); shift; if [ "$c" = 0 ]; then echo "skipped: deadline"; return 124; fi; timeout -k 5 "$c" "$@"; local rc=$?; pkill -f dist/awm.mjs; return $rc; }
+TEST_DIRS=${TEST_DIRS:-test/shaders test/backends test/ops test/nn test/awm test/memory test/autograd test/optim test/device}
+# The WebGPU tests in the background while a stage runs (their timings do not matter), then their summary.
+start_tests_beside() {
+  AWM_REQUIRE_WEBGPU=1 timeout -k 5 $(cap ${TESTS_S:-170}) node node_modules/vitest/vitest.mjs run $TEST_DIRS \
+    --reporter=default --reporter=json --outputFile.json="$RES/vitest.json" > "$RES/vitest.log" 2>&1 &
+  TESTS_PID=$!
+}
+wait_tests_beside() {
+  if [ -n "${TESTS_PID:-}" ]; then wait $TESTS_PID; echo "tests rc=$?"; grep -E '✗|×|FAIL|Test Files|Tests |Duration' "$RES/vitest.log" | head -40; TESTS_PID=""; fi
+}
 if has probe; then
   step probe
   run_stage 60 node .device/bundles/probe.mjs > "$RES/probe.txt" 2>&1; echo "rc=$?"; head -3 "$RES/probe.txt"; grep -E 'preferWork|isSoftware|maxComputeWorkgroupStorage' "$RES/probe.txt"; pack
@@ -57,11 +67,7 @@ fi
 if has calib; then
   step "faithful one-shot AWM: ours against the PyTorch reference (bench/awm_reference.py) on the same clean sets, seeds ${CALIB_SEEDS:-1,2,3,4,5,6,7,8}"
   SEEDS=${CALIB_SEEDS:-1,2,3,4,5,6,7,8}
-  if has tests-beside; then
-    AWM_REQUIRE_WEBGPU=1 timeout -k 5 $(cap ${TESTS_S:-170}) node node_modules/vitest/vitest.mjs run ${TEST_DIRS:-test/shaders test/backends test/ops test/nn test/awm test/memory test/autograd test/optim test/device} \
-      --reporter=default --reporter=json --outputFile.json="$RES/vitest.json" > "$RES/vitest.log" 2>&1 &
-    TESTS_PID=$!
-  fi
+  has tests-beside && start_tests_beside
   python3 bench/awm_reference.py check-fixture test/fixtures/awm_round.safetensors > "$RES/calib-fixture.log" 2>&1; echo "fixture rc=$?"; tail -1 "$RES/calib-fixture.log"
   REF_PIDS=""
   for m in badnets blend; do
@@ -79,7 +85,7 @@ if has calib; then
   for m in badnets blend; do for s in ${SEEDS//,/ }; do echo fmnist_resnet18w16_$m-s$s; done; done | timeout -k 5 $(cap ${OWN_S:-200}) xargs -P ${PAR:-4} -I{} bash -c 'ours_own {}'
   wait $REF_PIDS; echo "reference done"; tail -n 1 "$RES"/calib-ref-*.log; pack
   ls /tmp/calib/*.safetensors | timeout -k 5 $(cap ${SAME_S:-240}) xargs -P ${PAR:-4} -I{} bash -c 'ours_same {}'
-  if [ -n "${TESTS_PID:-}" ]; then wait $TESTS_PID; echo "tests rc=$?"; grep -E '✗|×|FAIL|Test Files|Tests |Duration' "$RES/vitest.log" | head -40; TESTS_PID=""; fi
+  wait_tests_beside
   pack
 fi
 if has strided; then
@@ -89,7 +95,7 @@ if has strided; then
 fi
 if has tests; then
   step "tests (webgpu-touching directories)"
-  export AWM_REQUIRE_WEBGPU=1; run_stage ${TESTS_S:-170} node node_modules/vitest/vitest.mjs run ${TEST_DIRS:-test/shaders test/backends test/ops test/nn test/awm test/memory test/autograd test/optim test/device} \
+  export AWM_REQUIRE_WEBGPU=1; run_stage ${TESTS_S:-170} node node_modules/vitest/vitest.mjs run $TEST_DIRS \
     --reporter=default --reporter=json --outputFile.json="$RES/vitest.json" > "$RES/vitest.log" 2>&1; echo "rc=$?"
   grep -E '✗|×|FAIL|Test Files|Tests |Duration' "$RES/vitest.log" | head -40; pack
 fi
@@ -126,14 +132,10 @@ if has defense; then
 fi
 if has sweep; then
   step "AWM+ settings sweep, both ResNets, one image per class (tests run beside it: their timings do not matter)"
-  if has tests-beside; then
-    AWM_REQUIRE_WEBGPU=1 timeout -k 5 $(cap ${TESTS_S:-170}) node node_modules/vitest/vitest.mjs run ${TEST_DIRS:-test/shaders test/backends test/ops test/nn test/awm test/memory test/autograd test/optim test/device} \
-      --reporter=default --reporter=json --outputFile.json="$RES/vitest.json" > "$RES/vitest.log" 2>&1 &
-    TESTS_PID=$!
-  fi
+  has tests-beside && start_tests_beside
   run_stage ${SWEEP_S:-300} node .device/bundles/awm-sweep.mjs --data-dir $FM --parallel ${PAR:-4} --out "$RES/awm-sweep.json" --keep-dir /tmp/kept ${SWEEP_ARGS:-} > "$RES/sweep.log" 2>&1; echo "rc=$?"
   tail -30 "$RES/sweep.log"
-  if [ -n "${TESTS_PID:-}" ]; then wait $TESTS_PID; echo "tests rc=$?"; grep -E '✗|×|FAIL|Test Files|Tests |Duration' "$RES/vitest.log" | head -40; fi
+  wait_tests_beside
   pack
 fi
 if has interop; then

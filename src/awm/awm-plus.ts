@@ -21,7 +21,7 @@ import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { runAwm, type AwmHooks, type AwmResult, type AwmVariant } from './awm.js';
 import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
-import { clearMasks, convLayers, setMasks } from '../nn/masks.js';
+import { clearMasks, readMasks, setMasks } from '../nn/masks.js';
 import { predictClasses } from '../train/train.js';
 import { applyTrigger, type AttackSpec } from '../attacks/index.js';
 import { foldedOutcome, roundLogger } from './awm-defense.js';
@@ -230,12 +230,6 @@ export interface AwmPlusCandidate {
   /** With selectRound: the round whose masks were kept, and every round's self-check. */
   keptRound?: number;
   roundChecks?: SelfCheck[];
-}
-
-async function readMasks(model: Classifier): Promise<Map<string, Float32Array>> {
-  const out = new Map<string, Float32Array>();
-  for (const [name, conv] of convLayers(model)) if (conv.mask) out.set(name, Float32Array.from(await conv.mask.data()));
-  return out;
 }
 
 /**

@@ -14,7 +14,7 @@ import { backward, noGrad, requireGrad } from '../autograd/engine.js';
 import * as ops from '../ops/index.js';
 import { Adam } from '../optim/index.js';
 import type { Module } from '../nn/module.js';
-import { attachMasks, convLayers } from '../nn/masks.js';
+import { attachMasks, readMasks } from '../nn/masks.js';
 import { Rng } from '../data/rng.js';
 import type { CleanSet } from './clean-set.js';
 import { stepsPerPhase, validateAwmOptions, type AwmOptions } from './options.js';
@@ -324,7 +324,5 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
       m.requiresGrad = false;
     }
   }
-  const out = new Map<string, Float32Array>();
-  for (const [name, conv] of convLayers(model)) if (conv.mask) out.set(name, Float32Array.from(await conv.mask.data()));
-  return { rounds, masks: out, stepsPerPhase: T, seconds: (performance.now() - t0) / 1000, flops: ops.gemmWork.flops - flops0 };
+  return { rounds, masks: await readMasks(model), stepsPerPhase: T, seconds: (performance.now() - t0) / 1000, flops: ops.gemmWork.flops - flops0 };
 }

@@ -40,6 +40,13 @@ export function setMasks(model: Module, masks: ReadonlyMap<string, Float32Array>
   for (const [name, conv] of convs) conv.mask = tensor(conv.weight.backend, masks.get(name)!, conv.weight.shape, { name: `${name}.mask` });
 }
 
+/** Reads back the masks on the model, by conv name (convs without one are left out). */
+export async function readMasks(model: Module): Promise<Map<string, Float32Array>> {
+  const out = new Map<string, Float32Array>();
+  for (const [name, conv] of convLayers(model)) if (conv.mask) out.set(name, Float32Array.from(await conv.mask.data()));
+  return out;
+}
+
 /** Folds every mask into its weight (weight <- weight * mask) and removes the masks. */
 export function foldMasks(model: Module): void {
   for (const [, conv] of convLayers(model)) conv.foldMask();

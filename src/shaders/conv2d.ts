@@ -94,6 +94,28 @@ function im2colPass(ctx: GpuContext, form: KernelForm, q: Im2colPass): void {
   ctx.dispatch(im2colProgram(form, q.flip, q.bias !== null, q.kh, q.kw, slide), bindings, workgroups, packUniforms(IM2COL_FIELDS.map(([f, t]) => [t, values[f]!])));
 }
 
+/** Where a source image's pixels go in the plane an im2col pass reads (SpreadArgs without the plane and batch fields). */
+type Placement = { h: number; w: number; offY: number; offX: number; sh: number; sw: number };
+
+/**
+ * Runs one im2col pass over `n` images of `src`: straight from `src` when `placement` is null (the
+ * source already is the plane the pass reads), else over copies spread into q.hs x q.ws planes, a batch
+ * chunk at a time so each copy fits one storage binding.
+ */
+function im2colOverImages(ctx: GpuContext, form: KernelForm, q: Omit<Im2colPass, 'src' | 'images' | 'b0'>, src: Storage, n: number, placement: Placement | null): void {
+  if (!placement) {
+    im2colPass(ctx, form, { ...q, src, images: n, b0: 0 });
+    return;
+  }
+  const chunk = imagesPerChunk(ctx, q.c * q.hs * q.ws, n);
+  for (let b0 = 0; b0 < n; b0 += chunk) {
+    const images = Math.min(chunk, n - b0);
+    const copy = spreadImages(ctx, src, { ...placement, images, c: q.c, hs: q.hs, ws: q.ws, b0 });
+    im2colPass(ctx, form, { ...q, src: copy, images, b0 });
+    ctx.release(copy);
+  }
+}
+
 export function conv2d(ctx: GpuContext, x: Storage, w: Storage, bias: Storage | null, p: Conv2dParams, cfg?: RegisterConfig): Storage {
   checkParams(p, { x: [x, p.n * p.cIn * p.h * p.w], weight: [w, p.cOut * p.cIn * p.kh * p.kw], bias: [bias, p.cOut] });
   const out = ctx.alloc(p.n * p.cOut * p.outH * p.outW, 'float32');
@@ -101,18 +123,11 @@ export function conv2d(ctx: GpuContext, x: Storage, w: Storage, bias: Storage | 
   const form = formFor(ctx, 'convForward', cfg);
   const base = { a: w, out, bias, m: p.cOut, c: p.cIn, outH: p.outH, outW: p.outW, sh: p.strideH, sw: p.strideW, kh: p.kh, kw: p.kw, flip: false };
   if ((p.padH === 0 && p.padW === 0) || p.cIn === 0) {
-    im2colPass(ctx, form, { ...base, src: x, images: p.n, hs: p.h, ws: p.w, b0: 0 });
+    im2colOverImages(ctx, form, { ...base, hs: p.h, ws: p.w }, x, p.n, null);
     return out;
   }
-  const hs = p.h + 2 * p.padH;
-  const ws = p.w + 2 * p.padW;
-  const chunk = imagesPerChunk(ctx, p.cIn * hs * ws, p.n);
-  for (let b0 = 0; b0 < p.n; b0 += chunk) {
-    const images = Math.min(chunk, p.n - b0);
-    const src = spreadImages(ctx, x, { images, c: p.cIn, h: p.h, w: p.w, hs, ws, offY: p.padH, offX: p.padW, sh: 1, sw: 1, b0 });
-    im2colPass(ctx, form, { ...base, src, images, hs, ws, b0 });
-    ctx.release(src);
-  }
+  const padded = { ...base, hs: p.h + 2 * p.padH, ws: p.w + 2 * p.padW };
+  im2colOverImages(ctx, form, padded, x, p.n, { h: p.h, w: p.w, offY: p.padH, offX: p.padW, sh: 1, sw: 1 });
   return out;
 }
 
@@ -132,17 +147,8 @@ export function conv2dBackwardData(ctx: GpuContext, dy: Storage, w: Storage, p: 
   const offX = p.kw - 1 - p.padW;
   const base = { a: w, out, bias: null, m: p.cIn, c: p.cOut, outH: p.h, outW: p.w, sh: 1, sw: 1, kh: p.kh, kw: p.kw, flip: true, hs: hd, ws: wd };
   const spreadFree = p.strideH === 1 && p.strideW === 1 && offY === 0 && offX === 0 && hd === p.outH && wd === p.outW;
-  if (spreadFree || p.cOut === 0 || p.kh === 0 || p.kw === 0) {
-    im2colPass(ctx, form, { ...base, src: dy, images: p.n, b0: 0 });
-    return out;
-  }
-  const chunk = imagesPerChunk(ctx, p.cOut * hd * wd, p.n);
-  for (let b0 = 0; b0 < p.n; b0 += chunk) {
-    const images = Math.min(chunk, p.n - b0);
-    const src = spreadImages(ctx, dy, { images, c: p.cOut, h: p.outH, w: p.outW, hs: hd, ws: wd, offY, offX, sh: p.strideH, sw: p.strideW, b0 });
-    im2colPass(ctx, form, { ...base, src, images, b0 });
-    ctx.release(src);
-  }
+  const direct = spreadFree || p.cOut === 0 || p.kh === 0 || p.kw === 0;
+  im2colOverImages(ctx, form, base, dy, p.n, direct ? null : { h: p.outH, w: p.outW, offY, offX, sh: p.strideH, sw: p.strideW });
   return out;
 }
 
@@ -157,8 +163,8 @@ function backwardDataByPhase(ctx: GpuContext, form: KernelForm, dy: Storage, w: 
     for (let rx = 0; rx < p.strideW; rx++) {
       const py = axisPhase(p.h, p.kh, p.strideH, p.padH, ry);
       const px = axisPhase(p.w, p.kw, p.strideW, p.padW, rx);
-      const where = { planes, h: p.h, w: p.w, sh: p.strideH, sw: p.strideW, ry, rx, countY: py.count, countX: px.count };
       if (py.count === 0 || px.count === 0) continue;
+      const where = { planes, h: p.h, w: p.w, sh: p.strideH, sw: p.strideW, ry, rx, countY: py.count, countX: px.count };
       if (py.taps === 0 || px.taps === 0) {
         scatterPhase(ctx, null, out, where);
         continue;
@@ -168,17 +174,8 @@ function backwardDataByPhase(ctx: GpuContext, form: KernelForm, dy: Storage, w: 
       const hs = py.count + py.taps - 1;
       const ws = px.count + px.taps - 1;
       const base = { a: wp, out: phase, bias: null, m: p.cIn, c: p.cOut, outH: py.count, outW: px.count, sh: 1, sw: 1, kh: py.taps, kw: px.taps, flip: true, hs, ws };
-      if (py.off === 0 && px.off === 0 && hs === p.outH && ws === p.outW) {
-        im2colPass(ctx, form, { ...base, src: dy, images: p.n, b0: 0 });
-      } else {
-        const chunk = imagesPerChunk(ctx, p.cOut * hs * ws, p.n);
-        for (let b0 = 0; b0 < p.n; b0 += chunk) {
-          const images = Math.min(chunk, p.n - b0);
-          const src = spreadImages(ctx, dy, { images, c: p.cOut, h: p.outH, w: p.outW, hs, ws, offY: py.off, offX: px.off, sh: 1, sw: 1, b0 });
-          im2colPass(ctx, form, { ...base, src, images, b0 });
-          ctx.release(src);
-        }
-      }
+      const direct = py.off === 0 && px.off === 0 && hs === p.outH && ws === p.outW;
+      im2colOverImages(ctx, form, base, dy, p.n, direct ? null : { h: p.outH, w: p.outW, offY: py.off, offX: px.off, sh: 1, sw: 1 });
       ctx.release(wp);
       scatterPhase(ctx, phase, out, where);
       ctx.release(phase);

@@ -6,7 +6,7 @@
  */
 import type { Backend } from '../../src/tensor/backend.js';
 import type { Classifier } from '../../src/nn/classifier.js';
-import { convLayers } from '../../src/nn/masks.js';
+import { readMasks } from '../../src/nn/masks.js';
 import { runAwm, type AwmMaskStepInfo, type AwmResult, type AwmRoundStats } from '../../src/awm/awm.js';
 import { describeAwmRun, foldedOutcome, resolveAwmOptions, type AwmDefenseOptions } from '../../src/awm/awm-defense.js';
 import { awmPlusOutcome, resolveAwmPlusOptions, runAwmPlusCandidates, type AwmPlusOptions } from '../../src/awm/awm-plus.js';
@@ -37,9 +37,7 @@ const PROBES_PER_ROUND = 20;
 const yieldToPage = () => new Promise<void>((resolve) => setTimeout(resolve, 0));
 
 async function currentMaskStats(model: Classifier): Promise<LayerMaskStats[]> {
-  const masks = new Map<string, Float32Array>();
-  for (const [name, conv] of convLayers(model)) if (conv.mask) masks.set(name, Float32Array.from(await conv.mask.data()));
-  return maskStatistics(masks);
+  return maskStatistics(await readMasks(model));
 }
 
 function checkCleanSet(model: Classifier, clean: CleanSet): Int32Array {
