@@ -3,7 +3,12 @@
  * - clean accuracy: clean images classified as their label;
  * - ASR (BackdoorBench, ANP): triggered images classified as the attack's label, over images whose true
  *   label is not the target; asrAll (the AWM paper's convention) counts every image, so its floor is near 1/C;
- * - robust accuracy: triggered images classified as their true label, over the same non-target images as ASR.
+ * - robust accuracy: triggered images classified as their true label, over the same non-target images as ASR;
+ * - two figures that split ASR into what the trigger does and what was there without it: asrOfCorrect, ASR over
+ *   the non-target images the model classifies correctly when clean (flips the trigger causes), and
+ *   cleanToTarget, the share of non-target images put in the target class with no trigger at all. After a
+ *   defense has cost accuracy, misclassifications into the target class count as attack successes in ASR
+ *   (measured: most of the Blend model's residual ASR after AWM+ at seed 2 was shirts called T-shirts, the target, with or without the trigger).
  * For all-to-all the attack's label is (y + 1) mod C, never y, so no image is left out and asr = asrAll.
  * Multiple backdoors are measured one trigger at a time; the headline rates are the mean over backdoors.
  * To leave out the clean images a defence used (as AWM does), pass subset(testSet, rest).
@@ -24,6 +29,10 @@ export interface BackdoorRates {
   asr: number;
   asrAll: number;
   robustAccuracy: number;
+  /** ASR over the non-target images the model gets right without the trigger. */
+  asrOfCorrect: number;
+  /** Non-target images the model puts in the target class without the trigger. */
+  cleanToTarget: number;
   /** Images whose true label differs from the attack's label: the denominator of asr and robustAccuracy. */
   nonTarget: number;
 }
@@ -35,6 +44,8 @@ export interface BackdoorMetrics {
   asr: number;
   asrAll: number;
   robustAccuracy: number;
+  asrOfCorrect: number;
+  cleanToTarget: number;
   perBackdoor: BackdoorRates[];
 }
 
@@ -46,7 +57,7 @@ export interface EvaluateOptions {
 export async function evaluateBackdoor(predict: Predictor, testSet: ImageDataset, spec: AttackSpec, options: EvaluateOptions = {}): Promise<BackdoorMetrics> {
   validateAttackForData(spec, testSet);
   const triggers = spec.backdoors.map((b) => compileTrigger(b.trigger, testSet));
-  const counts = spec.backdoors.map(() => ({ nonTarget: 0, hits: 0, hitsAll: 0, robust: 0 }));
+  const counts = spec.backdoors.map(() => ({ nonTarget: 0, hits: 0, hitsAll: 0, robust: 0, correct: 0, correctHits: 0, cleanHits: 0 }));
   let correct = 0;
   const C = testSet.numClasses;
   for (const batch of batches(testSet, options.batchSize ?? 256)) {
@@ -66,6 +77,11 @@ export async function evaluateBackdoor(predict: Predictor, testSet: ImageDataset
         tally.nonTarget++;
         if (pred[i] === target) tally.hits++;
         if (pred[i] === y) tally.robust++;
+        if (cleanPred[i] === target) tally.cleanHits++;
+        if (cleanPred[i] === y) {
+          tally.correct++;
+          if (pred[i] === target) tally.correctHits++;
+        }
       }
     }
   }
@@ -76,6 +92,8 @@ export async function evaluateBackdoor(predict: Predictor, testSet: ImageDataset
       asr: ratio(t.hits, t.nonTarget),
       asrAll: ratio(t.hitsAll, testSet.n),
       robustAccuracy: ratio(t.robust, t.nonTarget),
+      asrOfCorrect: ratio(t.correctHits, t.correct),
+      cleanToTarget: ratio(t.cleanHits, t.nonTarget),
       nonTarget: t.nonTarget,
     };
   });
@@ -86,6 +104,8 @@ export async function evaluateBackdoor(predict: Predictor, testSet: ImageDataset
     asr: mean((r) => r.asr),
     asrAll: mean((r) => r.asrAll),
     robustAccuracy: mean((r) => r.robustAccuracy),
+    asrOfCorrect: mean((r) => r.asrOfCorrect),
+    cleanToTarget: mean((r) => r.cleanToTarget),
     perBackdoor,
   };
 }

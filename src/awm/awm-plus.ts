@@ -19,7 +19,7 @@
 import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
-import { runAwm, type AwmHooks, type AwmResult, type AwmVariant } from './awm.js';
+import { MASK_OPTIMIZERS, runAwm, type AwmHooks, type AwmResult, type AwmVariant, type MaskOptimizer } from './awm.js';
 import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
 import { clearMasks, readMasks, setMasks } from '../nn/masks.js';
 import { predictClasses } from '../train/train.js';
@@ -57,6 +57,12 @@ export interface AwmPlusOptions extends AwmOptions {
   noiseShare: number;
   /** 0: every noise blend has weight noiseBlend; else weights are uniform in [noiseBlend, noiseBlendMax]. */
   noiseBlendMax: number;
+  /** Signed ascent steps per round on a universal blend pattern unlearned beside the random blends (awm.ts AwmVariant.blendAscentSteps); 0 = off. */
+  blendAscent: number;
+  /** The pattern search's signed step (pixels in [0, 1]). */
+  blendAscentLr: number;
+  /** The masks' optimiser (awm.ts AwmVariant.maskOptimizer). */
+  maskOptimizer: MaskOptimizer;
   /**
    * Runs with seeds seed, seed+1, ...; the one with the best self-check score (self-check.ts) is kept.
    * One-shot results swing by tens of points with the seed (README), and the self-check needs no trigger.
@@ -101,6 +107,9 @@ export const AWM_PLUS_DEFAULTS = {
   noiseBlend: 0.2,
   noiseShare: 0.5,
   noiseBlendMax: 0,
+  blendAscent: 0,
+  blendAscentLr: 0.1,
+  maskOptimizer: 'adam',
   candidates: 1,
   selfCheck: true,
   /** On whenever the self-check is. */
@@ -120,6 +129,10 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.noiseBlendMax !== undefined && p.noiseBlendMax !== 0 && !(noiseBlend > 0 && p.noiseBlendMax >= noiseBlend && p.noiseBlendMax < 1)) {
     throw new Error(`AWM+: --noise-blend-max must be at least --noise-blend (which must be on) and below 1, got ${p.noiseBlendMax}`);
   }
+  if (p.blendAscent !== undefined && !(Number.isInteger(p.blendAscent) && p.blendAscent >= 0)) throw new Error(`AWM+: --blend-ascent must be a whole number of steps >= 0, got ${p.blendAscent}`);
+  if ((p.blendAscent ?? AWM_PLUS_DEFAULTS.blendAscent) > 0 && noiseBlend === 0) throw new Error('AWM+: --blend-ascent needs --noise-blend above 0 (the pattern is blended at that weight)');
+  if (p.blendAscentLr !== undefined && !(p.blendAscentLr > 0 && Number.isFinite(p.blendAscentLr))) throw new Error(`AWM+: --blend-ascent-lr must be a finite positive number, got ${p.blendAscentLr}`);
+  if (p.maskOptimizer !== undefined && !MASK_OPTIMIZERS.includes(p.maskOptimizer)) throw new Error(`AWM+: --mask-optimizer must be one of ${MASK_OPTIMIZERS.join(', ')}, got ${String(p.maskOptimizer)}`);
   if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
   if (p.candidates !== undefined && !(Number.isInteger(p.candidates) && p.candidates >= 1)) throw new Error(`AWM+: candidates must be a whole number >= 1, got ${p.candidates}`);
   if (p.selfCheck === false && (p.candidates ?? 1) > 1) throw new Error('AWM+: --candidates needs the self-check to choose between runs (drop --self-check=false)');
@@ -155,6 +168,9 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     noiseBlend: p.noiseBlend ?? AWM_PLUS_DEFAULTS.noiseBlend,
     noiseShare: p.noiseShare ?? AWM_PLUS_DEFAULTS.noiseShare,
     noiseBlendMax: p.noiseBlendMax ?? AWM_PLUS_DEFAULTS.noiseBlendMax,
+    blendAscent: p.blendAscent ?? AWM_PLUS_DEFAULTS.blendAscent,
+    blendAscentLr: p.blendAscentLr ?? AWM_PLUS_DEFAULTS.blendAscentLr,
+    maskOptimizer: p.maskOptimizer ?? AWM_PLUS_DEFAULTS.maskOptimizer,
     candidates: p.candidates ?? AWM_PLUS_DEFAULTS.candidates,
     selfCheck: p.selfCheck ?? AWM_PLUS_DEFAULTS.selfCheck,
     selectRound: p.selectRound ?? (AWM_PLUS_DEFAULTS.selectRound && (p.selfCheck ?? AWM_PLUS_DEFAULTS.selfCheck)),
@@ -195,9 +211,9 @@ export async function planAwmPlus(model: Classifier, backend: Backend, clean: Cl
   const softTargets = o.distill ? await teacherProbabilities(model, backend, pool) : undefined;
   const description = `AWM+: pool of ${pool.n} images (${clean.n} + ${o.augmentCopies} copies each${o.mixupCount ? ` + ${o.mixupCount} mixtures` : ''}), ` +
     `${o.distill ? 'soft targets from the original model' : 'hard labels'}, ${o.classTriggers ? 'one trigger per class' : 'one trigger'}` +
-    `${o.sparseTrigger ? ' (sparse)' : ''}${o.triggerBank ? ' + bank' : ''}${o.noiseBlend ? ` + noise blends at ${o.noiseBlend}${o.noiseBlendMax ? `-${o.noiseBlendMax}` : ''} on ${Math.round(o.noiseShare * 100)} % of the triggered images` : ''}, ` +
-    `${o.knownTrigger ? 'the REAL trigger unlearned (diagnostic), ' : ''}${o.outer} rounds x 2 phases x ${stepsPerPhase(pool.n, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}`;
-  const variant: AwmVariant = { softTargets, keepTrigger: o.keepTrigger, classTriggers: o.classTriggers, triggerBank: o.triggerBank, sparseTrigger: o.sparseTrigger, maskEps: o.maskEps, knownTriggered, noiseBlend: o.noiseBlend, noiseShare: o.noiseShare, ...(o.noiseBlendMax ? { noiseBlendMax: o.noiseBlendMax } : {}) };
+    `${o.sparseTrigger ? ' (sparse)' : ''}${o.triggerBank ? ' + bank' : ''}${o.noiseBlend ? ` + noise blends at ${o.noiseBlend}${o.noiseBlendMax ? `-${o.noiseBlendMax}` : ''} on ${Math.round(o.noiseShare * 100)} % of the triggered images${o.blendAscent ? ` (half of them a blend pattern searched by ${o.blendAscent} ascent steps)` : ''}` : ''}, ` +
+    `${o.knownTrigger ? 'the REAL trigger unlearned (diagnostic), ' : ''}${o.outer} rounds x 2 phases x ${stepsPerPhase(pool.n, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}, tau ${o.tau.toFixed(2)}${o.maskOptimizer !== 'adam' ? `, masks by ${o.maskOptimizer}` : ''}`;
+  const variant: AwmVariant = { softTargets, keepTrigger: o.keepTrigger, classTriggers: o.classTriggers, triggerBank: o.triggerBank, sparseTrigger: o.sparseTrigger, maskEps: o.maskEps, knownTriggered, noiseBlend: o.noiseBlend, noiseShare: o.noiseShare, ...(o.noiseBlendMax ? { noiseBlendMax: o.noiseBlendMax } : {}), ...(o.blendAscent ? { blendAscentSteps: o.blendAscent, blendAscentLr: o.blendAscentLr } : {}), ...(o.maskOptimizer !== 'adam' ? { maskOptimizer: o.maskOptimizer } : {}) };
   return { pool, variant, description };
 }
 

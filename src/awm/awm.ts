@@ -12,13 +12,13 @@ import type { Tensor } from '../tensor/tensor.js';
 import { keep, tidy } from '../tensor/scope.js';
 import { backward, noGrad, requireGrad } from '../autograd/engine.js';
 import * as ops from '../ops/index.js';
-import { Adam } from '../optim/index.js';
+import { Adam, LayerAdam, type Optimizer } from '../optim/index.js';
 import type { Module } from '../nn/module.js';
 import { attachMasks, readMasks } from '../nn/masks.js';
 import { Rng } from '../data/rng.js';
 import type { CleanSet } from './clean-set.js';
 import { stepsPerPhase, validateAwmOptions, type AwmOptions } from './options.js';
-import { clampMasks, maskLoss, rescaleTrigger, sparsifyTriggers, triggerStep } from './steps.js';
+import { blendPatternStep, clampMasks, maskLoss, rescaleTrigger, sparsifyTriggers, triggerStep } from './steps.js';
 import { classTriggerStep, otherClasses, pickTriggers, rescaleEach } from './class-triggers.js';
 
 export interface AwmRoundStats {
@@ -38,6 +38,8 @@ export interface AwmRoundStats {
   seconds: number;
   /** The rescaled trigger (1, C, H, W) for pictures and reports. */
   trigger: Float32Array;
+  /** With blendAscentSteps: the blend-pattern search's objective (-CE) at its last step. */
+  blendPatternLoss?: number;
   /** With per-class triggers: the class whose trigger is pictured (the one that grew most). */
   triggerClass?: number;
 }
@@ -93,7 +95,24 @@ export interface AwmVariant {
   noiseShare?: number;
   /** With this, each noise blend's weight is drawn uniformly from [noiseBlend, noiseBlendMax] per image and step. */
   noiseBlendMax?: number;
+  /**
+   * Signed ascent steps on a universal blend pattern per round (steps.ts blendPatternStep), started from
+   * uniform noise; the first half of the noise-blend rows of every mask step then blend that pattern
+   * instead of fresh noise (needs noiseBlend). Random blends unlearn what any noise fires; the searched
+   * pattern goes after what is left of a dense backdoor. 0 or absent: off.
+   */
+  blendAscentSteps?: number;
+  /** The signed step on the pattern (pixels in [0, 1]); default 0.1. */
+  blendAscentLr?: number;
+  /**
+   * The masks' optimiser: 'adam' (the official code's, default) or 'layer-adam' (one second moment per
+   * mask tensor, optim LayerAdam), which moves the masks the loss pulls hardest on instead of every mask by about lr.
+   */
+  maskOptimizer?: MaskOptimizer;
 }
+
+export type MaskOptimizer = 'adam' | 'layer-adam';
+export const MASK_OPTIMIZERS: readonly MaskOptimizer[] = ['adam', 'layer-adam'];
 
 /** One mask step as onMaskStep sees it: the step's loss terms before its update. */
 export interface AwmMaskStepInfo {
@@ -143,12 +162,19 @@ function knownShift(backend: Backend, set: CleanSet, triggered: Float32Array, in
 /** A blend weight: fixed, or [lo, hi] drawn uniformly per image (a fixed weight draws nothing, so its noise stays as it was). */
 export type BlendWeight = number | readonly [number, number];
 
-function noiseBlendShift(backend: Backend, set: CleanSet, indices: Int32Array, weight: BlendWeight, rng: Rng): Tensor {
+/** A searched blend pattern (C*H*W values in [0, 1]) and how many leading noise rows blend it instead of fresh noise. */
+export interface BlendPatternRows {
+  values: Float32Array;
+  rows: number;
+}
+
+function noiseBlendShift(backend: Backend, set: CleanSet, indices: Int32Array, weight: BlendWeight, rng: Rng, pattern?: BlendPatternRows): Tensor {
   const per = set.c * set.h * set.w;
   const out = new Float32Array(indices.length * per);
   indices.forEach((i, k) => {
     const a = typeof weight === 'number' ? weight : weight[0] + (weight[1] - weight[0]) * rng.uniform();
-    for (let j = 0; j < per; j++) out[k * per + j] = a * (rng.uniform() - set.images[i * per + j]!);
+    const p = pattern && k < pattern.rows ? pattern.values : null;
+    for (let j = 0; j < per; j++) out[k * per + j] = a * ((p ? p[j]! : rng.uniform()) - set.images[i * per + j]!);
   });
   return ops.tensor(backend, out, [indices.length, set.c, set.h, set.w]);
 }
@@ -157,13 +183,15 @@ function noiseBlendShift(backend: Backend, set: CleanSet, indices: Int32Array, w
  * Rows [0, head) of the trigger shift (one shared row or one per image), then the noise-blend shifts of
  * the rest: floor(share * rows) of them, so share 0.5 leaves the trigger the odd row.
  */
-export function withNoiseBlends(backend: Backend, set: CleanSet, shift: Tensor, indices: Int32Array, a: BlendWeight, rng: Rng, share = 0.5): Tensor {
+export function withNoiseBlends(backend: Backend, set: CleanSet, shift: Tensor, indices: Int32Array, a: BlendWeight, rng: Rng, share = 0.5, pattern?: Float32Array): Tensor {
   const head = indices.length - Math.floor(indices.length * share);
   if (head === indices.length) return shift;
   const [, c, h, w] = shift.shape as [number, number, number, number];
-  if (head === 0) return noiseBlendShift(backend, set, indices, a, rng);
+  // The searched pattern takes the first half (rounded up) of the noise rows; fresh noise the rest.
+  const rows = (n: number): BlendPatternRows | undefined => (pattern ? { values: pattern, rows: Math.ceil(n / 2) } : undefined);
+  if (head === 0) return noiseBlendShift(backend, set, indices, a, rng, rows(indices.length));
   const triggerRows = shift.shape[0] === 1 ? ops.expand(shift, [head, c, h, w]) : ops.slice(shift, [[0, head], null, null, null]);
-  return ops.concat([triggerRows, noiseBlendShift(backend, set, indices.subarray(head), a, rng)], 0);
+  return ops.concat([triggerRows, noiseBlendShift(backend, set, indices.subarray(head), a, rng, rows(indices.length - head))], 0);
 }
 
 /**
@@ -215,6 +243,12 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
     throw new Error(`AWM: noiseBlendMax must be at least noiseBlend (${variant.noiseBlend}) and below 1, got ${variant.noiseBlendMax}`);
   }
   if (variant.noiseShare !== undefined && !(variant.noiseShare >= 0 && variant.noiseShare <= 1)) throw new Error(`AWM: noiseShare must be in [0, 1], got ${variant.noiseShare}`);
+  const blendSteps = variant.blendAscentSteps ?? 0;
+  if (!(Number.isInteger(blendSteps) && blendSteps >= 0)) throw new Error(`AWM: blendAscentSteps must be a whole number >= 0, got ${blendSteps}`);
+  if (blendSteps > 0 && !variant.noiseBlend) throw new Error('AWM: blendAscentSteps needs noiseBlend (the pattern is blended at that weight)');
+  const blendLr = variant.blendAscentLr ?? 0.1;
+  if (!(blendLr > 0 && Number.isFinite(blendLr))) throw new Error(`AWM: blendAscentLr must be a finite positive number, got ${blendLr}`);
+  if (variant.maskOptimizer !== undefined && !MASK_OPTIMIZERS.includes(variant.maskOptimizer)) throw new Error(`AWM: maskOptimizer must be one of ${MASK_OPTIMIZERS.join(', ')}, got ${String(variant.maskOptimizer)}`);
   if (variant.maskEps !== undefined && !(variant.maskEps > 0 && Number.isFinite(variant.maskEps))) throw new Error(`AWM: maskEps must be a finite positive number, got ${variant.maskEps}`);
   const t0 = performance.now();
   const flops0 = ops.gemmWork.flops;
@@ -227,10 +261,12 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   const masks = [...masksByName.values()];
   const maskNames = [...masksByName.keys()];
   const every = Math.max(1, Math.floor(hooks.maskStepEvery ?? 1));
-  const adam = new Adam(masks, { lr: options.maskLr, betas: [0.9, 0.999], eps: variant.maskEps ?? 1e-8 });
+  const adamOptions = { lr: options.maskLr, betas: [0.9, 0.999] as [number, number], eps: variant.maskEps ?? 1e-8 };
+  const adam: Optimizer = variant.maskOptimizer === 'layer-adam' ? new LayerAdam(masks, adamOptions) : new Adam(masks, adamOptions);
   const rng = new Rng(options.seed);
   // Its own stream, so the noise draws leave the batches and triggers of runs without them unchanged.
   const noiseRng = new Rng(options.seed ^ 0x0b1e);
+  const patternRng = new Rng(options.seed ^ 0xb1e4d);
   const perClass = variant.classTriggers === true;
   const k = set.numClasses;
   const rounds: AwmRoundStats[] = [];
@@ -257,6 +293,32 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
       requireGrad(delta, false);
       const { l1: triggerL1, scale, shown } = await boundTriggers(delta, options.tau, variant.sparseTrigger === true);
 
+      // Phase 1b (AWM+ blendAscent): a universal blend pattern searched from fresh noise.
+      let pattern: Float32Array | undefined;
+      let blendLoss: number | undefined;
+      if (blendSteps > 0) {
+        const per = set.c * set.h * set.w;
+        const start = Float32Array.from({ length: per }, () => patternRng.uniform());
+        const p: Tensor = keep(ops.tensor(backend, start, [1, set.c, set.h, set.w]));
+        const a = variant.noiseBlendMax !== undefined ? (variant.noiseBlend! + variant.noiseBlendMax) / 2 : variant.noiseBlend!;
+        try {
+          requireGrad(p);
+          for (let step = 0; step < blendSteps; step++) {
+            if (hooks.shouldStop?.()) throw new Error('AWM stopped');
+            const lossB = tidy(() => blendPatternStep(model, p, drawBatch(backend, set, batch, patternRng).x, a, blendLr));
+            backend.flush();
+            if (step === blendSteps - 1) blendLoss = await lossB.item();
+            lossB.dispose();
+          }
+          requireGrad(p, false);
+          pattern = Float32Array.from(await p.data());
+        } finally {
+          p.grad?.dispose();
+          p.grad = null;
+          p.dispose();
+        }
+      }
+
       if (variant.triggerBank) {
         const grown: Tensor = keep(noGrad(() => (bank ? ops.concat([bank, delta], 0) : ops.mul(delta, 1))));
         bank?.dispose();
@@ -275,7 +337,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
           const recovered = variant.knownTriggered ? knownShift(backend, set, variant.knownTriggered, indices)
             : bank ? noGrad(() => pickTriggers(bank!, randomRows(batch, bank!.shape[0]!, rng)))
             : perClass ? noGrad(() => pickTriggers(delta, otherClasses(labels, k, rng))) : delta;
-          const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlendMax !== undefined ? [variant.noiseBlend!, variant.noiseBlendMax] : variant.noiseBlend!, noiseRng, variant.noiseShare)) : recovered;
+          const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlendMax !== undefined ? [variant.noiseBlend!, variant.noiseBlendMax] : variant.noiseBlend!, noiseRng, variant.noiseShare, pattern)) : recovered;
           const parts = maskLoss(model, masks, x, y, shift, options.alpha, options.gamma);
           backward(parts.total);
           const terms = noGrad(() => ops.concat([parts.total, parts.clean, parts.triggered, parts.l1].map((t) => ops.reshape(t, [1])), 0));
@@ -310,6 +372,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
         round: round + 1, rounds: options.outer, loss, cleanLoss, triggeredLoss, maskL1: maskL1!,
         triggerLoss, triggerL1, triggerL1Rescaled: triggerL1 * scale, meanMask: maskL1! / total,
         seconds: (performance.now() - r0) / 1000, trigger, ...(perClass ? { triggerClass: shown } : {}),
+        ...(blendLoss !== undefined ? { blendPatternLoss: blendLoss } : {}),
       };
       rounds.push(stats);
       await hooks.onRound?.(stats);

@@ -125,7 +125,8 @@ export async function purifyModel(
   let after: BackdoorMetrics | undefined;
   if (evaluation) {
     after = await evaluateModel(model, backend, evaluation);
-    io.log(`after:  clean accuracy ${(100 * after.cleanAccuracy).toFixed(2)}%, ASR ${(100 * after.asr).toFixed(2)}% (target excluded), ${(100 * after.asrAll).toFixed(2)}% (all images)`);
+    io.log(`after:  clean accuracy ${(100 * after.cleanAccuracy).toFixed(2)}%, ASR ${(100 * after.asr).toFixed(2)}% (target excluded), ${(100 * after.asrAll).toFixed(2)}% (all images); ` +
+      `${(100 * after.asrOfCorrect).toFixed(2)}% of those right without the trigger flipped by it, ${(100 * after.cleanToTarget).toFixed(2)}% in the target class with no trigger`);
   }
   const report = purifyReport({ outcome, seed: options.seed, backend, model, clean, before, after, evaluation });
   return { report, outcome };

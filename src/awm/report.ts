@@ -14,9 +14,10 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
   lines.push(`- seed: ${r.seed}; time: ${r.seconds.toFixed(1)} s${work}`, '');
   if (r.before && r.after) {
     lines.push(`## Effect (${r.evaluationImages} evaluation images)`, '');
-    lines.push('| | clean accuracy | ASR (target excluded) | ASR (all images) | robust accuracy |', '|---|---|---|---|---|');
-    lines.push(`| before | ${pct(r.before.cleanAccuracy)} | ${pct(r.before.asr)} | ${pct(r.before.asrAll)} | ${pct(r.before.robustAccuracy)} |`);
-    lines.push(`| after | ${pct(r.after.cleanAccuracy)} | ${pct(r.after.asr)} | ${pct(r.after.asrAll)} | ${pct(r.after.robustAccuracy)} |`);
+    lines.push('| | clean accuracy | ASR (target excluded) | ASR (all images) | robust accuracy | ASR of images right without the trigger | in the target with no trigger |', '|---|---|---|---|---|---|---|');
+    for (const [name, m] of [['before', r.before], ['after', r.after]] as const) {
+      lines.push(`| ${name} | ${pct(m.cleanAccuracy)} | ${pct(m.asr)} | ${pct(m.asrAll)} | ${pct(m.robustAccuracy)} | ${pct(m.asrOfCorrect)} | ${pct(m.cleanToTarget)} |`);
+    }
     if (r.der !== undefined) lines.push('', `DER (defense effectiveness rating) = ${r.der.toFixed(4)}`);
     lines.push('');
   } else {

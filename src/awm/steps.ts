@@ -32,6 +32,29 @@ export function triggerStep(model: Module, delta: Tensor, x: Tensor, lr: number)
   });
 }
 
+/**
+ * One signed ascent step on a universal blend pattern p in [0, 1], in place: the images become
+ * (1 - a) x + a p, and p <- clamp(p + lr * sign(d CE / d p), 0, 1) against the model's own answers.
+ * This searches the family of dense triggers a noise blend samples at random (AWM+'s blendAscent):
+ * its budget is the blend weight, an L-infinity bound of a per pixel, not the L1 ball of the
+ * additive trigger, which never reaches a Blend backdoor. Returns -CE as triggerStep does.
+ */
+export function blendPatternStep(model: Module, pattern: Tensor, x: Tensor, a: number, lr: number): Tensor {
+  return tidy(() => {
+    const yhat = noGrad(() => ops.argmax(model.forward(x), 1));
+    pattern.grad?.dispose();
+    pattern.grad = null;
+    const blended = ops.add(ops.mul(x, 1 - a), ops.mul(pattern, a));
+    const ce = ops.crossEntropy(model.forward(blended), yhat);
+    backward(ce);
+    const g = pattern.grad!;
+    noGrad(() => ops.assign(pattern, ops.clamp(ops.add(pattern, ops.mul(ops.sign(g), lr)), 0, 1)));
+    pattern.grad = null;
+    g.dispose();
+    return ops.neg(detach(ce));
+  });
+}
+
 /** delta <- delta * min(1, tau / sum|delta|), in place; returns the L1 norm before and the scale used. */
 export async function rescaleTrigger(delta: Tensor, tau: number): Promise<{ l1: number; scale: number }> {
   const l1t = noGrad(() => ops.normL1(delta));

@@ -238,7 +238,7 @@ function attackReport(
   plan: AttackPlan, dataset: DatasetName, dataDir: string, backend: string, spec: AttackSpec, model: ModelSpec,
   r: BackdoorTrainingResult, cleanModelPath: string | undefined,
 ): Record<string, unknown> {
-  const { n, cleanAccuracy, asr, asrAll, robustAccuracy, perBackdoor } = r.metrics;
+  const { n, cleanAccuracy, asr, asrAll, robustAccuracy, asrOfCorrect, cleanToTarget, perBackdoor } = r.metrics;
   return {
     model: plan.out,
     attack: { name: spec.name, description: describeAttack(spec), file: sidecarPath(plan.out, 'attack') },
@@ -251,7 +251,7 @@ function attackReport(
       ...(r.cleanHistory ? { cleanEpochs: r.cleanHistory.length } : {}),
     },
     poisoning: r.poisoning,
-    n, cleanAccuracy, asr, asrAll, robustAccuracy, perBackdoor,
+    n, cleanAccuracy, asr, asrAll, robustAccuracy, asrOfCorrect, cleanToTarget, perBackdoor,
     history: r.history,
     ...(r.cleanHistory ? { cleanHistory: r.cleanHistory } : {}),
     seconds: r.seconds,

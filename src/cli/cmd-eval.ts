@@ -65,8 +65,8 @@ async function measure(model: Classifier, backend: Backend, test: ImageDataset, 
   if (!attack) return { cleanAccuracy: (await evaluateClassifier(model, backend, test, { batchSize })).accuracy };
   const shape = (n: number) => [n, test.c, test.h, test.w] as const;
   const metrics = await evaluateBackdoor((images, n) => predictClasses(model, backend, images, shape(n), batchSize), test, attack.spec, { batchSize });
-  const { cleanAccuracy, asr, asrAll, robustAccuracy, perBackdoor } = metrics;
-  return { cleanAccuracy, attack: { name: attack.spec.name, source: attack.source, description: describeAttack(attack.spec), asr, asrAll, robustAccuracy, perBackdoor } };
+  const { cleanAccuracy, asr, asrAll, robustAccuracy, asrOfCorrect, cleanToTarget, perBackdoor } = metrics;
+  return { cleanAccuracy, attack: { name: attack.spec.name, source: attack.source, description: describeAttack(attack.spec), asr, asrAll, robustAccuracy, asrOfCorrect, cleanToTarget, perBackdoor } };
 }
 
 function printResults(io: CommandIO, r: EvalReport): void {
@@ -75,6 +75,7 @@ function printResults(io: CommandIO, r: EvalReport): void {
   const a = r.attack;
   io.log(`attack from ${a.source}: ${a.description}`);
   io.log(`ASR ${percent(a.asr)} (target class excluded), ASR over all images ${percent(a.asrAll)}, robust accuracy ${percent(a.robustAccuracy)}`);
+  io.log(`  of that ASR: ${percent(a.asrOfCorrect)} of the images classified correctly without the trigger are flipped by it; ${percent(a.cleanToTarget)} go to the target with no trigger`);
   if (a.perBackdoor.length > 1) {
     a.perBackdoor.forEach((b, i) => io.log(`  backdoor ${i} (target ${b.target ?? 'all-to-all'}): ASR ${percent(b.asr)}, robust accuracy ${percent(b.robustAccuracy)}`));
   }

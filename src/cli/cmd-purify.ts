@@ -13,6 +13,7 @@ import { subset, type ImageDataset } from '../data/dataset.js';
 import { Rng } from '../data/rng.js';
 import { purifyModel, type PurifyOptions } from '../awm/purify.js';
 import type { DefenseMethod } from '../awm/defense.js';
+import type { MaskOptimizer } from '../awm/awm.js';
 import { reportMarkdown } from '../awm/report.js';
 import { histogramGrid, tileImages, triggerToRgb } from '../awm/pictures.js';
 import type { AttackSpec } from '../attacks/index.js';
@@ -65,11 +66,14 @@ export const purifyCommand: Command = {
     mixup: { type: 'int', help: 'AWM+: add this many two-image mixtures to the pool, with the original model\'s soft targets (default 200)' },
     'sparse-trigger': { type: 'boolean', help: 'AWM+: clip and sparsify the trigger into the L1 budget instead of rescaling it (default true; --sparse-trigger=false to rescale)' },
     'mask-eps': { type: 'number', help: 'AWM+: Adam epsilon for the masks (default 1e-8)' },
+    'mask-optimizer': { type: 'string', help: 'AWM+: the masks\' optimiser: adam (default) or layer-adam (one second moment per mask tensor)' },
     'known-trigger': { type: 'boolean', help: 'AWM+ diagnostic: unlearn the real trigger from the attack spec instead of a recovered one (an upper bound; not a defense)' },
     'noise-blend': num('AWM+: also unlearn random-noise blends x -> (1-A)x + A*noise, with this A, on a share of the triggered images (default 0.2; 0: off)'),
     candidates: int('AWM+: run with seeds seed, seed+1, ... this many times and keep the run with the best self-check score (default 1)'),
     'self-check': { type: 'boolean', help: 'AWM+: check the model before and after without the trigger (agreement, recovered-trigger and noise-blend flips; default true)' },
     'select-round': { type: 'boolean', help: 'AWM+: self-check after every round and keep the masks of the best-scoring round (default true, with the self-check)' },
+    'blend-ascent': num('AWM+: signed ascent steps per round on a universal blend pattern, unlearned on half the noise-blend rows (default 0: off)'),
+    'blend-ascent-lr': num('AWM+: the blend-pattern search\'s signed step, pixels in [0, 1] (default 0.1)'),
     'noise-blend-max': num('AWM+: draw each noise blend\'s weight uniformly from [--noise-blend, this] (default: every blend at --noise-blend)'),
     'noise-share': num('AWM+: the share of triggered images that get a noise blend when --noise-blend is on (default 0.5)'),
     'class-triggers': { type: 'boolean', help: 'AWM+: recover one targeted trigger per class instead of one universal trigger (default false)' },
@@ -102,7 +106,7 @@ export function purifyOptions(flags: ParsedFlags, method: DefenseMethod, seed: n
     method,
     seed,
     awm,
-    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), noiseBlend: f('noise-blend'), noiseShare: f('noise-share'), noiseBlendMax: f('noise-blend-max'), candidates: f('candidates'), selfCheck: b('self-check'), selectRound: b('select-round'), sparseTrigger: b('sparse-trigger'), maskEps: f('mask-eps'), knownTrigger: b('known-trigger') }) },
+    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), noiseBlend: f('noise-blend'), noiseShare: f('noise-share'), noiseBlendMax: f('noise-blend-max'), blendAscent: f('blend-ascent'), blendAscentLr: f('blend-ascent-lr'), candidates: f('candidates'), selfCheck: b('self-check'), selectRound: b('select-round'), sparseTrigger: b('sparse-trigger'), maskEps: f('mask-eps'), maskOptimizer: flags['mask-optimizer'] as MaskOptimizer | undefined, knownTrigger: b('known-trigger') }) },
     ft: defined({ steps: f('steps'), lr: f('lr'), batchSize: f('batch-size') }),
     anp: defined({
       iterations: f('iterations'), eps: f('anp-eps'), alpha: f('anp-alpha'), batchSize: f('batch-size'),

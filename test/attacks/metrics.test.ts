@@ -43,7 +43,10 @@ describe('evaluateBackdoor', () => {
       asr: 4 / 6,
       asrAll: 5 / 8,
       robustAccuracy: 2 / 6,
-      perBackdoor: [{ target: 0, asr: 4 / 6, asrAll: 5 / 8, robustAccuracy: 2 / 6, nonTarget: 6 }],
+      // Of the non-target ids, 1 4 5 7 are right when clean and the trigger sends 1 and 5 to 0; id 6 is called 0 with no trigger.
+      asrOfCorrect: 2 / 4,
+      cleanToTarget: 1 / 6,
+      perBackdoor: [{ target: 0, asr: 4 / 6, asrAll: 5 / 8, robustAccuracy: 2 / 6, asrOfCorrect: 2 / 4, cleanToTarget: 1 / 6, nonTarget: 6 }],
     });
     expect(calls).toEqual([3, 3, 3, 3, 2, 2]); // one pass: clean and triggered per batch
   });
@@ -51,7 +54,8 @@ describe('evaluateBackdoor', () => {
   it('all-to-all: the target is (y + 1) mod C, so every image counts', async () => {
     const m = await evaluateBackdoor(predict, testSet, attackPreset('badnets', { allToAll: true }));
     // Targets 1 2 0 1 2 0 2 0; predictions 0 0 0 1 1 0 0 2 hit at ids 2 3 5; true labels kept at ids 0 4 7.
-    expect(m.perBackdoor).toEqual([{ target: null, asr: 3 / 8, asrAll: 3 / 8, robustAccuracy: 3 / 8, nonTarget: 8 }]);
+    // Right when clean: ids 0 1 3 4 5 7, of which 3 and 5 hit; no clean prediction equals its target.
+    expect(m.perBackdoor).toEqual([{ target: null, asr: 3 / 8, asrAll: 3 / 8, robustAccuracy: 3 / 8, asrOfCorrect: 2 / 6, cleanToTarget: 0, nonTarget: 8 }]);
   });
 
   it('multiple backdoors: per-trigger rates and their mean', async () => {
@@ -64,9 +68,12 @@ describe('evaluateBackdoor', () => {
       ],
     });
     const m = await evaluateBackdoor(predict, testSet, spec, { batchSize: 5 });
-    expect(m.perBackdoor[0]).toEqual({ target: 0, asr: 4 / 6, asrAll: 5 / 8, robustAccuracy: 2 / 6, nonTarget: 6 });
+    expect(m.perBackdoor[0]).toEqual({ target: 0, asr: 4 / 6, asrAll: 5 / 8, robustAccuracy: 2 / 6, asrOfCorrect: 2 / 4, cleanToTarget: 1 / 6, nonTarget: 6 });
     // Target 1: non-target ids 0 2 3 5 7; even ids predict 1 (hits 0 2); odd ids keep their label (3 5 7 robust, 1 hits in asrAll).
-    expect(m.perBackdoor[1]).toEqual({ target: 1, asr: 2 / 5, asrAll: 5 / 8, robustAccuracy: 3 / 5, nonTarget: 5 });
+    // Right when clean: ids 0 3 5 7, of which 0 hits; id 2 is called 1 with no trigger.
+    expect(m.perBackdoor[1]).toEqual({ target: 1, asr: 2 / 5, asrAll: 5 / 8, robustAccuracy: 3 / 5, asrOfCorrect: 1 / 4, cleanToTarget: 1 / 5, nonTarget: 5 });
+    expect(m.asrOfCorrect).toBeCloseTo((2 / 4 + 1 / 4) / 2, 12);
+    expect(m.cleanToTarget).toBeCloseTo((1 / 6 + 1 / 5) / 2, 12);
     expect(m.asr).toBeCloseTo((4 / 6 + 2 / 5) / 2, 12);
     expect(m.asrAll).toBeCloseTo(5 / 8, 12);
     expect(m.robustAccuracy).toBeCloseTo((2 / 6 + 3 / 5) / 2, 12);

@@ -7,11 +7,12 @@ import { describe, expect, it } from 'vitest';
 import * as ops from '../../src/ops/index.js';
 import { createModel } from '../../src/nn/index.js';
 import { runAwm, withNoiseBlends, type AwmVariant } from '../../src/awm/awm.js';
-import { sparsifyTriggers } from '../../src/awm/steps.js';
+import { blendPatternStep, sparsifyTriggers } from '../../src/awm/steps.js';
+import { backward, noGrad, requireGrad } from '../../src/autograd/engine.js';
 import { mixupPool } from '../../src/awm/clean-set.js';
 import { otherClasses, pickTriggers, rescaleEach } from '../../src/awm/class-triggers.js';
 import { Rng } from '../../src/data/rng.js';
-import { cpu32, randomArray } from '../helpers/backends.js';
+import { cpu32, cpu64, randomArray } from '../helpers/backends.js';
 import { planAwmPlus, resolveAwmPlusOptions } from '../../src/awm/awm-plus.js';
 import { applyTrigger, attackPreset } from '../../src/attacks/index.js';
 
@@ -113,6 +114,7 @@ describe('runAwm variants', () => {
     ['all three, kept trigger', { triggerBank: true, classTriggers: true, sparseTrigger: true, keepTrigger: true }],
     ['noise blends', { noiseBlend: 0.2 }],
     ['noise blends with per-class triggers and the bank', { noiseBlend: 0.3, classTriggers: true, triggerBank: true }],
+    ['masks by LayerAdam', { maskOptimizer: 'layer-adam' }],
   ] as Array<[string, AwmVariant]>) {
     it(`${name}: seeded, finite, trigger within tau`, async () => {
       const a = await run(variant);
@@ -201,6 +203,83 @@ describe('noise blends', () => {
     expect(await masks({ noiseBlend: 0 })).toEqual(await masks({}));
     await expect(tinyAwm({ noiseBlend: 1 })).rejects.toThrow(/noiseBlend must be in \[0, 1\), got 1/);
     expect(() => resolveAwmPlusOptions({ noiseBlend: -0.1 }, { clean: tinySet, seed: 0 })).toThrow(/noiseBlend must be in \[0, 1\)/);
+  });
+});
+
+describe('blend-pattern ascent', () => {
+  const set = { images: randomArray(4 * 2 * 3, 8, 0, 1), labels: Int32Array.from([0, 1, 0, 1]), n: 4, c: 2, h: 1, w: 3, numClasses: 2 };
+
+  it('steps the pattern by lr along the sign of the CE gradient at the blend, clamped to [0, 1]', async () => {
+    const model = createModel(cpu64, { arch: 'small-cnn', inChannels: 1, numClasses: 3, width: 4, inputSize: 8 }, { seed: 2 });
+    const x = ops.tensor(cpu64, randomArray(5 * 64, 12, 0, 1), [5, 1, 8, 8]);
+    // Some pixels at the edges of [0, 1], so the clamp is exercised.
+    const start = randomArray(64, 13, 0, 1).map((v, i) => (i % 7 === 0 ? 1 : i % 11 === 0 ? 0 : v));
+    const p = ops.tensor(cpu64, start, [1, 1, 8, 8]);
+    model.eval();
+    model.setRequiresGrad(false);
+    // The expected gradient, computed separately: d CE(f(0.8 x + 0.2 p), argmax f(x)) / d p.
+    const q = ops.tensor(cpu64, start, [1, 1, 8, 8]);
+    requireGrad(q);
+    const yhat = noGrad(() => ops.argmax(model.forward(x), 1));
+    const ce = ops.crossEntropy(model.forward(ops.add(ops.mul(x, 0.8), ops.mul(q, 0.2))), yhat);
+    backward(ce);
+    const g = await q.grad!.data();
+    const ceValue = await ce.item();
+    requireGrad(p);
+    const loss = blendPatternStep(model, p, x, 0.2, 0.05);
+    expect(await loss.item()).toBeCloseTo(-ceValue, 10);
+    const got = await p.data();
+    let moved = 0;
+    start.forEach((v, i) => {
+      expect(got[i]).toBeCloseTo(Math.min(1, Math.max(0, v + 0.05 * Math.sign(g[i]!))), 12);
+      if (got[i] !== v) moved++;
+    });
+    expect(moved).toBeGreaterThan(40);
+    expect(p.grad).toBeNull();
+    for (const t of [x, p, q, yhat, ce, loss]) t.dispose();
+    model.dispose();
+  });
+
+  it('the pattern takes the first half of the noise rows, rounded up; fresh noise the rest', async () => {
+    const delta = ops.tensor(cpu32, randomArray(6, 9, -0.1, 0.1), [1, 2, 1, 3]);
+    const pattern = randomArray(6, 14, 0, 1);
+    const indices = Int32Array.from([3, 0, 2, 2, 1, 0, 1]);
+    // 7 rows: 4 keep the trigger, 3 noise rows: 2 blend the pattern, 1 fresh noise.
+    const got = await withNoiseBlends(cpu32, set, delta, indices, 0.25, new Rng(4), 0.5, pattern).data();
+    const rng = new Rng(4);
+    for (let k = 4; k < 7; k++) {
+      for (let j = 0; j < 6; j++) {
+        const u = k < 6 ? pattern[j]! : rng.uniform();
+        expect(got[k * 6 + j]).toBeCloseTo(0.25 * (u - set.images[indices[k]! * 6 + j]!), 6);
+      }
+    }
+    delta.dispose();
+  });
+
+  it('runs seeded inside runAwm, reports its loss, changes the masks, and needs noise blends', async () => {
+    const variant: AwmVariant = { noiseBlend: 0.2, blendAscentSteps: 3 };
+    const a = await tinyAwm(variant);
+    const b = await tinyAwm(variant);
+    for (const r of a.rounds) expect(Number.isFinite(r.blendPatternLoss)).toBe(true);
+    for (const [layer, m] of a.masks) expect(Array.from(m)).toEqual(Array.from(b.masks.get(layer)!));
+    const flat = (r: typeof a) => [...r.masks.values()].flatMap((m) => Array.from(m));
+    const plain = await tinyAwm({ noiseBlend: 0.2 });
+    expect(flat(a)).not.toEqual(flat(plain));
+    expect(plain.rounds[0]!.blendPatternLoss).toBeUndefined();
+    await expect(tinyAwm({ blendAscentSteps: 2 })).rejects.toThrow(/blendAscentSteps needs noiseBlend/);
+    await expect(tinyAwm({ noiseBlend: 0.2, blendAscentSteps: 1.5 })).rejects.toThrow(/blendAscentSteps must be a whole number/);
+    await expect(tinyAwm({ noiseBlend: 0.2, blendAscentSteps: 1, blendAscentLr: 0 })).rejects.toThrow(/blendAscentLr must be a finite positive number/);
+    expect(() => resolveAwmPlusOptions({ noiseBlend: 0, blendAscent: 4 }, { clean: tinySet, seed: 0 })).toThrow(/--blend-ascent needs --noise-blend above 0/);
+    expect(() => resolveAwmPlusOptions({ blendAscent: -1 }, { clean: tinySet, seed: 0 })).toThrow(/--blend-ascent must be a whole number/);
+    expect(resolveAwmPlusOptions({ blendAscent: 4 }, { clean: tinySet, seed: 0 })).toMatchObject({ blendAscent: 4, blendAscentLr: 0.1 });
+  });
+
+  it('the masks\' optimiser is chosen by name, and the choice changes them', async () => {
+    const flat = async (variant: AwmVariant) => [...(await tinyAwm(variant, 1)).masks.values()].flatMap((m) => Array.from(m));
+    expect(await flat({ maskOptimizer: 'layer-adam' })).not.toEqual(await flat({}));
+    expect(await flat({ maskOptimizer: 'adam' })).toEqual(await flat({}));
+    await expect(tinyAwm({ maskOptimizer: 'sgd' as never })).rejects.toThrow(/maskOptimizer must be one of adam, layer-adam, got sgd/);
+    expect(() => resolveAwmPlusOptions({ maskOptimizer: 'lion' as never }, { clean: tinySet, seed: 0 })).toThrow(/--mask-optimizer must be one of adam, layer-adam, got lion/);
   });
 });
 

@@ -66,7 +66,7 @@ describe('awm attack (CPU backend)', () => {
       training: { epochs: 1, batchSize: 16, seed: 5, poisonSeed: 5, augment: 'none' },
       poisoning: { mode: 'dataset', images: 6, perBackdoor: [6] },
     });
-    for (const key of ['cleanAccuracy', 'asr', 'asrAll', 'robustAccuracy']) {
+    for (const key of ['cleanAccuracy', 'asr', 'asrAll', 'robustAccuracy', 'asrOfCorrect', 'cleanToTarget']) {
       expect(metrics[key]).toBeGreaterThanOrEqual(0);
       expect(metrics[key]).toBeLessThanOrEqual(1);
     }

@@ -87,10 +87,14 @@ describe('awm train and awm eval (CPU backend)', () => {
     const report = join(root, 'attack-report.json');
     const lines = await run(evalCommand, ['--model', modelPath, '--dataset', 'fashion-mnist', '--data-dir', idx, '--attack', specPath, '--report', report, ...cpu]);
     expect(lines.join('\n')).toMatch(/ASR [\d.]+% \(target class excluded\)/);
+    expect(lines.join('\n')).toMatch(/of that ASR: [\d.]+% of the images classified correctly without the trigger are flipped by it; [\d.]+% go to the target with no trigger/);
     const json = JSON.parse(readFileSync(report, 'utf8'));
     expect(json.attack).toMatchObject({ name: 'tiny-badnets', source: specPath });
     expect(json.attack.perBackdoor[0]).toMatchObject({ target: 0, nonTarget: 28 });
-    for (const key of ['asr', 'asrAll', 'robustAccuracy']) expect(json.attack[key]).toBeGreaterThanOrEqual(0);
+    for (const key of ['asr', 'asrAll', 'robustAccuracy', 'asrOfCorrect', 'cleanToTarget']) {
+      expect(json.attack[key]).toBeGreaterThanOrEqual(0);
+      expect(json.attack[key]).toBeLessThanOrEqual(1);
+    }
   });
 
   it("loads folder images with the model's trained geometry unless told otherwise", async () => {

@@ -8,7 +8,7 @@ import type { Tensor } from '../../src/tensor/tensor.js';
 import { tidy } from '../../src/tensor/scope.js';
 import { backward, requireGrad } from '../../src/autograd/engine.js';
 import * as ops from '../../src/ops/index.js';
-import { Adam, SGD, cosineLR, multiStepLR, stepLR, type AdamOptions, type Optimizer, type SgdOptions } from '../../src/optim/index.js';
+import { Adam, LayerAdam, SGD, cosineLR, multiStepLR, stepLR, type AdamOptions, type Optimizer, type SgdOptions } from '../../src/optim/index.js';
 import { cpu32, cpu64 } from '../helpers/backends.js';
 
 // loss(p) = sum(c * p^2) / 2 + sum(d * p), so dloss/dp = c * p + d.
@@ -195,6 +195,49 @@ describe('Adam', () => {
     opt.dispose();
     p.dispose();
     expect(cpu64.liveBytes()).toBe(before);
+  });
+});
+
+/** LayerAdam: Adam's first moment per element, one second moment (mean of g^2) for the whole tensor. */
+function layerAdamReference(o: Required<AdamOptions>, steps = 3): number[][] {
+  const [b1, b2] = o.betas;
+  const p = [...P0];
+  const m = p.map(() => 0);
+  let v = 0;
+  const trace: number[][] = [];
+  for (let t = 1; t <= steps; t++) {
+    const g = gradAt(p);
+    v = b2 * v + (1 - b2) * g.reduce((s, gi) => s + gi * gi, 0) / g.length;
+    const vHat = v / (1 - b2 ** t);
+    for (let i = 0; i < p.length; i++) {
+      m[i] = b1 * m[i]! + (1 - b1) * g[i]!;
+      p[i] = p[i]! - (o.lr * m[i]! / (1 - b1 ** t)) / (Math.sqrt(vHat) + o.eps);
+    }
+    trace.push([...p]);
+  }
+  return trace;
+}
+
+describe('LayerAdam', () => {
+  for (const [what, o] of [
+    ['defaults', { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weightDecay: 0 }],
+    ['larger lr, other betas, large eps', { lr: 0.1, betas: [0.8, 0.99], eps: 0.1, weightDecay: 0 }],
+  ] as Array<[string, Required<AdamOptions>]>) {
+    it(`${what} follows the recurrence for 3 steps`, async () => {
+      expectTrace(await run(cpu64, (ps) => new LayerAdam(ps, o)), layerAdamReference(o), 1e-12);
+      expectTrace(await run(cpu32, (ps) => new LayerAdam(ps, o)), layerAdamReference(o), 1e-5);
+    });
+  }
+
+  it('moves elements in proportion to their gradients, unlike Adam', async () => {
+    const [layer] = await run(cpu64, (ps) => new LayerAdam(ps, { lr: 0.01 }), 1);
+    const [adam] = await run(cpu64, (ps) => new Adam(ps, { lr: 0.01 }), 1);
+    const g = gradAt(P0);
+    const rms = Math.sqrt(g.reduce((s, x) => s + x * x, 0) / g.length);
+    expectTrace([layer!], [P0.map((p, i) => p - 0.01 * g[i]! / rms)], 1e-10);
+    // Adam's first step is lr * sign(g) for every element.
+    expectTrace([adam!], [P0.map((p, i) => p - 0.01 * Math.sign(g[i]!))], 1e-6);
+    expect(() => new LayerAdam([requireGrad(ops.tensor(cpu64, [1], [1]))], { weightDecay: 0.1 })).toThrow(/weight decay is not supported/);
   });
 });
 
