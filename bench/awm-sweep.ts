@@ -55,6 +55,12 @@ const SETTINGS: Array<{ name: string; flags: string[] }> = [
   { name: 'nb-o8-sel-c8', flags: [...BASE, '--outer', '8', '--select-round', '--candidates', '8'] },
   { name: 'nb-o10-sel-c4', flags: [...BASE, '--outer', '10', '--select-round', '--candidates', '4'] },
   { name: 'nb-o8-sel', flags: [...BASE, '--outer', '8', '--select-round'] },
+  // On top of the current defaults (the recipe above with round selection): the candidates from the SwiftShader Blend seed-2/3 runs (README).
+  { name: 'cur-lrd85-a02', flags: ['--lr-decay', '0.85', '--alpha', '0.2'] },
+  { name: 'cur-lrd85', flags: ['--lr-decay', '0.85'] },
+  { name: 'cur-layer-adam', flags: ['--mask-optimizer', 'layer-adam'] },
+  { name: 'cur-layer-adam-lrd85-a02', flags: ['--mask-optimizer', 'layer-adam', '--lr-decay', '0.85', '--alpha', '0.2'] },
+  { name: 'cur-blend-ascent8', flags: ['--blend-ascent', '8'] },
   // Checks the harness in seconds; never run unless named.
   { name: 'smoke', flags: ['--outer', '2', '--mixup', '0', '--augment-copies', '0', '--noise-blend', '0.2', '--candidates', '2', '--select-round'] },
 ];
