@@ -58,6 +58,7 @@ const SETTINGS: Array<{ name: string; flags: string[] }> = [
   // On top of the current defaults (the recipe above with round selection): the candidates from the SwiftShader Blend seed-2/3 runs (README).
   { name: 'cur-lrd85-a02', flags: ['--lr-decay', '0.85', '--alpha', '0.2'] },
   { name: 'cur-lrd85', flags: ['--lr-decay', '0.85'] },
+  { name: 'cur-lrd85-mx400', flags: ['--lr-decay', '0.85', '--mixup', '400'] },
   { name: 'cur-layer-adam', flags: ['--mask-optimizer', 'layer-adam'] },
   { name: 'cur-layer-adam-lrd85-a02', flags: ['--mask-optimizer', 'layer-adam', '--lr-decay', '0.85', '--alpha', '0.2'] },
   { name: 'cur-blend-ascent8', flags: ['--blend-ascent', '8'] },
