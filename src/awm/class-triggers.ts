@@ -15,9 +15,10 @@
  */
 import type { Tensor } from '../tensor/tensor.js';
 import { tidy } from '../tensor/scope.js';
-import { backward, detach, noGrad } from '../autograd/engine.js';
+import { noGrad } from '../autograd/engine.js';
 import * as ops from '../ops/index.js';
 import type { Module } from '../nn/module.js';
+import { stepInputTensor } from './steps.js';
 import type { Rng } from '../data/rng.js';
 
 /** For each label, a class drawn uniformly from the other `classes - 1` (the label itself when there is one class). */
@@ -45,16 +46,8 @@ export function pickTriggers(stack: Tensor, targets: Int32Array): Tensor {
  */
 export function classTriggerStep(model: Module, stack: Tensor, x: Tensor, targets: Int32Array, lr: number): Tensor {
   return tidy(() => {
-    stack.grad?.dispose();
-    stack.grad = null;
     const t = ops.tensor(stack.backend, targets, [targets.length], { dtype: 'int32' });
-    const ce = ops.crossEntropy(model.forward(ops.add(x, pickTriggers(stack, targets))), t);
-    backward(ce);
-    const g = stack.grad!;
-    noGrad(() => ops.assign(stack, ops.sub(stack, ops.mul(g, lr))));
-    stack.grad = null;
-    g.dispose();
-    return detach(ce);
+    return stepInputTensor(stack, () => ops.crossEntropy(model.forward(ops.add(x, pickTriggers(stack, targets))), t), (s, g) => ops.sub(s, ops.mul(g, lr)));
   });
 }
 

@@ -14,22 +14,36 @@ import * as ops from '../ops/index.js';
 import type { Module } from '../nn/module.js';
 
 /**
+ * One gradient step on an input-side tensor alone (a trigger, a stack of them, a blend pattern), in place:
+ * param <- next(param, d loss / d param), the model's weights and masks being constants. The gradient is
+ * dropped afterwards; returns the loss, detached. Shared by every trigger search here and in class-triggers.ts.
+ */
+export function stepInputTensor(param: Tensor, loss: () => Tensor, next: (param: Tensor, grad: Tensor) => Tensor): Tensor {
+  return tidy(() => {
+    param.grad?.dispose();
+    param.grad = null;
+    const l = loss();
+    backward(l);
+    const g = param.grad!;
+    noGrad(() => ops.assign(param, next(param, g)));
+    param.grad = null;
+    g.dispose();
+    return detach(l);
+  });
+}
+
+/** The cross-entropy of `model` on `input` against its own answers on `x` (the untargeted searches' objective). */
+function ownAnswersLoss(model: Module, x: Tensor, input: Tensor): Tensor {
+  const yhat = noGrad(() => ops.argmax(model.forward(x), 1));
+  return ops.crossEntropy(model.forward(input), yhat);
+}
+
+/**
  * One ascent step on the trigger, in place: delta <- delta + lr * d CE / d delta. Returns the
  * step's loss as the reference logs it (the minimised objective, -CE) as a one-element tensor.
  */
 export function triggerStep(model: Module, delta: Tensor, x: Tensor, lr: number): Tensor {
-  return tidy(() => {
-    const yhat = noGrad(() => ops.argmax(model.forward(x), 1));
-    delta.grad?.dispose();
-    delta.grad = null;
-    const ce = ops.crossEntropy(model.forward(ops.add(x, delta)), yhat);
-    backward(ce);
-    const g = delta.grad!;
-    noGrad(() => ops.assign(delta, ops.add(delta, ops.mul(g, lr))));
-    delta.grad = null;
-    g.dispose();
-    return ops.neg(detach(ce));
-  });
+  return tidy(() => ops.neg(stepInputTensor(delta, () => ownAnswersLoss(model, x, ops.add(x, delta)), (d, g) => ops.add(d, ops.mul(g, lr)))));
 }
 
 /**
@@ -40,19 +54,11 @@ export function triggerStep(model: Module, delta: Tensor, x: Tensor, lr: number)
  * additive trigger, which never reaches a Blend backdoor. Returns -CE as triggerStep does.
  */
 export function blendPatternStep(model: Module, pattern: Tensor, x: Tensor, a: number, lr: number): Tensor {
-  return tidy(() => {
-    const yhat = noGrad(() => ops.argmax(model.forward(x), 1));
-    pattern.grad?.dispose();
-    pattern.grad = null;
-    const blended = ops.add(ops.mul(x, 1 - a), ops.mul(pattern, a));
-    const ce = ops.crossEntropy(model.forward(blended), yhat);
-    backward(ce);
-    const g = pattern.grad!;
-    noGrad(() => ops.assign(pattern, ops.clamp(ops.add(pattern, ops.mul(ops.sign(g), lr)), 0, 1)));
-    pattern.grad = null;
-    g.dispose();
-    return ops.neg(detach(ce));
-  });
+  return tidy(() => ops.neg(stepInputTensor(
+    pattern,
+    () => ownAnswersLoss(model, x, ops.add(ops.mul(x, 1 - a), ops.mul(pattern, a))),
+    (p, g) => ops.clamp(ops.add(p, ops.mul(ops.sign(g), lr)), 0, 1),
+  )));
 }
 
 /** delta <- delta * min(1, tau / sum|delta|), in place; returns the L1 norm before and the scale used. */
