@@ -18,6 +18,7 @@
  * The faithful AWM stays the default method; AWM+ is `--method awm+`. */
 import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
+import { calibrateHead, headLinear, type BiasFit } from './head-calibration.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { MASK_OPTIMIZERS, runAwm, type AwmHooks, type AwmResult, type AwmVariant, type MaskOptimizer } from './awm.js';
 import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
@@ -75,6 +76,8 @@ export interface AwmPlusOptions extends AwmOptions {
    * round's: early stopping on held-out crops, chosen after the fact (needs the self-check).
    */
   selectRound: boolean;
+  /** After the masks: shift the head's bias so the masked model's mean answers on fresh crops match the original's (head-calibration.ts). */
+  calibrateHead: boolean;
   tau3072: number;
 }
 
@@ -114,6 +117,7 @@ export const AWM_PLUS_DEFAULTS = {
   selfCheck: true,
   /** On whenever the self-check is. */
   selectRound: true,
+  calibrateHead: false,
 } as const;
 
 /** Augmented copies per clean image in the self-check set, and noise probes per check image. */
@@ -122,6 +126,8 @@ const CHECK_NOISE_DRAWS = 4;
 const CHECK_MIN_STEPS = 20;
 /** The noise probes' blend weight when --noise-blend is off (Blend's 0.2, the literature's usual ratio). */
 const CHECK_NOISE_BLEND = 0.2;
+/** Fresh crops per clean image that the head calibration is fitted on. */
+const CALIBRATION_COPIES = 16;
 
 export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContext, 'clean' | 'seed'>): AwmPlusOptions {
   if (p.noiseBlend !== undefined && !(p.noiseBlend >= 0 && p.noiseBlend < 1)) throw new Error(`AWM+: noiseBlend must be in [0, 1), got ${p.noiseBlend}`);
@@ -174,6 +180,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     candidates: p.candidates ?? AWM_PLUS_DEFAULTS.candidates,
     selfCheck: p.selfCheck ?? AWM_PLUS_DEFAULTS.selfCheck,
     selectRound: p.selectRound ?? (AWM_PLUS_DEFAULTS.selectRound && (p.selfCheck ?? AWM_PLUS_DEFAULTS.selfCheck)),
+    calibrateHead: p.calibrateHead ?? AWM_PLUS_DEFAULTS.calibrateHead,
   };
 }
 
@@ -256,8 +263,15 @@ export interface AwmPlusCandidate {
 export async function runAwmPlusCandidates(
   model: Classifier, backend: Backend, clean: CleanSet, o: AwmPlusOptions,
   log: (line: string) => void, hooksFor: (stepsPerPhase: number) => AwmHooks, attack?: AttackSpec,
-): Promise<{ best: AwmPlusCandidate; runs: AwmPlusCandidate[]; before: SelfCheck | undefined }> {
+): Promise<AwmPlusRuns> {
   const runs: AwmPlusCandidate[] = [];
+  // The head calibration's crops and the original model's answers on them, taken before any masks go on.
+  let calibration: { set: CleanSet; teacher: Float32Array } | undefined;
+  if (o.calibrateHead) {
+    headLinear(model);
+    const set = await augmentOneShot(backend, clean, { copies: CALIBRATION_COPIES, flip: o.augmentFlip, seed: o.seed ^ 0xca1b });
+    calibration = { set, teacher: await teacherProbabilities(model, backend, set) };
+  }
   let plan: SelfCheckPlan | undefined;
   let before: SelfCheck | undefined;
   for (let k = 0; k < o.candidates; k++) {
@@ -301,12 +315,29 @@ export async function runAwmPlusCandidates(
   const best = runs.reduce((a, b) => (b.check!.score < a.check!.score ? b : a));
   if (o.candidates > 1) log(`kept candidate ${runs.indexOf(best) + 1} (seed ${best.seed}): the lowest self-check score`);
   setMasks(model, best.result.masks);
-  return { best, runs, before };
+  let headShift: BiasFit | undefined;
+  if (calibration) {
+    headShift = await calibrateHead(model, backend, calibration.set, calibration.teacher);
+    log(`head calibration on ${calibration.set.n} fresh crops: cross-entropy to the original model ${headShift.lossBefore.toFixed(4)} -> ${headShift.lossAfter.toFixed(4)}, ` +
+      `bias shift per class [${Array.from(headShift.shift, (v) => v.toFixed(3)).join(', ')}]`);
+  }
+  return { best, runs, before, ...(headShift ? { headShift } : {}) };
+}
+
+/** What runAwmPlusCandidates returns: the kept run, every run, the self-check before, and the head calibration if on. */
+export interface AwmPlusRuns {
+  best: AwmPlusCandidate;
+  runs: AwmPlusCandidate[];
+  before: SelfCheck | undefined;
+  headShift?: BiasFit;
 }
 
 /** Folds the kept candidate's masks into the weights and packages the run: its rounds, every candidate's self-check, the GEMM work of all of them. */
-export function awmPlusOutcome(model: Classifier, t0: number, o: AwmPlusOptions, r: { best: AwmPlusCandidate; runs: AwmPlusCandidate[]; before: SelfCheck | undefined }): DefenseOutcome {
+export function awmPlusOutcome(model: Classifier, t0: number, o: AwmPlusOptions, r: AwmPlusRuns): DefenseOutcome {
   const outcome = foldedOutcome(model, 'awm+', t0, o, r.best.result, r.best.poolSize);
+  if (r.headShift) {
+    outcome.details.headCalibration = { shift: Array.from(r.headShift.shift), lossBefore: r.headShift.lossBefore, lossAfter: r.headShift.lossAfter, iterations: r.headShift.iterations };
+  }
   if (r.before) {
     outcome.details.selfCheck = {
       before: r.before,

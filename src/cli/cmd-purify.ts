@@ -76,6 +76,7 @@ export const purifyCommand: Command = {
     'blend-ascent-lr': num('AWM+: the blend-pattern search\'s signed step, pixels in [0, 1] (default 0.1)'),
     'noise-blend-max': num('AWM+: draw each noise blend\'s weight uniformly from [--noise-blend, this] (default: every blend at --noise-blend)'),
     'noise-share': num('AWM+: the share of triggered images that get a noise blend when --noise-blend is on (default 0.5)'),
+    'calibrate-head': { type: 'boolean', help: 'AWM+: after the masks, shift the last layer\'s bias so the mean answers on fresh crops of the clean images match the original model\'s (default false)' },
     'class-triggers': { type: 'boolean', help: 'AWM+: recover one targeted trigger per class instead of one universal trigger (default false)' },
     // FT and ANP
     steps: int('FT: training steps (default 200)'),
@@ -106,7 +107,7 @@ export function purifyOptions(flags: ParsedFlags, method: DefenseMethod, seed: n
     method,
     seed,
     awm,
-    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), noiseBlend: f('noise-blend'), noiseShare: f('noise-share'), noiseBlendMax: f('noise-blend-max'), blendAscent: f('blend-ascent'), blendAscentLr: f('blend-ascent-lr'), candidates: f('candidates'), selfCheck: b('self-check'), selectRound: b('select-round'), sparseTrigger: b('sparse-trigger'), maskEps: f('mask-eps'), maskOptimizer: flags['mask-optimizer'] as MaskOptimizer | undefined, knownTrigger: b('known-trigger') }) },
+    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), noiseBlend: f('noise-blend'), noiseShare: f('noise-share'), noiseBlendMax: f('noise-blend-max'), blendAscent: f('blend-ascent'), blendAscentLr: f('blend-ascent-lr'), candidates: f('candidates'), selfCheck: b('self-check'), selectRound: b('select-round'), calibrateHead: b('calibrate-head'), sparseTrigger: b('sparse-trigger'), maskEps: f('mask-eps'), maskOptimizer: flags['mask-optimizer'] as MaskOptimizer | undefined, knownTrigger: b('known-trigger') }) },
     ft: defined({ steps: f('steps'), lr: f('lr'), batchSize: f('batch-size') }),
     anp: defined({
       iterations: f('iterations'), eps: f('anp-eps'), alpha: f('anp-alpha'), batchSize: f('batch-size'),

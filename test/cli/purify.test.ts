@@ -113,6 +113,23 @@ describe('awm purify (CPU backend)', () => {
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tinyRounds, ...plus, '--select-round', '--self-check=false'])).rejects.toThrow(/--select-round needs the self-check/);
   });
 
+  it('AWM+ with --calibrate-head shifts only the head bias, by the reported shift, and keeps the masks', async () => {
+    const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '2', '--self-check=false'];
+    const clean = ['--model', modelPath, '--clean', join(dir, 'clean.safetensors')];
+    await run([...clean, '--out', join(dir, 'cal.safetensors'), '--masks', join(dir, 'cal-m.safetensors'), '--report', join(dir, 'cal.json'), ...tiny, ...plus, '--calibrate-head']);
+    await run([...clean, '--out', join(dir, 'nocal.safetensors'), '--masks', join(dir, 'nocal-m.safetensors'), ...tiny, ...plus]);
+    expect(readFileSync(join(dir, 'cal-m.safetensors')).equals(readFileSync(join(dir, 'nocal-m.safetensors')))).toBe(true);
+    const shift: number[] = JSON.parse(readFileSync(join(dir, 'cal.json'), 'utf8')).details.headCalibration.shift;
+    expect(shift).toHaveLength(4);
+    expect(shift.some((v) => Math.abs(v) > 1e-4)).toBe(true);
+    const cal = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'cal.safetensors')))).tensors;
+    const nocal = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'nocal.safetensors')))).tensors;
+    for (const [k, t] of nocal) {
+      if (k === 'linear.bias') Array.from(t.data).forEach((v, c) => expect(Number(cal.get(k)!.data[c]) - Number(v)).toBeCloseTo(shift[c]!, 5));
+      else expect(cal.get(k)!.data, k).toEqual(t.data);
+    }
+  });
+
   it.skipIf(!gpuBackend)('on WebGPU too, the same seed gives bit-identical masks', async () => {
     const masksFor = async (name: string) => {
       await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, `${name}.safetensors`), '--masks', join(dir, `${name}-m.safetensors`), '--seed', '5', ...tiny, '--backend', 'webgpu']);
