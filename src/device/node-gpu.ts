@@ -43,12 +43,24 @@ async function loadDawn(): Promise<DawnModule> {
   }
 }
 
-function dawnFlags(options: GetGpuOptions): string[] {
-  const toggles = options.disableRobustness ? ['disable_robustness'] : [];
-  return toggles.length ? [`enable-dawn-features=${toggles.join(',')}`] : [];
+/**
+ * Whether Dawn keeps its robustness transform: the option when given, else AWM_DAWN_ROBUSTNESS=on|off, else off
+ * (our kernels bound-check themselves; see GetGpuOptions.disableRobustness).
+ */
+export function dawnRobustness(options: GetGpuOptions, env: Record<string, string | undefined>): boolean {
+  if (options.disableRobustness !== undefined) return !options.disableRobustness;
+  const v = env.AWM_DAWN_ROBUSTNESS?.trim().toLowerCase();
+  if (v === undefined || v === '') return false;
+  if (v === 'on' || v === '1' || v === 'true') return true;
+  if (v === 'off' || v === '0' || v === 'false') return false;
+  throw new Error(`AWM_DAWN_ROBUSTNESS must be on or off, got '${env.AWM_DAWN_ROBUSTNESS}'`);
 }
 
-export async function requestNodeAdapter(options: GetGpuOptions, keepAlive: unknown[]): Promise<{ gpu: GPU; adapter: GPUAdapter; source: string }> {
+function dawnFlags(robustness: boolean): string[] {
+  return robustness ? [] : ['enable-dawn-features=disable_robustness'];
+}
+
+export async function requestNodeAdapter(options: GetGpuOptions, keepAlive: unknown[]): Promise<{ gpu: GPU; adapter: GPUAdapter; source: string; robustness: boolean }> {
   const dawn = await loadDawn();
   // Dawn's classes (GPUBufferUsage, GPUShaderStage, ...) are what WebGPU code expects as globals.
   for (const [k, v] of Object.entries(dawn.globals)) {
@@ -56,21 +68,22 @@ export async function requestNodeAdapter(options: GetGpuOptions, keepAlive: unkn
   }
   installPollThrottle();
 
+  const robustness = dawnRobustness(options, process.env);
   const userChoseDriver = !!(process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES);
-  const gpu = dawn.create(dawnFlags(options));
+  const gpu = dawn.create(dawnFlags(robustness));
   keepAlive.push(gpu);
   const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference });
-  if (adapter) return { gpu, adapter, source: 'dawn' };
+  if (adapter) return { gpu, adapter, source: 'dawn', robustness };
 
   const icd = SOFTWARE_ICDS.find((p) => existsSync(p));
   const loader = VULKAN_LOADERS.find((p) => existsSync(p));
   if (!userChoseDriver && icd && loader) {
     // The Vulkan loader reads this when the next instance is created.
     process.env.VK_ICD_FILENAMES = icd;
-    const gpu2 = dawn.create(dawnFlags(options));
+    const gpu2 = dawn.create(dawnFlags(robustness));
     keepAlive.push(gpu2);
     const adapter2 = await gpu2.requestAdapter({ powerPreference: options.powerPreference });
-    if (adapter2) return { gpu: gpu2, adapter: adapter2, source: 'dawn+swiftshader' };
+    if (adapter2) return { gpu: gpu2, adapter: adapter2, source: 'dawn+swiftshader', robustness };
   }
   const missing: string[] = [];
   if (!loader) missing.push('the Vulkan loader (Debian/Ubuntu: apt-get install libvulkan1)');

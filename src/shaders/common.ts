@@ -1,6 +1,7 @@
 /**
- * WGSL snippets shared by kernels. Every kernel bounds-checks its own indices (so Dawn's
- * robustness transform can be disabled safely) and recovers a linear index from a 2-D grid of
+ * WGSL snippets shared by kernels. Every kernel bounds-checks its own indices, given the host-side
+ * checks before its dispatch, so Dawn's robustness transform is disabled by default in Node
+ * (src/device/node-gpu.ts; a new kernel must keep this true), and recovers a linear index from a 2-D grid of
  * workgroups, since one dimension is capped at maxComputeWorkgroupsPerDimension (65535).
  */
 import type { GpuContext } from '../backends/webgpu/context.js';

@@ -11,6 +11,7 @@ import type { Conv2dParams, Storage } from '../tensor/backend.js';
 import type { GpuContext, GpuProgram } from '../backends/webgpu/context.js';
 import { grid, main1d, packUniforms, uniformStruct } from './common.js';
 import { matmul } from './matmul.js';
+import { checkParams } from './conv2d.js';
 import { binary, copy, releaseTemporary, writeStrided as writeStridedFn } from './elementwise.js';
 
 const GEOMETRY: Array<[string, 'u32']> = [
@@ -112,6 +113,7 @@ function im2col(ctx: GpuContext, x: Storage, p: Conv2dParams, n0: number, nb: nu
 }
 
 export function conv2dGemm(ctx: GpuContext, x: Storage, w: Storage, bias: Storage | null, p: Conv2dParams): Storage {
+  checkParams(p, { x: [x, p.n * p.cIn * p.h * p.w], weight: [w, p.cOut * p.cIn * p.kh * p.kw], bias: [bias, p.cOut] });
   const P = p.outH * p.outW;
   const K = p.cIn * p.kh * p.kw;
   const out = ctx.alloc(p.n * p.cOut * P, 'float32');
@@ -137,6 +139,7 @@ export function conv2dGemm(ctx: GpuContext, x: Storage, w: Storage, bias: Storag
 }
 
 export function conv2dGemmBackwardData(ctx: GpuContext, dy: Storage, w: Storage, p: Conv2dParams): Storage {
+  checkParams(p, { dy: [dy, p.n * p.cOut * p.outH * p.outW], weight: [w, p.cOut * p.cIn * p.kh * p.kw] });
   const P = p.outH * p.outW;
   const K = p.cIn * p.kh * p.kw;
   const dx = ctx.alloc(p.n * p.cIn * p.h * p.w, 'float32');
@@ -154,6 +157,7 @@ export function conv2dGemmBackwardData(ctx: GpuContext, dy: Storage, w: Storage,
 }
 
 export function conv2dGemmBackwardWeight(ctx: GpuContext, x: Storage, dy: Storage, p: Conv2dParams): Storage {
+  checkParams(p, { x: [x, p.n * p.cIn * p.h * p.w], dy: [dy, p.n * p.cOut * p.outH * p.outW] });
   const P = p.outH * p.outW;
   const K = p.cIn * p.kh * p.kw;
   const nbMax = chunkSize(ctx, p);

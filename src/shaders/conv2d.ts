@@ -34,7 +34,8 @@ function formFor(ctx: GpuContext, family: GemmFamily, cfg?: RegisterConfig): Ker
   return ctx.gemmForms[family] === 'shared' ? { kind: 'shared' } : { kind: 'register', cfg: cfg ?? CONV_REGISTER_CONFIG };
 }
 
-function checkParams(p: Conv2dParams, sizes: Record<string, [Storage | null, number]>): void {
+/** Throws unless the geometry is valid and every given storage is float32 of exactly its expected length (shared with conv2d-gemm.ts). */
+export function checkParams(p: Conv2dParams, sizes: Record<string, [Storage | null, number]>): void {
   for (const [name, v] of Object.entries(p)) {
     if (!Number.isInteger(v) || v < 0) throw new Error(`conv2d: ${name} must be a non-negative integer, got ${v}`);
   }

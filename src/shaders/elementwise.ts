@@ -130,7 +130,8 @@ function checkView(view: StridedView, shape: readonly number[], what: string): v
     if (span < 0) lo += span;
     else hi += span;
   }
-  if (!Number.isInteger(lo) || lo < 0 || hi >= view.storage.length) {
+  // Written so a NaN or infinite stride or offset fails too (every comparison with NaN is false).
+  if (!view.strides.every(Number.isInteger) || !Number.isInteger(view.offset) || !(lo >= 0) || !(hi < view.storage.length)) {
     throw new Error(`${what}: view of shape [${shape.join(', ')}] strides [${view.strides.join(', ')}] offset ${view.offset} reaches outside its storage of ${view.storage.length} elements`);
   }
 }

@@ -61,14 +61,19 @@ fn corners(ix: f32, iy: f32) -> Corners {
   let wf = f32(u.w);
   let hf = f32(u.h);
   // Bounds are tested in float so huge or non-finite positions never reach an integer cast.
-  let inX0 = x0 >= 0.0 && x0 <= wf - 1.0;
-  let inX1 = x1 >= 0.0 && x1 <= wf - 1.0;
-  let inY0 = y0 >= 0.0 && y0 <= hf - 1.0;
-  let inY1 = y1 >= 0.0 && y1 <= hf - 1.0;
+  var inX0 = x0 >= 0.0 && x0 <= wf - 1.0;
+  var inX1 = x1 >= 0.0 && x1 <= wf - 1.0;
+  var inY0 = y0 >= 0.0 && y0 <= hf - 1.0;
+  var inY1 = y1 >= 0.0 && y1 <= hf - 1.0;
   let cx0 = u32(select(0.0, x0, inX0));
   let cx1 = u32(select(0.0, x1, inX1));
   let cy0 = u32(select(0.0, y0, inY0));
   let cy1 = u32(select(0.0, y1, inY1));
+  // Above 2^24 pixels a side, f32(u.w) - 1.0 rounds, so the float test alone could admit w or w + 1: recheck in integers.
+  inX0 = inX0 && cx0 < u.w;
+  inX1 = inX1 && cx1 < u.w;
+  inY0 = inY0 && cy0 < u.h;
+  inY1 = inY1 && cy1 < u.h;
   var k: Corners;
   k.offset = vec4<u32>(cy0 * u.w + cx0, cy0 * u.w + cx1, cy1 * u.w + cx0, cy1 * u.w + cx1);
   k.inside = vec4<bool>(inY0 && inX0, inY0 && inX1, inY1 && inX0, inY1 && inX1);

@@ -115,8 +115,9 @@ const INPUT = `
   let ix = r % u.w;
   let ny = iy + u.ph - u.kh + 1;
   let nx = ix + u.pw - u.kw + 1;
-  let oyLo = select(0, (ny + u.sh - 1) / u.sh, ny > 0);
-  let oxLo = select(0, (nx + u.sw - 1) / u.sw, nx > 0);
+  // ceil(ny / sh) for ny > 0, written so a huge stride cannot overflow i32 into a negative start.
+  let oyLo = select(0, (ny - 1) / u.sh + 1, ny > 0);
+  let oxLo = select(0, (nx - 1) / u.sw + 1, nx > 0);
   let oyHi = min((iy + u.ph) / u.sh, u.outH - 1);
   let oxHi = min((ix + u.pw) / u.sw, u.outW - 1);
   let outBase = plane * u32(u.outH * u.outW);
@@ -175,9 +176,12 @@ ${INPUT}
 }`,
 };
 
+const POOL_PARAM_MAX = 2 ** 28;
+
 function check(p: Pool2dParams, sizes: { x: Storage; dy?: Storage }): void {
   for (const k of ['n', 'c', 'h', 'w', 'kh', 'kw', 'strideH', 'strideW', 'padH', 'padW', 'outH', 'outW'] as const) {
-    if (!Number.isInteger(p[k]) || p[k] < 0) throw new Error(`pool2d: ${k} must be a non-negative integer, got ${p[k]}`);
+    // The kernels add these as i32 (e.g. iy + padH); 2^28 each keeps every sum far from overflow.
+    if (!Number.isInteger(p[k]) || p[k] < 0 || p[k] > POOL_PARAM_MAX) throw new Error(`pool2d: ${k} must be an integer in [0, 2^28], got ${p[k]}`);
   }
   if (p.strideH < 1 || p.strideW < 1) throw new Error(`pool2d: strides must be at least 1, got ${p.strideH}x${p.strideW}`);
   const inLen = p.n * p.c * p.h * p.w;

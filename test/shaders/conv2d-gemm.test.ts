@@ -1,5 +1,5 @@
 /** The im2col + GEMM conv2d passes against the CPU reference on odd shapes, strides and paddings. */
-import { describe, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import type { Conv2dParams } from '../../src/tensor/backend.js';
 import { conv2dParams } from '../../src/ops/conv.js';
 import { conv2dGemm, conv2dGemmBackwardData, conv2dGemmBackwardWeight } from '../../src/shaders/conv2d-gemm.js';
@@ -40,4 +40,16 @@ describe.skipIf(!gpuBackend)('conv2d via im2col + GEMM (WebGPU) vs CPU reference
       for (const s of [gx, gw, gb, gdy, y, dxs, dws]) gpu.release(s);
     });
   }
+
+  it('rejects inputs of the wrong length before dispatching anything', () => {
+    const gpu = gpuBackend!;
+    const p: Conv2dParams = conv2dParams([1, 2, 5, 5], [3, 2, 3, 3], { stride: 1, padding: 0 });
+    const short = gpu.upload(new Float32Array(49), 'float32');
+    const w = gpu.upload(new Float32Array(54), 'float32');
+    expect(() => conv2dGemm(gpu.runtime, short, w, null, p)).toThrow(/x has 49 elements, expected 50/);
+    expect(() => conv2dGemmBackwardWeight(gpu.runtime, short, short, p)).toThrow(/x has 49 elements, expected 50/);
+    expect(() => conv2dGemmBackwardData(gpu.runtime, short, w, p)).toThrow(/dy has 49 elements, expected 27/);
+    gpu.release(short);
+    gpu.release(w);
+  });
 });

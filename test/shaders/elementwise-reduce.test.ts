@@ -89,6 +89,22 @@ describe.skipIf(!gpuBackend)('WebGPU elementwise kernels', () => {
     expectExact(ri.got, ri.want, 'copy int32 transpose');
   });
 
+  it('copy rejects views that reach outside their storage, NaN and infinite strides and offsets included', () => {
+    const s = gpu.upload(randomArray(12, 3), 'float32');
+    const bad: Array<[number[], number[], number]> = [
+      [[3, 4], [4, 1], 1], // one past the end
+      [[2], [-1], 0], // before the start
+      [[1, 2], [Number.NaN, 1], 0], // NaN stride on a size-1 dim: the reach is NaN
+      [[1, 2], [Number.POSITIVE_INFINITY, 1], 0], // 0 * Infinity is NaN
+      [[2], [1], Number.NaN],
+      [[2], [1.5], 0], // a fractional stride
+    ];
+    for (const [shape, strides, offset] of bad) {
+      expect(() => gpu.copy({ storage: s, shape, strides, offset }), `[${shape}] [${strides}] +${offset}`).toThrow(/reaches outside its storage/);
+    }
+    gpu.release(s);
+  });
+
   it('writeStrided writes in place into strided views, including a storage into itself', async () => {
     const dstData = randomArray(5 * 9, 3);
     const cases: Array<[number[], number[], number]> = [

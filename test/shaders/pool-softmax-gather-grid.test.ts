@@ -72,6 +72,20 @@ describe.skipIf(!gpuBackend)('WebGPU pool2d', () => {
     expectClose(bwd.got, bwd.want, { reduceLength: p.kh * p.kw, what: 'pool2dBackward' });
   });
 
+  it('a stride far above the plane (one window per axis) matches the CPU; parameters above 2^28 are refused', async () => {
+    for (const kind of ['max', 'avg'] as const) {
+      const p: Pool2dParams = { kind, n: 1, c: 2, h: 3, w: 5, kh: 1, kw: 2, strideH: 2 ** 27, strideW: 2 ** 26, padH: 0, padW: 0, outH: 1, outW: 1, countIncludePad: true };
+      const x = randomArray(30, 9);
+      const dy = randomArray(2, 10);
+      const bwd = await both([[dy, 'float32'], [x, 'float32']], (b, [dys, xs]) => b.pool2dBackward(dys!, xs!, p));
+      expectClose(bwd.got, bwd.want, { reduceLength: 2, what: `${kind} pool backward, huge stride` });
+      const huge = { ...p, strideH: 2 ** 31 - 1 };
+      const xs = gpu.upload(x, 'float32');
+      expect(() => gpu.pool2d(xs, huge)).toThrow(/strideH must be an integer in \[0, 2\^28\], got 2147483647/);
+      gpu.release(xs);
+    }
+  });
+
   it('max pool sends each window gradient to the first of tied maxima', async () => {
     const [n, c, h, w] = [1, 2, 5, 7];
     const p: Pool2dParams = {
