@@ -62,6 +62,10 @@ const SETTINGS: Array<{ name: string; flags: string[] }> = [
   { name: 'cur-layer-adam', flags: ['--mask-optimizer', 'layer-adam'] },
   { name: 'cur-layer-adam-lrd85-a02', flags: ['--mask-optimizer', 'layer-adam', '--lr-decay', '0.85', '--alpha', '0.2'] },
   { name: 'cur-blend-ascent8', flags: ['--blend-ascent', '8'] },
+  // The head calibration (src/awm/head-calibration.ts) alone and on the two closest Blend settings.
+  { name: 'cur-cal', flags: ['--calibrate-head'] },
+  { name: 'cur-cal-lrd85-mx400', flags: ['--calibrate-head', '--lr-decay', '0.85', '--mixup', '400'] },
+  { name: 'cur-cal-lrd85-a02', flags: ['--calibrate-head', '--lr-decay', '0.85', '--alpha', '0.2'] },
   // Checks the harness in seconds; never run unless named.
   { name: 'smoke', flags: ['--outer', '2', '--mixup', '0', '--augment-copies', '0', '--noise-blend', '0.2', '--candidates', '2', '--select-round'] },
 ];
