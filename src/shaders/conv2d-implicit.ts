@@ -24,6 +24,9 @@ export const IM2COL_FIELDS: Array<[string, 'u32']> = [
   ['tilesN', 'u32'], ['tilesM', 'u32'], ['b0', 'u32'], ['one', 'u32'],
 ];
 
+/** The split-K im2col pass (shared form): IM2COL_FIELDS plus the split count, k per split and one slot's length. */
+export const IM2COL_SPLIT_FIELDS: Array<[string, 'u32']> = [...IM2COL_FIELDS, ['splits', 'u32'], ['chunk', 'u32'], ['slotLen', 'u32']];
+
 export const DW_FIELDS: Array<[string, 'u32']> = [
   ['m', 'u32'], ['n', 'u32'], ['k', 'u32'], ['cIn', 'u32'],
   ['hs', 'u32'], ['ws', 'u32'], ['outH', 'u32'], ['outW', 'u32'],
@@ -328,23 +331,11 @@ fn cColOf(n: u32) -> u32 {
   return (u.b0 + n / plane) * u.m * plane + n % plane;
 }`;
   if (form.kind === 'shared') {
-    const taps = 'u.kh * u.kw';
-    const aIndex = flip
-      ? `((k / taps) * u.m + m) * taps + taps - 1u - k % taps`
-      : 'm * u.k + k';
     return {
       key,
       wgsl: () => sharedGemmWgsl({
         declarations: `${declarations}
-fn loadA(z: u32, m: u32, k: u32) -> f32 {
-  let taps = ${taps};
-  return A[${aIndex}];
-}
-fn loadB(z: u32, k: u32, n: u32) -> f32 {
-  let taps = ${taps};
-  let t = k % taps;
-  return B[bColOf(n) + ((k / taps) * u.hs + t / u.kw) * u.ws + t % u.kw];
-}
+${im2colSharedLoads(flip)}
 fn kRange(z: u32) -> vec2<u32> { return vec2<u32>(0u, u.k); }`,
         problems: 'u.one',
         aContiguous: 'k',
@@ -365,6 +356,54 @@ fn kRange(z: u32) -> vec2<u32> { return vec2<u32>(0u, u.k); }`,
       cRow: (m) => `${m} * u.outH * u.outW`,
       cCol: (n) => `cColOf(${n})`,
     }, form.cfg),
+  };
+}
+
+/** The shared form's operand loads for the im2col GEMM: A is the weight (flipped and transposed for backward-data), B the padded source. */
+function im2colSharedLoads(flip: boolean): string {
+  const aIndex = flip ? '((k / taps) * u.m + m) * taps + taps - 1u - k % taps' : 'm * u.k + k';
+  return `fn loadA(z: u32, m: u32, k: u32) -> f32 {
+  let taps = u.kh * u.kw;
+  return A[${aIndex}];
+}
+fn loadB(z: u32, k: u32, n: u32) -> f32 {
+  let taps = u.kh * u.kw;
+  let t = k % taps;
+  return B[bColOf(n) + ((k / taps) * u.hs + t / u.kw) * u.ws + t % u.kw];
+}`;
+}
+
+/**
+ * The im2col GEMM with its reduction split `u.splits` ways (shared form only; see conv2d.ts im2colSplits): split z
+ * sums k in [z * chunk, (z + 1) * chunk) and writes its partial outputs, in the output's own [image][m][oy][ox]
+ * layout for this pass's images, to slot z of P; a summing pass (conv2d-prep.ts sumSlicesInto) adds the slots and
+ * the bias into the real output. Deep layers (few outputs, long reductions) otherwise leave most of a GPU idle.
+ */
+export function im2colSplitProgram(flip: boolean): GpuProgram {
+  return {
+    key: `conv-im2col-split:shared:${flip ? 'dx' : 'fwd'}`,
+    wgsl: () => sharedGemmWgsl({
+      declarations: `${uniformStruct('U', IM2COL_SPLIT_FIELDS)}
+@group(0) @binding(0) var<storage, read> A: array<f32>;
+@group(0) @binding(1) var<storage, read> B: array<f32>;
+@group(0) @binding(2) var<storage, read_write> P: array<f32>;
+@group(0) @binding(3) var<uniform> u: U;
+fn bColOf(n: u32) -> u32 {
+  let plane = u.outH * u.outW;
+  let b = n / plane;
+  let q = n % plane;
+  return (b * u.c * u.hs + (q / u.outW) * u.sh) * u.ws + (q % u.outW) * u.sw;
+}
+fn storeC(z: u32, m: u32, n: u32, v: f32) {
+  let plane = u.outH * u.outW;
+  P[z * u.slotLen + ((n / plane) * u.m + m) * plane + n % plane] = v;
+}
+${im2colSharedLoads(flip)}
+fn kRange(z: u32) -> vec2<u32> { return vec2<u32>(z * u.chunk, min(u.k, z * u.chunk + u.chunk)); }`,
+      problems: 'u.splits',
+      aContiguous: 'k',
+      bContiguous: 'n',
+    }),
   };
 }
 

@@ -108,3 +108,36 @@ export function sumSlices(ctx: GpuContext, partials: Storage, length: number, sl
   ctx.dispatch(sumProgram, [{ storage: partials, access: 'read' }, { storage: out, access: 'read_write' }], grid(ctx, length), packUniforms([['u32', length], ['u32', slices]]));
   return out;
 }
+
+const SUM_INTO_FIELDS: Array<[string, 'u32']> = [['length', 'u32'], ['slices', 'u32'], ['offset', 'u32'], ['plane', 'u32'], ['m', 'u32']];
+
+function sumIntoProgram(bias: boolean) {
+  return {
+    key: `conv-sum-slices-into:bias${+bias}`,
+    wgsl: () => `${uniformStruct('U', SUM_INTO_FIELDS)}
+@group(0) @binding(0) var<storage, read> P: array<f32>;
+@group(0) @binding(1) var<storage, read_write> O: array<f32>;
+${bias ? '@group(0) @binding(2) var<storage, read> Bias: array<f32>;' : ''}
+@group(0) @binding(${bias ? 3 : 2}) var<uniform> u: U;
+${main1d()}
+  if (idx >= u.length) { return; }
+  var s = 0.0;
+  for (var i = 0u; i < u.slices; i += 1u) { s += P[i * u.length + idx]; }
+  O[u.offset + idx] = s${bias ? ' + Bias[(idx / u.plane) % u.m]' : ''};
+}`,
+  };
+}
+
+/**
+ * out[offset + i] = sum over s < slices of partials[s * length + i] (+ bias[(i / plane) % m]): the summing pass of
+ * the split-K im2col GEMM, whose slots hold NCHW outputs of `m` channels of `plane` pixels.
+ */
+export function sumSlicesInto(ctx: GpuContext, partials: Storage, out: Storage, q: { length: number; slices: number; offset: number; plane: number; m: number; bias: Storage | null }): void {
+  if (q.length === 0) return;
+  if (partials.length < q.slices * q.length || out.length < q.offset + q.length || q.plane < 1 || q.m < 1 || (q.bias && q.bias.length !== q.m)) {
+    throw new Error(`sumSlicesInto: ${q.slices} slices of ${q.length} into ${out.length} at ${q.offset} do not fit (partials ${partials.length}, plane ${q.plane}, m ${q.m})`);
+  }
+  const bindings = [{ storage: partials, access: 'read' as const }, { storage: out, access: 'read_write' as const }];
+  if (q.bias) bindings.push({ storage: q.bias, access: 'read' as const });
+  ctx.dispatch(sumIntoProgram(q.bias !== null), bindings, grid(ctx, q.length), packUniforms([['u32', q.length], ['u32', q.slices], ['u32', q.offset], ['u32', q.plane], ['u32', q.m]]));
+}

@@ -16,9 +16,9 @@ import type { Conv2dParams, Storage } from '../tensor/backend.js';
 import type { GemmFamily, GpuContext, GpuBinding, StridedBackwardData } from '../backends/webgpu/context.js';
 import { grid1d } from '../backends/webgpu/context.js';
 import { packUniforms } from './common.js';
-import { DW_FIELDS, dwKUnit, dwProgram, dwTileColumns, IM2COL_FIELDS, im2colProgram, slideShape, type KernelForm } from './conv2d-implicit.js';
+import { DW_FIELDS, dwKUnit, dwProgram, dwTileColumns, IM2COL_FIELDS, IM2COL_SPLIT_FIELDS, im2colProgram, im2colSplitProgram, slideShape, type KernelForm } from './conv2d-implicit.js';
 import { axisPhase, gatherPhaseKernel, scatterPhase } from './conv2d-phases.js';
-import { spreadImages, sumSlices } from './conv2d-prep.js';
+import { spreadImages, sumSlices, sumSlicesInto } from './conv2d-prep.js';
 import type { RegisterConfig } from './matmul-register.js';
 import { SHARED_TILE } from './matmul-shared.js';
 
@@ -75,6 +75,17 @@ interface Im2colPass {
   flip: boolean; b0: number;
 }
 
+/**
+ * How many ways the shared form splits an im2col GEMM's reduction: enough for SPLIT_TARGET.shared workgroups when
+ * the output tiles alone give fewer, never under MIN_SPLIT_K steps a split, and all slots within one binding.
+ * Deep layers need it (on the H100, 256x8x8 and 512x4x4 at batch 32 made 64-128 workgroups, and ran at 0.14-0.7x
+ * TensorFlow.js). The register form (software adapters) has threads enough without it.
+ */
+export function im2colSplits(tiles: number, k: number, slotFloats: number, maxBindingBytes: number): number {
+  const maxSlots = Math.max(1, Math.floor(maxBindingBytes / 4 / Math.max(1, slotFloats)));
+  return Math.max(1, Math.min(Math.ceil(SPLIT_TARGET.shared / Math.max(1, tiles)), Math.floor(k / MIN_SPLIT_K), maxSlots));
+}
+
 function im2colPass(ctx: GpuContext, form: KernelForm, q: Im2colPass): void {
   const taps = q.kh * q.kw;
   const n = q.images * q.outH * q.outW;
@@ -85,6 +96,20 @@ function im2colPass(ctx: GpuContext, form: KernelForm, q: Im2colPass): void {
     m: q.m, n, k, c: q.c, hs: q.hs, ws: q.ws, outH: q.outH, outW: q.outW, sh: q.sh, sw: q.sw,
     kh: q.kh, kw: q.kw, tilesN, tilesM, b0: q.b0, one: 1,
   };
+  const wanted = form.kind === 'shared' ? im2colSplits(tilesN * tilesM, k, q.m * n, ctx.limits.maxStorageBufferBindingSize) : 1;
+  if (wanted > 1) {
+    // Whole 16-deep tile steps per split, so no split starts mid-tile; the last split takes what is left.
+    const chunk = Math.ceil(k / wanted / SHARED_TILE.bk) * SHARED_TILE.bk;
+    const splits = Math.ceil(k / chunk);
+    const slotLen = q.m * n;
+    const partials = ctx.alloc(splits * slotLen, 'float32');
+    const split: Record<string, number> = { ...values, splits, chunk, slotLen };
+    ctx.dispatch(im2colSplitProgram(q.flip), [{ storage: q.a, access: 'read' }, { storage: q.src, access: 'read' }, { storage: partials, access: 'read_write' }],
+      workgroupsFor(ctx, form, q.m, n, splits).workgroups, packUniforms(IM2COL_SPLIT_FIELDS.map(([f, t]) => [t, split[f]!])));
+    sumSlicesInto(ctx, partials, q.out, { length: slotLen, slices: splits, offset: q.b0 * q.m * q.outH * q.outW, plane: q.outH * q.outW, m: q.m, bias: q.bias });
+    ctx.release(partials);
+    return;
+  }
   const bindings: GpuBinding[] = [
     { storage: q.a, access: 'read' },
     { storage: q.src, access: 'read' },

@@ -9,7 +9,7 @@ import type { Conv2dParams, MatmulParams } from '../../src/tensor/backend.js';
 import type { GpuContext } from '../../src/backends/webgpu/context.js';
 import { WebGpuBackend } from '../../src/backends/webgpu/backend.js';
 import { matmul } from '../../src/shaders/matmul.js';
-import { conv2d, conv2dBackwardWeight } from '../../src/shaders/conv2d.js';
+import { conv2d, conv2dBackwardWeight, im2colSplits } from '../../src/shaders/conv2d.js';
 import { cpu64, expectClose, gpuBackend, randomArray } from '../helpers/backends.js';
 import { checkConvPasses, readAndRelease, recordingContext } from '../helpers/conv-check.js';
 
@@ -102,6 +102,17 @@ const CONV_CASES: Conv2dParams[] = [
 
 const checkConv = (form: Form, p: Conv2dParams, ctx: GpuContext, seed: number): Promise<void> => checkConvPasses(form.be, ctx, p, seed);
 
+describe('im2colSplits (shared-form split-K of the im2col GEMM)', () => {
+  it('splits only when the tiles are too few for 256 workgroups, keeps 256 k steps a split, and fits one binding', () => {
+    expect(im2colSplits(256, 10_000, 1000, 2 ** 27)).toBe(1);
+    expect(im2colSplits(128, 2304, 1000, 2 ** 27)).toBe(2); // 256x8x8 at batch 32: 4 x 32 tiles
+    expect(im2colSplits(64, 4608, 1000, 2 ** 27)).toBe(4); // 512x4x4 at batch 32: 8 x 8 tiles
+    expect(im2colSplits(1, 600, 1000, 2 ** 27)).toBe(2);
+    expect(im2colSplits(1, 255, 1000, 2 ** 27)).toBe(1);
+    expect(im2colSplits(1, 100_000, 1000, 12_000)).toBe(3); // 3 slots of 4,000 bytes fill the binding
+  });
+});
+
 describe.skipIf(!gpuBackend)('conv2d kernels vs CPU reference', () => {
   for (const form of forms) {
     it(`${form.name}: forward, backward-data and backward-weight on odd shapes`, async () => {
@@ -112,6 +123,20 @@ describe.skipIf(!gpuBackend)('conv2d kernels vs CPU reference', () => {
         expect([...form.keys.keys()].some((key) => key.startsWith(kernel) && key.includes(tag))).toBe(true);
       }
       expect(form.keys.has('conv-sum-slices')).toBe(true);
+    });
+
+    it.skipIf(form.name !== 'workgroup-memory form')(`${form.name}: long reductions over few outputs split k for forward and backward-data`, async () => {
+      const keys = new Map<string, number>();
+      const ctx = recordingContext(form.be, counting(keys));
+      // k = 61 * 9 = 549 (forward) and 67 * 9 = 603 (backward-data) over one output tile: two splits each.
+      await checkConv(form, conv(2, 61, 5, 3, 67, 3, 1, 1), ctx, 77);
+      // Batch chunks too: each chunk's summing pass writes at its own offset.
+      // A padded image is 61 x 6 x 5 floats (7,320 bytes): a 13,200-byte limit makes chunks of one image and still holds
+      // backward-weight's three partial slots of 2 x 549 floats.
+      await checkConv(form, conv(3, 61, 4, 3, 2, 3, 1, 1), recordingContext(form.be, counting(keys), 13_200), 78);
+      for (const key of ['conv-im2col-split:shared:fwd', 'conv-im2col-split:shared:dx', 'conv-sum-slices-into:bias1', 'conv-sum-slices-into:bias0']) {
+        expect(keys.get(key) ?? 0, key).toBeGreaterThan(0);
+      }
     });
 
     it(`${form.name}: batch chunks when padded copies exceed the binding limit`, async () => {
