@@ -41,9 +41,10 @@ const FLAGS = {
   'compare-backend': { type: 'boolean', default: false, help: "also time conv through WebGpuBackend's own methods" },
   tfjs: { type: 'boolean', default: true, help: "also time TensorFlow.js's WebGPU backend on the same adapter (--tfjs=false to skip)" },
   shapes: { type: 'string', default: 'all', help: "comma-separated substrings of 'kernel shape' to keep, e.g. '512x512,32x256x8'" },
+  'no-split': { type: 'boolean', default: false, help: 'also time each form with the conv forward / backward-data reduction split off (WebGpuBackendOptions.splitIm2col)' },
 } as const;
 
-type Form = 'register' | 'shared' | 'backend';
+type Form = 'register' | 'shared' | 'backend' | 'register-nosplit' | 'shared-nosplit';
 
 interface Row {
   kernel: string;
@@ -172,7 +173,7 @@ async function time(be: WebGpuBackend, c: Case, form: Form, reps: number, robust
   const release = (ss: Storage[]) => ss.forEach((s) => be.release(s));
   release(c.warm(be, form));
   // A full-size warm-up where it is cheap, so the buffer pool already holds the outputs.
-  if (form !== 'shared') release(c.run(be, form));
+  if (!form.startsWith('shared')) release(c.run(be, form));
   await be.sync();
   const cpu0 = process.cpuUsage();
   const t0 = performance.now();
@@ -203,12 +204,13 @@ async function measure(flags: Record<string, unknown>, robustness: 'on' | 'off')
   const rows: Row[] = [];
   console.log(`\n${describeAdapter(handle.report)}; robustness ${robustness}`);
   console.log('| kernel | shape | form | robustness | ms | GFLOP/s | cpu ms |\n|---|---|---|---|---|---|---|');
-  for (const form of [...forms, ...(flags['compare-backend'] ? ['backend' as const] : [])]) {
+  const noSplit: Form[] = flags['no-split'] ? forms.map((f) => (f === 'shared' ? 'shared-nosplit' : 'register-nosplit')) : [];
+  for (const form of [...forms, ...noSplit, ...(flags['compare-backend'] ? ['backend' as const] : [])]) {
     // The backend's own path follows the adapter's default choice of kernel form.
-    const be = new WebGpuBackend(handle, form === 'backend' ? {} : { preferWorkgroupMemory: form === 'shared' });
-    const reps = form === 'shared' ? (flags['shared-reps'] as number) : (flags.reps as number);
+    const be = new WebGpuBackend(handle, form === 'backend' ? {} : { preferWorkgroupMemory: form.startsWith('shared'), splitIm2col: !form.endsWith('-nosplit') });
+    const reps = form.startsWith('shared') ? (flags['shared-reps'] as number) : (flags.reps as number);
     for (const c of cases(flags.only as string, flags.shapes as string)) {
-      if (form === 'backend' && c.kernel === 'matmul') continue;
+      if ((form === 'backend' || form.endsWith('-nosplit')) && c.kernel === 'matmul') continue;
       rows.push(await time(be, c, form, reps, robustness));
     }
   }
@@ -257,7 +259,7 @@ async function main(): Promise<void> {
   let tfjsError: string | undefined;
   for (const setting of ['off', 'on']) {
     const part = `${out}.${setting}.tmp`;
-    const args = ['forms', 'reps', 'shared-reps', 'only', 'compare-backend', 'shapes'].map((f) => `--${f}=${String(flags[f])}`);
+    const args = ['forms', 'reps', 'shared-reps', 'only', 'compare-backend', 'shapes', 'no-split'].map((f) => `--${f}=${String(flags[f])}`);
     // tfjs runs once, in the robustness-on process (Dawn's default, as tfjs would normally get).
     args.push(`--tfjs=${setting === 'on' && flags.tfjs ? 'true' : 'false'}`);
     const r = spawnSync(process.execPath, [process.argv[1]!, ...args, `--robustness=${setting}`, `--out=${part}`], { stdio: 'inherit' });

@@ -101,7 +101,7 @@ if has tests; then
 fi
 if has kernels; then
   step kernels
-  run_stage ${KERNELS_S:-110} node .device/bundles/kernels.mjs --forms both --robustness ${ROBUSTNESS:-both} --reps ${REPS:-20} --shared-reps ${REPS:-20} --out "$RES/kernels-gpu.json" > "$RES/kernels.log" 2>&1; echo "rc=$?"
+  run_stage ${KERNELS_S:-110} node .device/bundles/kernels.mjs --forms both --no-split --robustness ${ROBUSTNESS:-both} --reps ${REPS:-20} --shared-reps ${REPS:-20} --out "$RES/kernels-gpu.json" > "$RES/kernels.log" 2>&1; echo "rc=$?"
   grep -E '^\|' "$RES/kernels.log" | tail -40; pack
 fi
 if has dispatch; then

@@ -24,7 +24,7 @@ export const IM2COL_FIELDS: Array<[string, 'u32']> = [
   ['tilesN', 'u32'], ['tilesM', 'u32'], ['b0', 'u32'], ['one', 'u32'],
 ];
 
-/** The split-K im2col pass (shared form): IM2COL_FIELDS plus the split count, k per split and one slot's length. */
+/** The split-K im2col pass: IM2COL_FIELDS plus the split count, the split's length (k steps in the shared form, input channels in the register form) and one slot's length. */
 export const IM2COL_SPLIT_FIELDS: Array<[string, 'u32']> = [...IM2COL_FIELDS, ['splits', 'u32'], ['chunk', 'u32'], ['slotLen', 'u32']];
 
 export const DW_FIELDS: Array<[string, 'u32']> = [
@@ -105,12 +105,19 @@ export function slideShape(tn: number, kw: number, sw: number, outH: number, out
   return { c: outW, r: tn / outW };
 }
 
-function im2colLoop(flip: boolean, kh: number, kw: number, step: Step, tm: number, slide: { c: number; r: number } | null): string {
+function im2colLoop(flip: boolean, kh: number, kw: number, step: Step, tm: number, slide: { c: number; r: number } | null, channels?: { begin: string; end: string }): string {
   const taps = kh * kw;
   if (taps === 0) return '';
+  if (channels && taps > MAX_RUN) throw new Error(`im2colLoop: a channel range needs a kernel of at most ${MAX_RUN} taps, got ${taps}`);
   const aStep = flip ? `u.m * ${taps}u` : `${taps}u`;
   const aTap = (t: number) => (flip ? taps - 1 - t : t);
-  const pre = `let plane = u.hs * u.ws;
+  const cEnd = channels ? 'cEnd' : 'u.c';
+  const pre = channels ? `let plane = u.hs * u.ws;
+let aStep = ${aStep};
+let cEnd = ${channels.end};
+var ch = ${channels.begin};
+var aC = ch * aStep;
+var bC = ch * plane;` : `let plane = u.hs * u.ws;
 let aStep = ${aStep};
 var aC = 0u;
 var bC = 0u;
@@ -153,13 +160,13 @@ var ch = 0u;`;
     const body = (n: number) => `${range(n).map(channel).join('\n')}
 aC += ${n === 1 ? 'aStep' : `${n}u * aStep`};
 bC += ${n === 1 ? 'plane' : `${n}u * plane`};`;
-    const main = `for (; ch + ${per}u <= u.c; ch += ${per}u) {
+    const main = `for (; ch + ${per}u <= ${cEnd}; ch += ${per}u) {
 ${indent(body(per))}
 }`;
     return per === 1 ? `${pre}
 ${main}` : `${pre}
 ${main}
-for (; ch < u.c; ch += 1u) {
+for (; ch < ${cEnd}; ch += 1u) {
 ${indent(body(1))}
 }`;
   }
@@ -374,16 +381,15 @@ fn loadB(z: u32, k: u32, n: u32) -> f32 {
 }
 
 /**
- * The im2col GEMM with its reduction split `u.splits` ways (shared form only; see conv2d.ts im2colSplits): split z
- * sums k in [z * chunk, (z + 1) * chunk) and writes its partial outputs, in the output's own [image][m][oy][ox]
+ * The im2col GEMM with its reduction split `u.splits` ways (see conv2d.ts im2colSplits): split z sums k in
+ * [z * chunk, (z + 1) * chunk) (shared form; input channels in the register form) and writes its partial outputs, in the output's own [image][m][oy][ox]
  * layout for this pass's images, to slot z of P; a summing pass (conv2d-prep.ts sumSlicesInto) adds the slots and
  * the bias into the real output. Deep layers (few outputs, long reductions) otherwise leave most of a GPU idle.
  */
-export function im2colSplitProgram(flip: boolean): GpuProgram {
-  return {
-    key: `conv-im2col-split:shared:${flip ? 'dx' : 'fwd'}`,
-    wgsl: () => sharedGemmWgsl({
-      declarations: `${uniformStruct('U', IM2COL_SPLIT_FIELDS)}
+export function im2colSplitProgram(form: KernelForm, flip: boolean, kh: number, kw: number, slide: { c: number; r: number } | null = null): GpuProgram {
+  const tiles = form.kind === 'register' && slide && kh * kw <= MAX_RUN && slide.r * slide.c === form.cfg.tn ? slide : null;
+  const spec = form.kind === 'register' ? `:k${kh}x${kw}${tiles ? `:slide${tiles.r}x${tiles.c}` : ''}` : '';
+  const declarations = `${uniformStruct('U', IM2COL_SPLIT_FIELDS)}
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
 @group(0) @binding(2) var<storage, read_write> P: array<f32>;
@@ -394,16 +400,42 @@ fn bColOf(n: u32) -> u32 {
   let q = n % plane;
   return (b * u.c * u.hs + (q / u.outW) * u.sh) * u.ws + (q % u.outW) * u.sw;
 }
-fn storeC(z: u32, m: u32, n: u32, v: f32) {
+/** Offset of column n = (b, oy, ox) within a slot (row m adds m * plane). */
+fn slotColOf(n: u32) -> u32 {
   let plane = u.outH * u.outW;
-  P[z * u.slotLen + ((n / plane) * u.m + m) * plane + n % plane] = v;
+  return (n / plane) * u.m * plane + n % plane;
 }
+fn storeC(z: u32, m: u32, n: u32, v: f32) { P[z * u.slotLen + slotColOf(n) + m * u.outH * u.outW] = v; }
+fn storeAt(i: u32, m: u32, v: f32) { P[i] = v; }`;
+  const key = `conv-im2col-split:${formKey(form)}:${flip ? 'dx' : 'fwd'}${spec}`;
+  if (form.kind === 'shared') {
+    // chunk counts k steps.
+    return {
+      key,
+      wgsl: () => sharedGemmWgsl({
+        declarations: `${declarations}
 ${im2colSharedLoads(flip)}
 fn kRange(z: u32) -> vec2<u32> { return vec2<u32>(z * u.chunk, min(u.k, z * u.chunk + u.chunk)); }`,
+        problems: 'u.splits',
+        aContiguous: 'k',
+        bContiguous: 'n',
+      }),
+    };
+  }
+  // Register form: chunk counts input channels (the loop's unit), so each split runs whole kernel windows.
+  return {
+    key,
+    wgsl: () => registerGemmWgsl({
+      declarations,
+      m: 'u.m',
+      n: 'u.n',
       problems: 'u.splits',
-      aContiguous: 'k',
-      bContiguous: 'n',
-    }),
+      aRow: (m) => (flip ? `${m} * ${kh * kw}u` : `${m} * u.k`),
+      bCol: (n) => `bColOf(${n})`,
+      kLoop: (step, cfg) => im2colLoop(flip, kh, kw, step, cfg.tm, tiles, { begin: 'z * u.chunk', end: 'min(u.c, z * u.chunk + u.chunk)' }),
+      cRow: (m) => `${m} * u.outH * u.outW`,
+      cCol: (n) => `z * u.slotLen + slotColOf(${n})`,
+    }, form.cfg),
   };
 }
 

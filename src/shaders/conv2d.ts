@@ -76,14 +76,41 @@ interface Im2colPass {
 }
 
 /**
- * How many ways the shared form splits an im2col GEMM's reduction: enough for SPLIT_TARGET.shared workgroups when
- * the output tiles alone give fewer, never under MIN_SPLIT_K steps a split, and all slots within one binding.
- * Deep layers need it (on the H100, 256x8x8 and 512x4x4 at batch 32 made 64-128 workgroups, and ran at 0.14-0.7x
- * TensorFlow.js). The register form (software adapters) has threads enough without it.
+ * How many ways to split an im2col GEMM's reduction of `units` (k steps, or input channels of `unitSteps` k steps
+ * each): enough for `target` workgroups or threads when the output tiles alone give fewer, never under MIN_SPLIT_K
+ * k steps a split, and all slots within one binding. Deep layers need it on GPUs: on the H100, 256x8x8 and 512x4x4
+ * at batch 32 gave the register form 2,048-4,096 threads and ran at 0.14-0.7x TensorFlow.js.
  */
-export function im2colSplits(tiles: number, k: number, slotFloats: number, maxBindingBytes: number): number {
+export function im2colSplits(tiles: number, units: number, unitSteps: number, target: number, slotFloats: number, maxBindingBytes: number): number {
   const maxSlots = Math.max(1, Math.floor(maxBindingBytes / 4 / Math.max(1, slotFloats)));
-  return Math.max(1, Math.min(Math.ceil(SPLIT_TARGET.shared / Math.max(1, tiles)), Math.floor(k / MIN_SPLIT_K), maxSlots));
+  const longest = Math.floor(units / Math.ceil(MIN_SPLIT_K / unitSteps));
+  return Math.max(1, Math.min(Math.ceil(target / Math.max(1, tiles)), longest, maxSlots));
+}
+
+/**
+ * Threads the register-form im2col GEMM aims for on a hardware adapter (an H100 runs 132 x 2,048 at once); software
+ * adapters run a few CPU threads, which the output tiles always fill, so they never split (SPLIT_TARGET.register
+ * is for backward-weight, whose tiles can be very few).
+ */
+const REGISTER_IM2COL_TARGET_HW = 16384;
+
+/** The split plan of one im2col pass: 1 split means the plain program. */
+function im2colSplitPlan(ctx: GpuContext, form: KernelForm, tiles: number, c: number, taps: number, slotFloats: number): { splits: number; chunk: number } {
+  const maxBinding = ctx.limits.maxStorageBufferBindingSize;
+  if (!ctx.splitIm2col) return { splits: 1, chunk: form.kind === 'shared' ? c * taps : c };
+  if (form.kind === 'shared') {
+    const k = c * taps;
+    const wanted = im2colSplits(tiles, k, 1, SPLIT_TARGET.shared, slotFloats, maxBinding);
+    if (wanted <= 1) return { splits: 1, chunk: k };
+    // Whole 16-deep tile steps per split, so no split starts mid-tile; the last split takes what is left.
+    const chunk = Math.ceil(k / wanted / SHARED_TILE.bk) * SHARED_TILE.bk;
+    return { splits: Math.ceil(k / chunk), chunk };
+  }
+  // The register loop unrolls whole kernel windows per channel; kernels above MAX_RUN taps loop by rows instead.
+  if (ctx.isSoftwareAdapter || taps > 16) return { splits: 1, chunk: c };
+  const wanted = im2colSplits(tiles, c, taps, REGISTER_IM2COL_TARGET_HW, slotFloats, maxBinding);
+  const chunk = Math.ceil(c / wanted);
+  return { splits: Math.ceil(c / chunk), chunk };
 }
 
 function im2colPass(ctx: GpuContext, form: KernelForm, q: Im2colPass): void {
@@ -96,15 +123,14 @@ function im2colPass(ctx: GpuContext, form: KernelForm, q: Im2colPass): void {
     m: q.m, n, k, c: q.c, hs: q.hs, ws: q.ws, outH: q.outH, outW: q.outW, sh: q.sh, sw: q.sw,
     kh: q.kh, kw: q.kw, tilesN, tilesM, b0: q.b0, one: 1,
   };
-  const wanted = form.kind === 'shared' ? im2colSplits(tilesN * tilesM, k, q.m * n, ctx.limits.maxStorageBufferBindingSize) : 1;
-  if (wanted > 1) {
-    // Whole 16-deep tile steps per split, so no split starts mid-tile; the last split takes what is left.
-    const chunk = Math.ceil(k / wanted / SHARED_TILE.bk) * SHARED_TILE.bk;
-    const splits = Math.ceil(k / chunk);
+  const slide = form.kind === 'register' ? slideShape(form.cfg.tn, q.kw, q.sw, q.outH, q.outW) : null;
+  const tiles = tilesN * tilesM;
+  const { splits, chunk } = im2colSplitPlan(ctx, form, tiles, q.c, taps, q.m * n);
+  if (splits > 1) {
     const slotLen = q.m * n;
     const partials = ctx.alloc(splits * slotLen, 'float32');
     const split: Record<string, number> = { ...values, splits, chunk, slotLen };
-    ctx.dispatch(im2colSplitProgram(q.flip), [{ storage: q.a, access: 'read' }, { storage: q.src, access: 'read' }, { storage: partials, access: 'read_write' }],
+    ctx.dispatch(im2colSplitProgram(form, q.flip, q.kh, q.kw, slide), [{ storage: q.a, access: 'read' }, { storage: q.src, access: 'read' }, { storage: partials, access: 'read_write' }],
       workgroupsFor(ctx, form, q.m, n, splits).workgroups, packUniforms(IM2COL_SPLIT_FIELDS.map(([f, t]) => [t, split[f]!])));
     sumSlicesInto(ctx, partials, q.out, { length: slotLen, slices: splits, offset: q.b0 * q.m * q.outH * q.outW, plane: q.outH * q.outW, m: q.m, bias: q.bias });
     ctx.release(partials);
@@ -116,7 +142,6 @@ function im2colPass(ctx: GpuContext, form: KernelForm, q: Im2colPass): void {
     { storage: q.out, access: 'read_write' },
   ];
   if (q.bias) bindings.push({ storage: q.bias, access: 'read' });
-  const slide = form.kind === 'register' ? slideShape(form.cfg.tn, q.kw, q.sw, q.outH, q.outW) : null;
   ctx.dispatch(im2colProgram(form, q.flip, q.bias !== null, q.kh, q.kw, slide), bindings, workgroups, packUniforms(IM2COL_FIELDS.map(([f, t]) => [t, values[f]!])));
 }
 

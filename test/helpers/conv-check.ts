@@ -43,6 +43,7 @@ export function recordingContext(be: WebGpuBackend, record: (key: string) => voi
     preferWorkgroupMemory: rt.preferWorkgroupMemory,
     gemmForms: rt.gemmForms,
     stridedBackwardData: rt.stridedBackwardData,
+    splitIm2col: rt.splitIm2col,
     isSoftwareAdapter: rt.isSoftwareAdapter,
     alloc: (length, dtype) => rt.alloc(length, dtype),
     release: (s) => rt.release(s),

@@ -102,14 +102,21 @@ const CONV_CASES: Conv2dParams[] = [
 
 const checkConv = (form: Form, p: Conv2dParams, ctx: GpuContext, seed: number): Promise<void> => checkConvPasses(form.be, ctx, p, seed);
 
-describe('im2colSplits (shared-form split-K of the im2col GEMM)', () => {
-  it('splits only when the tiles are too few for 256 workgroups, keeps 256 k steps a split, and fits one binding', () => {
-    expect(im2colSplits(256, 10_000, 1000, 2 ** 27)).toBe(1);
-    expect(im2colSplits(128, 2304, 1000, 2 ** 27)).toBe(2); // 256x8x8 at batch 32: 4 x 32 tiles
-    expect(im2colSplits(64, 4608, 1000, 2 ** 27)).toBe(4); // 512x4x4 at batch 32: 8 x 8 tiles
-    expect(im2colSplits(1, 600, 1000, 2 ** 27)).toBe(2);
-    expect(im2colSplits(1, 255, 1000, 2 ** 27)).toBe(1);
-    expect(im2colSplits(1, 100_000, 1000, 12_000)).toBe(3); // 3 slots of 4,000 bytes fill the binding
+describe('im2colSplits (split-K of the im2col GEMM)', () => {
+  it('splits only when the tiles fall short of the target, keeps 256 k steps a split, and fits one binding', () => {
+    // Shared form: units are k steps, the target 256 workgroups of 64 x 64.
+    expect(im2colSplits(256, 10_000, 1, 256, 1000, 2 ** 27)).toBe(1);
+    expect(im2colSplits(128, 2304, 1, 256, 1000, 2 ** 27)).toBe(2); // 256x8x8 at batch 32: 4 x 32 tiles
+    expect(im2colSplits(64, 4608, 1, 256, 1000, 2 ** 27)).toBe(4); // 512x4x4 at batch 32: 8 x 8 tiles
+    expect(im2colSplits(1, 600, 1, 256, 1000, 2 ** 27)).toBe(2);
+    expect(im2colSplits(1, 255, 1, 256, 1000, 2 ** 27)).toBe(1);
+    expect(im2colSplits(1, 100_000, 1, 256, 1000, 12_000)).toBe(3); // 3 slots of 4,000 bytes fill the binding
+    // Register form on a GPU: units are input channels of 9 steps (3x3), the target 16,384 threads of 8 x 16 outputs.
+    expect(im2colSplits(4096, 256, 9, 16384, 1000, 2 ** 27)).toBe(4); // 256x8x8: 32 x 128 tiles
+    expect(im2colSplits(2048, 512, 9, 16384, 1000, 2 ** 27)).toBe(8); // 512x4x4: 64 x 32 tiles
+    expect(im2colSplits(16384, 64, 9, 16384, 1000, 2 ** 27)).toBe(1); // 64x32x32
+    expect(im2colSplits(1, 57, 9, 16384, 1000, 2 ** 27)).toBe(1); // 29 channels (261 steps) is the shortest split
+    expect(im2colSplits(1, 58, 9, 16384, 1000, 2 ** 27)).toBe(2);
   });
 });
 
@@ -125,18 +132,24 @@ describe.skipIf(!gpuBackend)('conv2d kernels vs CPU reference', () => {
       expect(form.keys.has('conv-sum-slices')).toBe(true);
     });
 
-    it.skipIf(form.name !== 'workgroup-memory form')(`${form.name}: long reductions over few outputs split k for forward and backward-data`, async () => {
+    it(`${form.name}: long reductions over few outputs split k for forward and backward-data (as on a hardware adapter)`, async () => {
       const keys = new Map<string, number>();
-      const ctx = recordingContext(form.be, counting(keys));
+      // The register form splits only on hardware adapters: pretend to be one.
+      const ctx: GpuContext = { ...recordingContext(form.be, counting(keys)), isSoftwareAdapter: false };
       // k = 61 * 9 = 549 (forward) and 67 * 9 = 603 (backward-data) over one output tile: two splits each.
       await checkConv(form, conv(2, 61, 5, 3, 67, 3, 1, 1), ctx, 77);
       // Batch chunks too: each chunk's summing pass writes at its own offset.
       // A padded image is 61 x 6 x 5 floats (7,320 bytes): a 13,200-byte limit makes chunks of one image and still holds
       // backward-weight's three partial slots of 2 x 549 floats.
-      await checkConv(form, conv(3, 61, 4, 3, 2, 3, 1, 1), recordingContext(form.be, counting(keys), 13_200), 78);
-      for (const key of ['conv-im2col-split:shared:fwd', 'conv-im2col-split:shared:dx', 'conv-sum-slices-into:bias1', 'conv-sum-slices-into:bias0']) {
-        expect(keys.get(key) ?? 0, key).toBeGreaterThan(0);
+      await checkConv(form, conv(3, 61, 4, 3, 2, 3, 1, 1), { ...recordingContext(form.be, counting(keys), 13_200), isSoftwareAdapter: false }, 78);
+      // A 1x1 kernel unrolls 8 channels per iteration: a split of 258 channels ends mid-block.
+      await checkConv(form, conv(1, 515, 3, 3, 7, 1, 1, 0), ctx, 79);
+      const tag = form.be.runtime.preferWorkgroupMemory ? 'shared' : 'reg';
+      for (const pass of ['fwd', 'dx']) {
+        expect([...keys.keys()].some((key) => key.startsWith(`conv-im2col-split:${tag}`) && key.includes(`:${pass}`)), pass).toBe(true);
       }
+      expect(keys.get('conv-sum-slices-into:bias1') ?? 0).toBeGreaterThan(0);
+      expect(keys.get('conv-sum-slices-into:bias0') ?? 0).toBeGreaterThan(0);
     });
 
     it(`${form.name}: batch chunks when padded copies exceed the binding limit`, async () => {

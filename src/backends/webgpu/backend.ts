@@ -29,6 +29,8 @@ export interface WebGpuBackendOptions {
   gemmForms?: Partial<GemmForms>;
   /** Override the per-adapter choice of strided conv backward-data (see defaultStridedBackwardData). */
   stridedBackwardData?: StridedBackwardData;
+  /** Split the reduction of deep conv layers' forward and backward-data GEMMs (default true; see conv2d.ts im2colSplitPlan). */
+  splitIm2col?: boolean;
 }
 
 export class WebGpuBackend implements Backend {
@@ -36,7 +38,7 @@ export class WebGpuBackend implements Backend {
   readonly runtime: WebGpuRuntime;
 
   constructor(readonly handle: GpuHandle, options: WebGpuBackendOptions = {}) {
-    this.runtime = new WebGpuRuntime(handle.device, handle.report.isSoftware, options.preferWorkgroupMemory, options.gemmForms, options.stridedBackwardData);
+    this.runtime = new WebGpuRuntime(handle.device, handle.report.isSoftware, options.preferWorkgroupMemory, options.gemmForms, options.stridedBackwardData, options.splitIm2col);
     this.info = { name: 'webgpu', description: `WebGPU on ${handle.report.description || handle.report.vendor} (${handle.report.source})` };
   }
 

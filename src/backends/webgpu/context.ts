@@ -85,6 +85,8 @@ export interface GpuContext {
   readonly isSoftwareAdapter: boolean;
   /** How strided conv backward-data is computed (see defaultStridedBackwardData). */
   readonly stridedBackwardData: StridedBackwardData;
+  /** Whether conv forward and backward-data may split long reductions over few outputs (conv2d.ts im2colSplitPlan). */
+  readonly splitIm2col: boolean;
   alloc(length: number, dtype: DType): GpuStorage;
   /**
    * Returns a kernel's scratch storage to the pool. Safe right after recording the dispatches that

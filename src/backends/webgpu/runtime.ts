@@ -47,6 +47,7 @@ export class WebGpuRuntime implements GpuContext {
   readonly preferWorkgroupMemory: boolean;
   readonly gemmForms: GemmForms;
   readonly stridedBackwardData: StridedBackwardData;
+  readonly splitIm2col: boolean;
   private pipelines = new Map<string, CachedPipeline>();
   private pool: BufferPool;
   private encoder: GPUCommandEncoder | null = null;
@@ -62,7 +63,7 @@ export class WebGpuRuntime implements GpuContext {
   /** Submit automatically once a batch holds this many dispatches, to bound encoder memory. */
   maxDispatchesPerBatch = 4096;
 
-  constructor(readonly device: GPUDevice, readonly isSoftwareAdapter: boolean, preferWorkgroupMemory?: boolean, gemmForms?: Partial<GemmForms>, stridedBackwardData?: StridedBackwardData) {
+  constructor(readonly device: GPUDevice, readonly isSoftwareAdapter: boolean, preferWorkgroupMemory?: boolean, gemmForms?: Partial<GemmForms>, stridedBackwardData?: StridedBackwardData, splitIm2col = true) {
     const l = device.limits;
     this.limits = {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
@@ -82,6 +83,7 @@ export class WebGpuRuntime implements GpuContext {
       : { matmul: uniform, convForward: uniform, convBackwardData: uniform, convBackwardWeight: uniform };
     this.gemmForms = { ...base, ...gemmForms };
     this.stridedBackwardData = stridedBackwardData ?? defaultStridedBackwardData(isSoftwareAdapter);
+    this.splitIm2col = splitIm2col;
     this.pool = new BufferPool(device, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
     device.addEventListener('uncapturederror', (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
