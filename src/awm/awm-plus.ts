@@ -18,7 +18,7 @@
  * The faithful AWM stays the default method; AWM+ is `--method awm+`. */
 import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
-import { calibrateHead, headLinear, type BiasFit } from './head-calibration.js';
+import { calibrateHead, headLinear, modelOutputs, type BiasFit } from './head-calibration.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { MASK_OPTIMIZERS, runAwm, type AwmHooks, type AwmResult, type AwmVariant, type MaskOptimizer } from './awm.js';
 import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
@@ -28,8 +28,6 @@ import { applyTrigger, type AttackSpec } from '../attacks/index.js';
 import { foldedOutcome, roundLogger } from './awm-defense.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
-import { tidy } from '../tensor/scope.js';
-import { noGrad } from '../autograd/engine.js';
 import * as ops from '../ops/index.js';
 
 export interface AwmPlusOptions extends AwmOptions {
@@ -185,21 +183,8 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
 }
 
 /** The model's softmax probabilities on every image of the set, [n, C] (eval mode, no masks yet). */
-export async function teacherProbabilities(model: Classifier, backend: Backend, set: CleanSet, batchSize = 256): Promise<Float32Array> {
-  model.eval();
-  const per = set.c * set.h * set.w;
-  const k = model.spec.numClasses;
-  const out = new Float32Array(set.n * k);
-  for (let start = 0; start < set.n; start += batchSize) {
-    const count = Math.min(batchSize, set.n - start);
-    const p = tidy(() => noGrad(() => {
-      const x = ops.tensor(backend, set.images.subarray(start * per, (start + count) * per), [count, set.c, set.h, set.w]);
-      return ops.softmax(model.forward(x));
-    }));
-    out.set(await p.data(), start * k);
-    p.dispose();
-  }
-  return out;
+export function teacherProbabilities(model: Classifier, backend: Backend, set: CleanSet, batchSize = 256): Promise<Float32Array> {
+  return modelOutputs(model, backend, set, ops.softmax, batchSize);
 }
 
 /** What AWM+ trains on and how runAwm is varied: the pool (copies, mixtures), soft targets, a log line. */

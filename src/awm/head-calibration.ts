@@ -131,19 +131,24 @@ export function headLinear(model: Classifier): Linear {
   return head;
 }
 
-/** The model's logits on every image of the set, [n, classes] (eval mode). */
-export async function modelLogits(model: Classifier, backend: Backend, set: CleanSet, batchSize = 256): Promise<Float32Array> {
+/** `head(logits)` of the model on every image of the set, [n, classes] (eval mode, no gradients), a batch at a time. */
+export async function modelOutputs(model: Classifier, backend: Backend, set: CleanSet, head: (logits: Tensor) => Tensor = (z) => z, batchSize = 256): Promise<Float32Array> {
   model.eval();
   const per = set.c * set.h * set.w;
   const k = model.spec.numClasses;
   const out = new Float32Array(set.n * k);
   for (let start = 0; start < set.n; start += batchSize) {
     const count = Math.min(batchSize, set.n - start);
-    const z = tidy(() => noGrad(() => model.forward(ops.tensor(backend, set.images.subarray(start * per, (start + count) * per), [count, set.c, set.h, set.w]))));
-    out.set(await z.data(), start * k);
-    z.dispose();
+    const y = tidy(() => noGrad(() => head(model.forward(ops.tensor(backend, set.images.subarray(start * per, (start + count) * per), [count, set.c, set.h, set.w])))));
+    out.set(await y.data(), start * k);
+    y.dispose();
   }
   return out;
+}
+
+/** The model's logits on every image of the set, [n, classes] (eval mode). */
+export function modelLogits(model: Classifier, backend: Backend, set: CleanSet): Promise<Float32Array> {
+  return modelOutputs(model, backend, set);
 }
 
 /** Fits the shift on the set (teacher = the original model's probabilities on it) and adds it to the head's bias in place. */

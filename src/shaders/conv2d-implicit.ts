@@ -306,36 +306,35 @@ function formKey(form: KernelForm): string {
   return form.kind === 'shared' ? 'shared' : `reg${form.cfg.tm}x${form.cfg.tn}:ku${form.cfg.ku}:wg${form.cfg.workgroupSize}`;
 }
 
-/**
- * Forward (flip = false, optional bias) or backward-data (flip = true) convolution GEMM. The
- * register form is specialised on the kernel size kh x kw; the shared form reads it from uniforms.
- */
-export function im2colProgram(form: KernelForm, flip: boolean, bias: boolean, kh: number, kw: number, slide: { c: number; r: number } | null = null): GpuProgram {
+/** Where an im2col GEMM writes: the bindings from 2 on, storeC / storeAt, and how problems and k ranges map onto it. */
+interface Im2colTarget {
+  key: string;
+  fields: Array<[string, 'u32']>;
+  /** WGSL: the output bindings, the uniform binding, fn storeC, fn storeAt and the helpers cCol uses. */
+  output: string;
+  problems: string;
+  /** The shared form's kRange(z) body. */
+  sharedKRange: string;
+  /** The register form's channel range for problem z (default: every channel). */
+  channels?: { begin: string; end: string };
+  cCol(n: string): string;
+}
+
+/** The im2col GEMM in either form, writing through `target`; the register form is specialised on kh x kw (and the slide). */
+function im2colGemm(form: KernelForm, flip: boolean, kh: number, kw: number, slide: { c: number; r: number } | null, target: Im2colTarget): GpuProgram {
   const tiles = form.kind === 'register' && slide && kh * kw <= MAX_RUN && slide.r * slide.c === form.cfg.tn ? slide : null;
   const spec = form.kind === 'register' ? `:k${kh}x${kw}${tiles ? `:slide${tiles.r}x${tiles.c}` : ''}` : '';
-  const key = `conv-im2col:${formKey(form)}:${flip ? 'dx' : 'fwd'}:bias${+bias}${spec}`;
-  const declarations = `${uniformStruct('U', IM2COL_FIELDS)}
+  const key = `${target.key.replace('{form}', formKey(form))}${spec}`;
+  const declarations = `${uniformStruct('U', target.fields)}
 @group(0) @binding(0) var<storage, read> A: array<f32>;
 @group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> O: array<f32>;
-${bias ? '@group(0) @binding(3) var<storage, read> Bias: array<f32>;' : ''}
-@group(0) @binding(${bias ? 4 : 3}) var<uniform> u: U;
+${target.output}
 /** Offset of column n = (b, oy, ox) in the source: its top-left tap. */
 fn bColOf(n: u32) -> u32 {
   let plane = u.outH * u.outW;
   let b = n / plane;
   let q = n % plane;
   return (b * u.c * u.hs + (q / u.outW) * u.sh) * u.ws + (q % u.outW) * u.sw;
-}
-fn storeC(z: u32, m: u32, n: u32, v: f32) {
-  let plane = u.outH * u.outW;
-  O[((u.b0 + n / plane) * u.m + m) * plane + n % plane] = v${bias ? ' + Bias[m]' : ''};
-}
-fn storeAt(i: u32, m: u32, v: f32) { O[i] = v${bias ? ' + Bias[m]' : ''}; }
-/** Offset of output column n = (b, oy, ox) in O (row m adds m * plane). */
-fn cColOf(n: u32) -> u32 {
-  let plane = u.outH * u.outW;
-  return (u.b0 + n / plane) * u.m * plane + n % plane;
 }`;
   if (form.kind === 'shared') {
     return {
@@ -343,8 +342,8 @@ fn cColOf(n: u32) -> u32 {
       wgsl: () => sharedGemmWgsl({
         declarations: `${declarations}
 ${im2colSharedLoads(flip)}
-fn kRange(z: u32) -> vec2<u32> { return vec2<u32>(0u, u.k); }`,
-        problems: 'u.one',
+fn kRange(z: u32) -> vec2<u32> { return ${target.sharedKRange}; }`,
+        problems: target.problems,
         aContiguous: 'k',
         bContiguous: 'n',
       }),
@@ -356,14 +355,42 @@ fn kRange(z: u32) -> vec2<u32> { return vec2<u32>(0u, u.k); }`,
       declarations,
       m: 'u.m',
       n: 'u.n',
-      problems: 'u.one',
+      problems: target.problems,
       aRow: (m) => (flip ? `${m} * ${kh * kw}u` : `${m} * u.k`),
       bCol: (n) => `bColOf(${n})`,
-      kLoop: (step, cfg) => im2colLoop(flip, kh, kw, step, cfg.tm, tiles),
+      kLoop: (step, cfg) => im2colLoop(flip, kh, kw, step, cfg.tm, tiles, target.channels),
       cRow: (m) => `${m} * u.outH * u.outW`,
-      cCol: (n) => `cColOf(${n})`,
+      cCol: target.cCol,
     }, form.cfg),
   };
+}
+
+/**
+ * Forward (flip = false, optional bias) or backward-data (flip = true) convolution GEMM. The
+ * register form is specialised on the kernel size kh x kw; the shared form reads it from uniforms.
+ */
+export function im2colProgram(form: KernelForm, flip: boolean, bias: boolean, kh: number, kw: number, slide: { c: number; r: number } | null = null): GpuProgram {
+  const plus = bias ? ' + Bias[m]' : '';
+  return im2colGemm(form, flip, kh, kw, slide, {
+    key: `conv-im2col:{form}:${flip ? 'dx' : 'fwd'}:bias${+bias}`,
+    fields: IM2COL_FIELDS,
+    output: `@group(0) @binding(2) var<storage, read_write> O: array<f32>;
+${bias ? '@group(0) @binding(3) var<storage, read> Bias: array<f32>;' : ''}
+@group(0) @binding(${bias ? 4 : 3}) var<uniform> u: U;
+fn storeC(z: u32, m: u32, n: u32, v: f32) {
+  let plane = u.outH * u.outW;
+  O[((u.b0 + n / plane) * u.m + m) * plane + n % plane] = v${plus};
+}
+fn storeAt(i: u32, m: u32, v: f32) { O[i] = v${plus}; }
+/** Offset of output column n = (b, oy, ox) in O (row m adds m * plane). */
+fn cColOf(n: u32) -> u32 {
+  let plane = u.outH * u.outW;
+  return (u.b0 + n / plane) * u.m * plane + n % plane;
+}`,
+    problems: 'u.one',
+    sharedKRange: 'vec2<u32>(0u, u.k)',
+    cCol: (n) => `cColOf(${n})`,
+  });
 }
 
 /** The shared form's operand loads for the im2col GEMM: A is the weight (flipped and transposed for backward-data), B the padded source. */
@@ -381,62 +408,30 @@ fn loadB(z: u32, k: u32, n: u32) -> f32 {
 }
 
 /**
- * The im2col GEMM with its reduction split `u.splits` ways (see conv2d.ts im2colSplits): split z sums k in
- * [z * chunk, (z + 1) * chunk) (shared form; input channels in the register form) and writes its partial outputs, in the output's own [image][m][oy][ox]
- * layout for this pass's images, to slot z of P; a summing pass (conv2d-prep.ts sumSlicesInto) adds the slots and
- * the bias into the real output. Deep layers (few outputs, long reductions) otherwise leave most of a GPU idle.
+ * The im2col GEMM with its reduction split `u.splits` ways (conv2d.ts im2colSplitPlan): split z sums its share of
+ * k (`chunk` k steps in the shared form, `chunk` input channels in the register form, so each split runs whole
+ * kernel windows) and writes its partial outputs, in the output's own [image][m][oy][ox] layout for this pass's
+ * images, to slot z of P; a summing pass (conv2d-prep.ts sumSlicesInto) adds the slots and the bias into the real
+ * output. Deep layers (few outputs, long reductions) otherwise leave most of a GPU idle.
  */
 export function im2colSplitProgram(form: KernelForm, flip: boolean, kh: number, kw: number, slide: { c: number; r: number } | null = null): GpuProgram {
-  const tiles = form.kind === 'register' && slide && kh * kw <= MAX_RUN && slide.r * slide.c === form.cfg.tn ? slide : null;
-  const spec = form.kind === 'register' ? `:k${kh}x${kw}${tiles ? `:slide${tiles.r}x${tiles.c}` : ''}` : '';
-  const declarations = `${uniformStruct('U', IM2COL_SPLIT_FIELDS)}
-@group(0) @binding(0) var<storage, read> A: array<f32>;
-@group(0) @binding(1) var<storage, read> B: array<f32>;
-@group(0) @binding(2) var<storage, read_write> P: array<f32>;
+  return im2colGemm(form, flip, kh, kw, slide, {
+    key: `conv-im2col-split:{form}:${flip ? 'dx' : 'fwd'}`,
+    fields: IM2COL_SPLIT_FIELDS,
+    output: `@group(0) @binding(2) var<storage, read_write> P: array<f32>;
 @group(0) @binding(3) var<uniform> u: U;
-fn bColOf(n: u32) -> u32 {
-  let plane = u.outH * u.outW;
-  let b = n / plane;
-  let q = n % plane;
-  return (b * u.c * u.hs + (q / u.outW) * u.sh) * u.ws + (q % u.outW) * u.sw;
-}
 /** Offset of column n = (b, oy, ox) within a slot (row m adds m * plane). */
 fn slotColOf(n: u32) -> u32 {
   let plane = u.outH * u.outW;
   return (n / plane) * u.m * plane + n % plane;
 }
 fn storeC(z: u32, m: u32, n: u32, v: f32) { P[z * u.slotLen + slotColOf(n) + m * u.outH * u.outW] = v; }
-fn storeAt(i: u32, m: u32, v: f32) { P[i] = v; }`;
-  const key = `conv-im2col-split:${formKey(form)}:${flip ? 'dx' : 'fwd'}${spec}`;
-  if (form.kind === 'shared') {
-    // chunk counts k steps.
-    return {
-      key,
-      wgsl: () => sharedGemmWgsl({
-        declarations: `${declarations}
-${im2colSharedLoads(flip)}
-fn kRange(z: u32) -> vec2<u32> { return vec2<u32>(z * u.chunk, min(u.k, z * u.chunk + u.chunk)); }`,
-        problems: 'u.splits',
-        aContiguous: 'k',
-        bContiguous: 'n',
-      }),
-    };
-  }
-  // Register form: chunk counts input channels (the loop's unit), so each split runs whole kernel windows.
-  return {
-    key,
-    wgsl: () => registerGemmWgsl({
-      declarations,
-      m: 'u.m',
-      n: 'u.n',
-      problems: 'u.splits',
-      aRow: (m) => (flip ? `${m} * ${kh * kw}u` : `${m} * u.k`),
-      bCol: (n) => `bColOf(${n})`,
-      kLoop: (step, cfg) => im2colLoop(flip, kh, kw, step, cfg.tm, tiles, { begin: 'z * u.chunk', end: 'min(u.c, z * u.chunk + u.chunk)' }),
-      cRow: (m) => `${m} * u.outH * u.outW`,
-      cCol: (n) => `z * u.slotLen + slotColOf(${n})`,
-    }, form.cfg),
-  };
+fn storeAt(i: u32, m: u32, v: f32) { P[i] = v; }`,
+    problems: 'u.splits',
+    sharedKRange: 'vec2<u32>(z * u.chunk, min(u.k, z * u.chunk + u.chunk))',
+    channels: { begin: 'z * u.chunk', end: 'min(u.c, z * u.chunk + u.chunk)' },
+    cCol: (n) => `z * u.slotLen + slotColOf(${n})`,
+  });
 }
 
 /**
