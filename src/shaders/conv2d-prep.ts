@@ -85,36 +85,12 @@ export function spreadImages(ctx: GpuContext, src: Storage, a: SpreadArgs): Stor
   return out;
 }
 
-const SUM_FIELDS: Array<[string, 'u32']> = [['length', 'u32'], ['slices', 'u32']];
+const SUM_FIELDS: Array<[string, 'u32']> = [['length', 'u32'], ['slices', 'u32'], ['offset', 'u32'], ['plane', 'u32'], ['m', 'u32']];
 
-const sumProgram = {
-  key: 'conv-sum-slices',
-  wgsl: () => `${uniformStruct('U', SUM_FIELDS)}
-@group(0) @binding(0) var<storage, read> P: array<f32>;
-@group(0) @binding(1) var<storage, read_write> O: array<f32>;
-@group(0) @binding(2) var<uniform> u: U;
-${main1d()}
-  if (idx >= u.length) { return; }
-  var s = 0.0;
-  for (var i = 0u; i < u.slices; i += 1u) { s += P[i * u.length + idx]; }
-  O[idx] = s;
-}`,
-};
-
-/** out[i] = sum over s < slices of partials[s * length + i]. */
-export function sumSlices(ctx: GpuContext, partials: Storage, length: number, slices: number): Storage {
-  const out = ctx.alloc(length, 'float32');
-  if (length === 0) return out;
-  ctx.dispatch(sumProgram, [{ storage: partials, access: 'read' }, { storage: out, access: 'read_write' }], grid(ctx, length), packUniforms([['u32', length], ['u32', slices]]));
-  return out;
-}
-
-const SUM_INTO_FIELDS: Array<[string, 'u32']> = [['length', 'u32'], ['slices', 'u32'], ['offset', 'u32'], ['plane', 'u32'], ['m', 'u32']];
-
-function sumIntoProgram(bias: boolean) {
+function sumProgram(bias: boolean) {
   return {
-    key: `conv-sum-slices-into:bias${+bias}`,
-    wgsl: () => `${uniformStruct('U', SUM_INTO_FIELDS)}
+    key: `conv-sum-slices${bias ? ':bias' : ''}`,
+    wgsl: () => `${uniformStruct('U', SUM_FIELDS)}
 @group(0) @binding(0) var<storage, read> P: array<f32>;
 @group(0) @binding(1) var<storage, read_write> O: array<f32>;
 ${bias ? '@group(0) @binding(2) var<storage, read> Bias: array<f32>;' : ''}
@@ -128,9 +104,16 @@ ${main1d()}
   };
 }
 
+/** out[i] = sum over s < slices of partials[s * length + i]: the summing pass of split-K backward-weight. */
+export function sumSlices(ctx: GpuContext, partials: Storage, length: number, slices: number): Storage {
+  const out = ctx.alloc(length, 'float32');
+  sumSlicesInto(ctx, partials, out, { length, slices, offset: 0, plane: 1, m: 1, bias: null });
+  return out;
+}
+
 /**
  * out[offset + i] = sum over s < slices of partials[s * length + i] (+ bias[(i / plane) % m]): the summing pass of
- * the split-K im2col GEMM, whose slots hold NCHW outputs of `m` channels of `plane` pixels.
+ * split-K, also of the im2col GEMM, whose slots hold NCHW outputs of `m` channels of `plane` pixels.
  */
 export function sumSlicesInto(ctx: GpuContext, partials: Storage, out: Storage, q: { length: number; slices: number; offset: number; plane: number; m: number; bias: Storage | null }): void {
   if (q.length === 0) return;
@@ -139,5 +122,5 @@ export function sumSlicesInto(ctx: GpuContext, partials: Storage, out: Storage, 
   }
   const bindings = [{ storage: partials, access: 'read' as const }, { storage: out, access: 'read_write' as const }];
   if (q.bias) bindings.push({ storage: q.bias, access: 'read' as const });
-  ctx.dispatch(sumIntoProgram(q.bias !== null), bindings, grid(ctx, q.length), packUniforms([['u32', q.length], ['u32', q.slices], ['u32', q.offset], ['u32', q.plane], ['u32', q.m]]));
+  ctx.dispatch(sumProgram(q.bias !== null), bindings, grid(ctx, q.length), packUniforms([['u32', q.length], ['u32', q.slices], ['u32', q.offset], ['u32', q.plane], ['u32', q.m]]));
 }
