@@ -7,6 +7,10 @@ For each model and each non-target class of the Fashion-MNIST test split (all 10
 the target by the trigger (ASR), and the share already in the target class without it. Overall: ASR (target
 excluded), ASR over the images the model gets right without the trigger, and the share of non-target images in
 the target class with no trigger. Supports the two triggers of ../shared/models (bench/awm_reference.py).
+
+`--without-shift R.json` (once per model, in the same order) also scores each model with its report's head
+calibration undone (`awm purify --calibrate-head` adds `details.headCalibration.shift` to `linear.bias`), so one
+run gives the figures with and without the shift.
 """
 import argparse
 import json
@@ -20,6 +24,22 @@ from awm_reference import load_test, trigger_fn  # noqa: E402
 from torch_interop import build, read_safetensors  # noqa: E402
 
 
+def without_shift(state, report_path):
+    """The state with the report's head-calibration shift subtracted from linear.bias."""
+    with open(report_path) as f:
+        report = json.load(f)
+    cal = (report.get("details") or {}).get("headCalibration")
+    if not cal or "shift" not in cal:
+        raise SystemExit(f"{report_path}: no details.headCalibration.shift (was the run made with --calibrate-head?)")
+    bias = state.get("linear.bias")
+    shift = torch.tensor(cal["shift"], dtype=torch.float32)
+    if bias is None or bias.shape != shift.shape:
+        raise SystemExit(f"{report_path}: shift of {tuple(shift.shape)} does not fit linear.bias of {None if bias is None else tuple(bias.shape)}")
+    out = dict(state)
+    out["linear.bias"] = bias - shift
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("models", nargs="+")
@@ -27,7 +47,11 @@ def main():
     ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--other-pattern", action="store_true", help="blend triggers: also the ASR of another uniform-noise pattern at the same weight")
+    ap.add_argument("--without-shift", action="append", default=[], metavar="REPORT",
+                    help="also score the model with this report's head-calibration shift removed (once per model, in order)")
     a = ap.parse_args()
+    if a.without_shift and len(a.without_shift) != len(a.models):
+        raise SystemExit(f"--without-shift: got {len(a.without_shift)} reports for {len(a.models)} models; give one per model")
     torch.set_num_threads(a.threads)
     x, y = load_test(a.data_dir)
     apply, target = trigger_fn(a.attack)
@@ -39,8 +63,13 @@ def main():
         w = bd["trigger"]["alpha"]
         u = torch.rand((1,) + tuple(x.shape[1:]), generator=torch.Generator().manual_seed(7))
         blend_other = lambda v: (1 - w) * v + w * u  # noqa: E731
-    for path in a.models:
+    runs = []
+    for i, path in enumerate(a.models):
         state, meta = read_safetensors(path)
+        runs.append((os.path.basename(path), state, meta))
+        if a.without_shift:
+            runs.append((os.path.basename(path) + " without the head shift", without_shift(state, a.without_shift[i]), meta))
+    for name, state, meta in runs:
         _, net = build(state, meta, tuple(x.shape[-2:]))
         net.load_state_dict(state, strict=True)
         net.eval()
@@ -51,7 +80,7 @@ def main():
         right = nt & (clean == y)
         pct = lambda v: f"{100 * v.float().mean().item():.1f}"  # noqa: E731
         per = " ".join(f"{c}:{pct(trig[y == c] == target)}/{pct(clean[y == c] == target)}" for c in range(int(y.max()) + 1) if c != target)
-        print(f"{os.path.basename(path)}: ACC {pct(clean == y)} %, ASR {pct(trig[nt] == target)} %, ASR of images right without the trigger "
+        print(f"{name}: ACC {pct(clean == y)} %, ASR {pct(trig[nt] == target)} %, ASR of images right without the trigger "
               f"{pct(trig[right] == target)} %, in the target with no trigger {pct(clean[nt] == target)} %")
         if other is not None:
             print(f"  ASR with another uniform-noise pattern at the same weight: {pct(other[nt] == target)} %")
