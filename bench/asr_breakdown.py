@@ -8,9 +8,9 @@ the target by the trigger (ASR), and the share already in the target class witho
 excluded), ASR over the images the model gets right without the trigger, and the share of non-target images in
 the target class with no trigger. Supports the two triggers of ../shared/models (bench/awm_reference.py).
 
-`--without-shift R.json` (once per model, in the same order) also scores each model with its report's head
-calibration undone (`awm purify --calibrate-head` adds `details.headCalibration.shift` to `linear.bias`), so one
-run gives the figures with and without the shift.
+`--head-from ORIGINAL.safetensors` also scores each model with the original model's last layer put back: AWM+ masks
+convolutions only, so that is what the masks alone give, before `awm purify --calibrate-head` fitted the head (bias
+or linear), and one run gives the figures with and without the calibration.
 """
 import argparse
 import json
@@ -24,19 +24,13 @@ from awm_reference import load_test, trigger_fn  # noqa: E402
 from torch_interop import build, read_safetensors  # noqa: E402
 
 
-def without_shift(state, report_path):
-    """The state with the report's head-calibration shift subtracted from linear.bias."""
-    with open(report_path) as f:
-        report = json.load(f)
-    cal = (report.get("details") or {}).get("headCalibration")
-    if not cal or "shift" not in cal:
-        raise SystemExit(f"{report_path}: no details.headCalibration.shift (was the run made with --calibrate-head?)")
-    bias = state.get("linear.bias")
-    shift = torch.tensor(cal["shift"], dtype=torch.float32)
-    if bias is None or bias.shape != shift.shape:
-        raise SystemExit(f"{report_path}: shift of {tuple(shift.shape)} does not fit linear.bias of {None if bias is None else tuple(bias.shape)}")
+def with_head_from(state, original):
+    """The state with linear.weight and linear.bias taken from the original model's state."""
     out = dict(state)
-    out["linear.bias"] = bias - shift
+    for key in ("linear.weight", "linear.bias"):
+        if key not in original or key not in state or original[key].shape != state[key].shape:
+            raise SystemExit(f"--head-from: {key} is missing or has another shape in one of the two models")
+        out[key] = original[key]
     return out
 
 
@@ -47,11 +41,9 @@ def main():
     ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--other-pattern", action="store_true", help="blend triggers: also the ASR of another uniform-noise pattern at the same weight")
-    ap.add_argument("--without-shift", action="append", default=[], metavar="REPORT",
-                    help="also score the model with this report's head-calibration shift removed (once per model, in order)")
+    ap.add_argument("--head-from", metavar="ORIGINAL", help="also score each model with this model's last layer (the masks alone, before head calibration)")
     a = ap.parse_args()
-    if a.without_shift and len(a.without_shift) != len(a.models):
-        raise SystemExit(f"--without-shift: got {len(a.without_shift)} reports for {len(a.models)} models; give one per model")
+    original = read_safetensors(a.head_from)[0] if a.head_from else None
     torch.set_num_threads(a.threads)
     x, y = load_test(a.data_dir)
     apply, target = trigger_fn(a.attack)
@@ -64,11 +56,11 @@ def main():
         u = torch.rand((1,) + tuple(x.shape[1:]), generator=torch.Generator().manual_seed(7))
         blend_other = lambda v: (1 - w) * v + w * u  # noqa: E731
     runs = []
-    for i, path in enumerate(a.models):
+    for path in a.models:
         state, meta = read_safetensors(path)
         runs.append((os.path.basename(path), state, meta))
-        if a.without_shift:
-            runs.append((os.path.basename(path) + " without the head shift", without_shift(state, a.without_shift[i]), meta))
+        if original is not None:
+            runs.append((os.path.basename(path) + " with the original head", with_head_from(state, original), meta))
     for name, state, meta in runs:
         _, net = build(state, meta, tuple(x.shape[-2:]))
         net.load_state_dict(state, strict=True)

@@ -19,6 +19,7 @@
 import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
 import { calibrateHead, headLinear, modelOutputs, type BiasFit } from './head-calibration.js';
+import { refitHead, type HeadFit } from './head-refit.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { MASK_OPTIMIZERS, runAwm, type AwmHooks, type AwmResult, type AwmVariant, type MaskOptimizer } from './awm.js';
 import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
@@ -74,8 +75,12 @@ export interface AwmPlusOptions extends AwmOptions {
    * round's: early stopping on held-out crops, chosen after the fact (needs the self-check).
    */
   selectRound: boolean;
-  /** After the masks: shift the head's bias so the masked model's mean answers on fresh crops match the original's (head-calibration.ts). */
+  /** After the masks: fit the head so the masked model's answers on fresh crops match the original's (head-calibration.ts, head-refit.ts). */
   calibrateHead: boolean;
+  /** What that fit may change: 'bias' (one shift per class) or 'linear' (the whole last layer, pulled to where it was). */
+  headFit: HeadFitMode;
+  /** The calibration crops' smallest share of the image area (0.08 reproduces stop 13's crops; milder crops look more like test images). */
+  calibrationScale: number;
   tau3072: number;
 }
 
@@ -116,7 +121,12 @@ export const AWM_PLUS_DEFAULTS = {
   /** On whenever the self-check is. */
   selectRound: true,
   calibrateHead: false,
+  headFit: 'linear',
+  calibrationScale: 0.6,
 } as const;
+
+export type HeadFitMode = 'bias' | 'linear';
+export const HEAD_FIT_MODES: readonly HeadFitMode[] = ['bias', 'linear'];
 
 /** Augmented copies per clean image in the self-check set, and noise probes per check image. */
 const CHECK_COPIES = 8;
@@ -137,6 +147,8 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if ((p.blendAscent ?? AWM_PLUS_DEFAULTS.blendAscent) > 0 && noiseBlend === 0) throw new Error('AWM+: --blend-ascent needs --noise-blend above 0 (the pattern is blended at that weight)');
   if (p.blendAscentLr !== undefined && !(p.blendAscentLr > 0 && Number.isFinite(p.blendAscentLr))) throw new Error(`AWM+: --blend-ascent-lr must be a finite positive number, got ${p.blendAscentLr}`);
   if (p.maskOptimizer !== undefined && !MASK_OPTIMIZERS.includes(p.maskOptimizer)) throw new Error(`AWM+: --mask-optimizer must be one of ${MASK_OPTIMIZERS.join(', ')}, got ${String(p.maskOptimizer)}`);
+  if (p.headFit !== undefined && !HEAD_FIT_MODES.includes(p.headFit)) throw new Error(`AWM+: --head-fit must be one of ${HEAD_FIT_MODES.join(', ')}, got ${String(p.headFit)}`);
+  if (p.calibrationScale !== undefined && !(p.calibrationScale > 0 && p.calibrationScale <= 1)) throw new Error(`AWM+: --calibration-scale must be above 0 and at most 1, got ${p.calibrationScale}`);
   if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
   if (p.candidates !== undefined && !(Number.isInteger(p.candidates) && p.candidates >= 1)) throw new Error(`AWM+: candidates must be a whole number >= 1, got ${p.candidates}`);
   if (p.selfCheck === false && (p.candidates ?? 1) > 1) throw new Error('AWM+: --candidates needs the self-check to choose between runs (drop --self-check=false)');
@@ -179,6 +191,8 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     selfCheck: p.selfCheck ?? AWM_PLUS_DEFAULTS.selfCheck,
     selectRound: p.selectRound ?? (AWM_PLUS_DEFAULTS.selectRound && (p.selfCheck ?? AWM_PLUS_DEFAULTS.selfCheck)),
     calibrateHead: p.calibrateHead ?? AWM_PLUS_DEFAULTS.calibrateHead,
+    headFit: p.headFit ?? AWM_PLUS_DEFAULTS.headFit,
+    calibrationScale: p.calibrationScale ?? AWM_PLUS_DEFAULTS.calibrationScale,
   };
 }
 
@@ -240,6 +254,33 @@ export interface AwmPlusCandidate {
   roundChecks?: SelfCheck[];
 }
 
+/** The head calibration's crops of the clean images and the original model's answers on them (call before any masks go on). */
+export async function prepareHeadCalibration(model: Classifier, backend: Backend, clean: CleanSet, o: Pick<AwmPlusOptions, 'augmentFlip' | 'seed' | 'calibrationScale'>): Promise<HeadCalibrationSet> {
+  headLinear(model);
+  const set = await augmentOneShot(backend, clean, { copies: CALIBRATION_COPIES, flip: o.augmentFlip, seed: o.seed ^ 0xca1b, scale: [o.calibrationScale, 1] });
+  return { set, teacher: await teacherProbabilities(model, backend, set) };
+}
+
+export interface HeadCalibrationSet {
+  set: CleanSet;
+  teacher: Float32Array;
+}
+
+/** Fits the head of the (masked) model to the teacher's answers on the calibration crops, as o.headFit says, and logs it. */
+export async function applyHeadCalibration(model: Classifier, backend: Backend, calibration: HeadCalibrationSet, o: Pick<AwmPlusOptions, 'headFit'>, log: (line: string) => void): Promise<{ headShift?: BiasFit; headRefit?: HeadFit }> {
+  const { set, teacher } = calibration;
+  if (o.headFit === 'bias') {
+    const headShift = await calibrateHead(model, backend, set, teacher);
+    log(`head calibration (bias) on ${set.n} fresh crops: cross-entropy to the original model ${headShift.lossBefore.toFixed(4)} -> ${headShift.lossAfter.toFixed(4)}, ` +
+      `bias shift per class [${Array.from(headShift.shift, (v) => v.toFixed(3)).join(', ')}]`);
+    return { headShift };
+  }
+  const headRefit = await refitHead(model, backend, set, teacher);
+  log(`head calibration (linear) on ${set.n} fresh crops: cross-entropy to the original model ${headRefit.lossBefore.toFixed(4)} -> ${headRefit.lossAfter.toFixed(4)}, ` +
+    `weight moved ${(100 * headRefit.weightChange).toFixed(1)} %, largest bias change ${headRefit.biasChange.toFixed(3)}, ${headRefit.iterations} L-BFGS steps`);
+  return { headRefit };
+}
+
 /**
  * Runs AWM+ for seeds o.seed .. o.seed + candidates - 1, self-checks each on one shared check set, and leaves the
  * best-scoring candidate's masks on the model (unfolded). Shared by `awm purify` and the browser page, which
@@ -251,12 +292,7 @@ export async function runAwmPlusCandidates(
 ): Promise<AwmPlusRuns> {
   const runs: AwmPlusCandidate[] = [];
   // The head calibration's crops and the original model's answers on them, taken before any masks go on.
-  let calibration: { set: CleanSet; teacher: Float32Array } | undefined;
-  if (o.calibrateHead) {
-    headLinear(model);
-    const set = await augmentOneShot(backend, clean, { copies: CALIBRATION_COPIES, flip: o.augmentFlip, seed: o.seed ^ 0xca1b });
-    calibration = { set, teacher: await teacherProbabilities(model, backend, set) };
-  }
+  const calibration = o.calibrateHead ? await prepareHeadCalibration(model, backend, clean, o) : undefined;
   let plan: SelfCheckPlan | undefined;
   let before: SelfCheck | undefined;
   for (let k = 0; k < o.candidates; k++) {
@@ -300,13 +336,8 @@ export async function runAwmPlusCandidates(
   const best = runs.reduce((a, b) => (b.check!.score < a.check!.score ? b : a));
   if (o.candidates > 1) log(`kept candidate ${runs.indexOf(best) + 1} (seed ${best.seed}): the lowest self-check score`);
   setMasks(model, best.result.masks);
-  let headShift: BiasFit | undefined;
-  if (calibration) {
-    headShift = await calibrateHead(model, backend, calibration.set, calibration.teacher);
-    log(`head calibration on ${calibration.set.n} fresh crops: cross-entropy to the original model ${headShift.lossBefore.toFixed(4)} -> ${headShift.lossAfter.toFixed(4)}, ` +
-      `bias shift per class [${Array.from(headShift.shift, (v) => v.toFixed(3)).join(', ')}]`);
-  }
-  return { best, runs, before, ...(headShift ? { headShift } : {}) };
+  const fitted = calibration ? await applyHeadCalibration(model, backend, calibration, o, log) : {};
+  return { best, runs, before, ...fitted };
 }
 
 /** What runAwmPlusCandidates returns: the kept run, every run, the self-check before, and the head calibration if on. */
@@ -315,13 +346,19 @@ export interface AwmPlusRuns {
   runs: AwmPlusCandidate[];
   before: SelfCheck | undefined;
   headShift?: BiasFit;
+  headRefit?: HeadFit;
 }
 
 /** Folds the kept candidate's masks into the weights and packages the run: its rounds, every candidate's self-check, the GEMM work of all of them. */
 export function awmPlusOutcome(model: Classifier, t0: number, o: AwmPlusOptions, r: AwmPlusRuns): DefenseOutcome {
   const outcome = foldedOutcome(model, 'awm+', t0, o, r.best.result, r.best.poolSize);
   if (r.headShift) {
-    outcome.details.headCalibration = { shift: Array.from(r.headShift.shift), lossBefore: r.headShift.lossBefore, lossAfter: r.headShift.lossAfter, iterations: r.headShift.iterations };
+    outcome.details.headCalibration = { mode: 'bias', shift: Array.from(r.headShift.shift), lossBefore: r.headShift.lossBefore, lossAfter: r.headShift.lossAfter, iterations: r.headShift.iterations };
+  }
+  if (r.headRefit) {
+    const f = r.headRefit;
+    // The fitted layer itself is in the output file; the layer before the fit is the input model's (masks touch convolutions only).
+    outcome.details.headCalibration = { mode: 'linear', lossBefore: f.lossBefore, lossAfter: f.lossAfter, weightChange: f.weightChange, biasChange: f.biasChange, iterations: f.iterations };
   }
   if (r.before) {
     outcome.details.selfCheck = {

@@ -65,11 +65,14 @@ export function perClassCounts(set: CleanSet): Int32Array {
 
 /**
  * Appends `copies` random-resized-crop copies of every image (made once, seeded). Runs the
- * resampling on `backend` with a bilinear grid sample.
+ * resampling on `backend` with a bilinear grid sample. `scale` is the crop's share of the image area
+ * (default torchvision's 0.08-1, as the one-shot preset).
  */
-export async function augmentOneShot(backend: Backend, set: CleanSet, opts: { copies?: number; flip?: boolean; seed: number }): Promise<CleanSet> {
+export async function augmentOneShot(backend: Backend, set: CleanSet, opts: { copies?: number; flip?: boolean; seed: number; scale?: [number, number] }): Promise<CleanSet> {
   const copies = opts.copies ?? 9;
   if (copies <= 0) return set;
+  const scale = opts.scale ?? [0.08, 1];
+  if (!(scale[0] > 0 && scale[0] <= scale[1] && scale[1] <= 1)) throw new Error(`augmentOneShot: scale must satisfy 0 < low <= high <= 1, got [${scale.join(', ')}]`);
   const rng = new Rng(opts.seed);
   const per = set.c * set.h * set.w;
   const reps = set.n * copies;
@@ -82,7 +85,7 @@ export async function augmentOneShot(backend: Backend, set: CleanSet, opts: { co
     labels[set.n + k] = set.labels[i]!;
   }
   const windows = sampleWindows(rng, reps, set.h, set.w, {
-    resizedCrop: { scale: [0.08, 1], ratio: [3 / 4, 4 / 3] },
+    resizedCrop: { scale, ratio: [3 / 4, 4 / 3] },
     flipProbability: opts.flip ? 0.5 : 0,
   });
   const out = tidy(() => noGrad(() => {

@@ -131,17 +131,22 @@ export function headLinear(model: Classifier): Linear {
   return head;
 }
 
-/** `head(logits)` of the model on every image of the set, [n, classes] (eval mode, no gradients), a batch at a time. */
-export async function modelOutputs(model: Classifier, backend: Backend, set: CleanSet, head: (logits: Tensor) => Tensor = (z) => z, batchSize = 256): Promise<Float32Array> {
+/**
+ * `head(logits)` of the model on every image of the set, [n, columns] (eval mode, no gradients), a batch at a time;
+ * columns defaults to the number of classes.
+ */
+export async function modelOutputs(model: Classifier, backend: Backend, set: CleanSet, head: (logits: Tensor) => Tensor = (z) => z, batchSize = 256, columns = model.spec.numClasses): Promise<Float32Array> {
   model.eval();
   const per = set.c * set.h * set.w;
-  const k = model.spec.numClasses;
+  const k = columns;
   const out = new Float32Array(set.n * k);
   for (let start = 0; start < set.n; start += batchSize) {
     const count = Math.min(batchSize, set.n - start);
     const y = tidy(() => noGrad(() => head(model.forward(ops.tensor(backend, set.images.subarray(start * per, (start + count) * per), [count, set.c, set.h, set.w])))));
-    out.set(await y.data(), start * k);
+    const v = await y.data();
     y.dispose();
+    if (v.length !== count * k) throw new Error(`modelOutputs: expected ${count}x${k} values from the head, got ${v.length}`);
+    out.set(v, start * k);
   }
   return out;
 }

@@ -34,6 +34,11 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
     }
     lines.push('');
   }
+  const cal = r.details.headCalibration as { mode: string; lossBefore: number; lossAfter: number; weightChange?: number; shift?: number[] } | undefined;
+  if (cal) {
+    const what = cal.mode === 'linear' ? `the last layer refitted (weight moved ${(100 * cal.weightChange!).toFixed(1)} %)` : `bias shift per class [${cal.shift!.map((v) => v.toFixed(3)).join(', ')}]`;
+    lines.push('## Head calibration', '', `${what}; cross-entropy to the original model on the calibration crops ${cal.lossBefore.toFixed(4)} → ${cal.lossAfter.toFixed(4)}.`, '');
+  }
   if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, left to right (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
   if (r.maskStats?.length) {
     lines.push('## Masks per layer', '', '| layer | entries | mean | min | fraction < 0.5 |', '|---|---|---|---|---|');

@@ -14,6 +14,7 @@ import { Rng } from '../data/rng.js';
 import { purifyModel, type PurifyOptions } from '../awm/purify.js';
 import type { DefenseMethod } from '../awm/defense.js';
 import type { MaskOptimizer } from '../awm/awm.js';
+import type { HeadFitMode } from '../awm/awm-plus.js';
 import { reportMarkdown } from '../awm/report.js';
 import { histogramGrid, tileImages, triggerToRgb } from '../awm/pictures.js';
 import type { AttackSpec } from '../attacks/index.js';
@@ -76,7 +77,9 @@ export const purifyCommand: Command = {
     'blend-ascent-lr': num('AWM+: the blend-pattern search\'s signed step, pixels in [0, 1] (default 0.1)'),
     'noise-blend-max': num('AWM+: draw each noise blend\'s weight uniformly from [--noise-blend, this] (default: every blend at --noise-blend)'),
     'noise-share': num('AWM+: the share of triggered images that get a noise blend when --noise-blend is on (default 0.5)'),
-    'calibrate-head': { type: 'boolean', help: 'AWM+: after the masks, shift the last layer\'s bias so the mean answers on fresh crops of the clean images match the original model\'s (default false)' },
+    'calibrate-head': { type: 'boolean', help: 'AWM+: after the masks, fit the last layer so its answers on fresh crops of the clean images match the original model\'s (default false)' },
+    'head-fit': { type: 'string', help: 'AWM+ with --calibrate-head: linear (the whole last layer, pulled to where it was; default) or bias (one shift per class, as in stop 13)' },
+    'calibration-scale': num('AWM+ with --calibrate-head: the calibration crops\' smallest share of the image area (default 0.6; 0.08 gives stop 13\'s crops)'),
     'class-triggers': { type: 'boolean', help: 'AWM+: recover one targeted trigger per class instead of one universal trigger (default false)' },
     // FT and ANP
     steps: int('FT: training steps (default 200)'),
@@ -107,7 +110,7 @@ export function purifyOptions(flags: ParsedFlags, method: DefenseMethod, seed: n
     method,
     seed,
     awm,
-    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), noiseBlend: f('noise-blend'), noiseShare: f('noise-share'), noiseBlendMax: f('noise-blend-max'), blendAscent: f('blend-ascent'), blendAscentLr: f('blend-ascent-lr'), candidates: f('candidates'), selfCheck: b('self-check'), selectRound: b('select-round'), calibrateHead: b('calibrate-head'), sparseTrigger: b('sparse-trigger'), maskEps: f('mask-eps'), maskOptimizer: flags['mask-optimizer'] as MaskOptimizer | undefined, knownTrigger: b('known-trigger') }) },
+    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), noiseBlend: f('noise-blend'), noiseShare: f('noise-share'), noiseBlendMax: f('noise-blend-max'), blendAscent: f('blend-ascent'), blendAscentLr: f('blend-ascent-lr'), candidates: f('candidates'), selfCheck: b('self-check'), selectRound: b('select-round'), calibrateHead: b('calibrate-head'), headFit: flags['head-fit'] as HeadFitMode | undefined, calibrationScale: f('calibration-scale'), sparseTrigger: b('sparse-trigger'), maskEps: f('mask-eps'), maskOptimizer: flags['mask-optimizer'] as MaskOptimizer | undefined, knownTrigger: b('known-trigger') }) },
     ft: defined({ steps: f('steps'), lr: f('lr'), batchSize: f('batch-size') }),
     anp: defined({
       iterations: f('iterations'), eps: f('anp-eps'), alpha: f('anp-alpha'), batchSize: f('batch-size'),

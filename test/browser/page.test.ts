@@ -21,7 +21,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const artifacts = join(root, 'test/browser/artifacts');
 
 /** Small enough for SwiftShader on two cores; the demo model's ASR still falls (checked below). */
-const TINY = { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', copies: '4', candidates: '2', seed: '1', device: 'webgpu' };
+const TINY = { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', 'lr-decay': '0.9', copies: '4', candidates: '2', seed: '1', device: 'webgpu', 'mask-optimizer': 'layer-adam' };
 
 if (!chromiumAvailable) {
   if (requireWebGpu) throw new Error('AWM_REQUIRE_WEBGPU=1 but /usr/bin/chromium is missing (apt-get install chromium)');
@@ -94,10 +94,11 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     page.on('console', (m) => log.push(m.text()));
     const errors = await openPage(page, site.url);
     for (const [id, value] of Object.entries(TINY)) {
-      if (id === 'method' || id === 'device') await page.selectOption(`#${id}`, value);
+      if (id === 'method' || id === 'device' || id === 'mask-optimizer') await page.selectOption(`#${id}`, value);
       else await page.fill(`#${id}`, value);
     }
     await page.check('#select-round');
+    await page.check('#calibrate-head');
     const t0 = performance.now();
     await runAndWait(page, 280_000);
     const seconds = (performance.now() - t0) / 1000;
@@ -126,6 +127,9 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     // Best round on: every round of every candidate is checked, and each candidate keeps one of its rounds.
     expect(result.log.match(/self-check after round \d/g)).toHaveLength(Number(TINY.rounds) * Number(TINY.candidates));
     expect(result.log.match(/kept the masks of round [123] of 3/g)).toHaveLength(Number(TINY.candidates));
+    // The options beyond the quick preset reach the run: the masks' optimiser, and the head calibration after them.
+    expect(result.log).toMatch(/masks by layer-adam/);
+    expect(result.log).toMatch(/head calibration \(linear\) on \d+ fresh crops: cross-entropy to the original model [\d.]+ -> [\d.]+, weight moved [\d.]+ %/);
     expect(result.before).toBeGreaterThan(0.9);
     expect(result.after).toBeLessThan(result.before - 0.3);
     expect(result.accAfter).toBeGreaterThan(0.5);
@@ -135,6 +139,13 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     expect(result.links).toEqual(['demo-purified.safetensors', 'demo-report.md', 'demo-report.json']);
     const sizes = await page.evaluate(async () => Promise.all(Array.from(document.querySelectorAll<HTMLAnchorElement>('#downloads a'), async (a) => (await (await fetch(a.href)).arrayBuffer()).byteLength)));
     for (const size of sizes) expect(size).toBeGreaterThan(1000);
+    const report = await page.evaluate(async () => {
+      const link = Array.from(document.querySelectorAll<HTMLAnchorElement>('#downloads a')).find((a) => a.download.endsWith('.json'))!;
+      return (await (await fetch(link.href)).json()) as { settings: Record<string, unknown>; details: { headCalibration?: { mode: string; weightChange: number } } };
+    });
+    expect(report.details.headCalibration?.mode).toBe('linear');
+    expect(report.details.headCalibration?.weightChange).toBeGreaterThan(0);
+    expect(report.settings).toMatchObject({ lrDecay: 0.9, maskOptimizer: 'layer-adam', calibrateHead: true, headFit: 'linear' });
 
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'page.png'), fullPage: true });

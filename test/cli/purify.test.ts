@@ -113,21 +113,36 @@ describe('awm purify (CPU backend)', () => {
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tinyRounds, ...plus, '--select-round', '--self-check=false'])).rejects.toThrow(/--select-round needs the self-check/);
   });
 
-  it('AWM+ with --calibrate-head shifts only the head bias, by the reported shift, and keeps the masks', async () => {
+  it('AWM+ with --calibrate-head: the bias fit shifts only the head bias by the reported shift, the linear fit changes only the head; masks stay', async () => {
     const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '2', '--self-check=false'];
     const clean = ['--model', modelPath, '--clean', join(dir, 'clean.safetensors')];
-    await run([...clean, '--out', join(dir, 'cal.safetensors'), '--masks', join(dir, 'cal-m.safetensors'), '--report', join(dir, 'cal.json'), ...tiny, ...plus, '--calibrate-head']);
+    await run([...clean, '--out', join(dir, 'cal.safetensors'), '--masks', join(dir, 'cal-m.safetensors'), '--report', join(dir, 'cal.json'), ...tiny, ...plus, '--calibrate-head', '--head-fit', 'bias']);
+    await run([...clean, '--out', join(dir, 'lin.safetensors'), '--masks', join(dir, 'lin-m.safetensors'), '--report', join(dir, 'lin.json'), ...tiny, ...plus, '--calibrate-head']);
     await run([...clean, '--out', join(dir, 'nocal.safetensors'), '--masks', join(dir, 'nocal-m.safetensors'), ...tiny, ...plus]);
-    expect(readFileSync(join(dir, 'cal-m.safetensors')).equals(readFileSync(join(dir, 'nocal-m.safetensors')))).toBe(true);
-    const shift: number[] = JSON.parse(readFileSync(join(dir, 'cal.json'), 'utf8')).details.headCalibration.shift;
+    for (const name of ['cal', 'lin']) expect(readFileSync(join(dir, `${name}-m.safetensors`)).equals(readFileSync(join(dir, 'nocal-m.safetensors'))), name).toBe(true);
+    const calReport = JSON.parse(readFileSync(join(dir, 'cal.json'), 'utf8'));
+    expect(calReport.details.headCalibration.mode).toBe('bias');
+    const shift: number[] = calReport.details.headCalibration.shift;
     expect(shift).toHaveLength(4);
     expect(shift.some((v) => Math.abs(v) > 1e-4)).toBe(true);
-    const cal = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'cal.safetensors')))).tensors;
-    const nocal = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'nocal.safetensors')))).tensors;
+    const tensors = (name: string) => parseSafetensors(new Uint8Array(readFileSync(join(dir, `${name}.safetensors`)))).tensors;
+    const cal = tensors('cal');
+    const lin = tensors('lin');
+    const nocal = tensors('nocal');
     for (const [k, t] of nocal) {
       if (k === 'linear.bias') Array.from(t.data).forEach((v, c) => expect(Number(cal.get(k)!.data[c]) - Number(v)).toBeCloseTo(shift[c]!, 5));
       else expect(cal.get(k)!.data, k).toEqual(t.data);
+      if (k === 'linear.weight' || k === 'linear.bias') expect(lin.get(k)!.data, k).not.toEqual(t.data);
+      else expect(lin.get(k)!.data, k).toEqual(t.data);
     }
+    const linCal = JSON.parse(readFileSync(join(dir, 'lin.json'), 'utf8')).details.headCalibration;
+    expect(linCal).toMatchObject({ mode: 'linear' });
+    expect(linCal.weightChange).toBeGreaterThan(0);
+    expect(linCal.lossAfter).toBeLessThan(linCal.lossBefore);
+    expect(readFileSync(join(dir, 'lin.md'), 'utf8')).toMatch(/## Head calibration\n\nthe last layer refitted \(weight moved [\d.]+ %\); cross-entropy to the original model/);
+    expect(readFileSync(join(dir, 'cal.md'), 'utf8')).toMatch(/## Head calibration\n\nbias shift per class \[-?[\d.]+, /);
+    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--calibrate-head', '--head-fit', 'full'])).rejects.toThrow(/--head-fit must be one of bias, linear, got full/);
+    expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
   });
 
   it.skipIf(!gpuBackend)('on WebGPU too, the same seed gives bit-identical masks', async () => {

@@ -3,7 +3,8 @@
  * shows the effect on the demo in well under a minute, and the paper's defaults).
  */
 import type { AwmPartial } from '../../src/awm/awm-defense.js';
-import type { AwmPlusPartial } from '../../src/awm/awm-plus.js';
+import type { AwmPlusPartial, HeadFitMode } from '../../src/awm/awm-plus.js';
+import type { MaskOptimizer } from '../../src/awm/awm.js';
 import { inputById } from './dom.js';
 import { PageError } from './errors.js';
 
@@ -18,11 +19,12 @@ export interface Settings {
 }
 
 /** Form field id -> value. Empty tau means "the method's default, scaled to the image size". */
-type Preset = Record<'method' | 'rounds' | 'inner' | 'batch' | 'alpha' | 'tau' | 'trigger-lr' | 'mask-lr' | 'copies' | 'mixup' | 'noise-blend' | 'candidates' | 'seed', string> & { sparse: boolean; 'select-round': boolean };
+type Preset = Record<'method' | 'rounds' | 'inner' | 'batch' | 'alpha' | 'tau' | 'trigger-lr' | 'mask-lr' | 'lr-decay' | 'copies' | 'mixup' | 'noise-blend' | 'blend-ascent' | 'mask-optimizer' | 'head-fit' | 'candidates' | 'seed', string>
+  & { sparse: boolean; 'select-round': boolean; 'calibrate-head': boolean };
 
 export const PRESETS: Readonly<Record<'quick' | 'paper', Preset>> = {
-  quick: { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', copies: '4', mixup: '0', 'noise-blend': '0', candidates: '1', sparse: false, 'select-round': false, seed: '1' },
-  paper: { method: 'awm', rounds: '20', inner: '5', batch: '128', alpha: '0.9', tau: '', 'trigger-lr': '10', 'mask-lr': '0.01', copies: '', mixup: '0', 'noise-blend': '0', candidates: '1', sparse: false, 'select-round': false, seed: '1' },
+  quick: { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', 'lr-decay': '1', copies: '4', mixup: '0', 'noise-blend': '0', 'blend-ascent': '0', 'mask-optimizer': 'adam', 'head-fit': 'linear', candidates: '1', sparse: false, 'select-round': false, 'calibrate-head': false, seed: '1' },
+  paper: { method: 'awm', rounds: '20', inner: '5', batch: '128', alpha: '0.9', tau: '', 'trigger-lr': '10', 'mask-lr': '0.01', 'lr-decay': '1', copies: '', mixup: '0', 'noise-blend': '0', 'blend-ascent': '0', 'mask-optimizer': 'adam', 'head-fit': 'linear', candidates: '1', sparse: false, 'select-round': false, 'calibrate-head': false, seed: '1' },
 };
 
 export function applyPreset(name: keyof typeof PRESETS): void {
@@ -64,10 +66,15 @@ export function readSettings(): Settings {
       tauAbsolute: optionalNumber('tau', 'Trigger budget tau', (v) => v > 0, 'a positive number (or empty for the default)'),
       triggerLr: number('trigger-lr', 'Trigger learning rate', (v) => v > 0, 'a positive number'),
       maskLr: number('mask-lr', 'Mask learning rate', (v) => v > 0, 'a positive number'),
+      lrDecay: number('lr-decay', 'Mask learning-rate decay', (v) => v > 0 && v <= 1, 'above 0 and at most 1'),
       ...(copies !== undefined ? { augmentCopies: copies } : {}),
       mixupCount: number('mixup', 'Mixtures', wholeAtLeast(0), 'a whole number ≥ 0'),
       sparseTrigger: inputById('sparse').checked,
       noiseBlend: number('noise-blend', 'Noise blends', (v) => v >= 0 && v < 1, 'at least 0 and below 1 (0: off)'),
+      blendAscent: number('blend-ascent', 'Blend-pattern search', wholeAtLeast(0), 'a whole number of steps ≥ 0 (0: off)'),
+      maskOptimizer: inputById('mask-optimizer').value as MaskOptimizer,
+      calibrateHead: inputById('calibrate-head').checked,
+      headFit: inputById('head-fit').value as HeadFitMode,
       candidates: number('candidates', 'Candidates', wholeAtLeast(1), 'a whole number ≥ 1'),
       selectRound: inputById('select-round').checked,
       seed,

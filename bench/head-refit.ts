@@ -1,0 +1,68 @@
+/**
+ * Head calibration on a finished AWM+ output (`npm run bench head-refit -- [flags]`; never part of `npm test`).
+ *
+ *   npm run bench head-refit -- --original models/fmnist_resnet18w16_blend.safetensors \
+ *     --purified x.safetensors --clean fashion-mnist --per-class 1 --seed 2 --out x-linear.safetensors
+ *
+ * AWM+ masks convolutions only, so an output's head is the original model's plus whatever `--calibrate-head` fitted.
+ * This puts the original head back and fits it again exactly as `awm purify --calibrate-head` would for that seed
+ * (same clean images, same calibration crops, same teacher), with `--head-fit` and `--calibration-scale` as given.
+ * So one masking run can be scored with each kind of fit (python3 bench/asr_breakdown.py on the outputs); the masks
+ * do not depend on the calibration (test/cli/purify.test.ts checks that they are bit-identical with and without it).
+ */
+import { parseFlags } from '../src/cli/args.js';
+import { createBackend } from '../src/backends/index.js';
+import { openModel } from '../src/cli/common.js';
+import { chooseCleanSource } from '../src/cli/purify-sources.js';
+import { applyHeadCalibration, HEAD_FIT_MODES, prepareHeadCalibration, AWM_PLUS_DEFAULTS, type HeadFitMode } from '../src/awm/awm-plus.js';
+import { headLinear } from '../src/awm/head-calibration.js';
+import { HEAD_REFIT_L2, refitHead } from '../src/awm/head-refit.js';
+import { saveModel } from '../src/nn/model-file.js';
+import { writeFileAtomic } from '../src/io/atomic-write.node.js';
+import * as ops from '../src/ops/index.js';
+
+const FLAGS = {
+  original: { type: 'string', help: 'the model that was purified' },
+  purified: { type: 'string', help: 'the awm purify --method awm+ output' },
+  clean: { type: 'string', default: 'fashion-mnist', help: 'the clean source given to awm purify' },
+  'per-class': { type: 'int', default: 1, help: 'as given to awm purify' },
+  'data-dir': { type: 'string', help: 'as given to awm purify' },
+  seed: { type: 'int', default: 0, help: "awm purify's --seed" },
+  'head-fit': { type: 'string', default: AWM_PLUS_DEFAULTS.headFit, help: 'linear or bias' },
+  'calibration-scale': { type: 'number', default: AWM_PLUS_DEFAULTS.calibrationScale, help: "the calibration crops' smallest share of the image area" },
+  l2: { type: 'number', default: HEAD_REFIT_L2, help: "the linear fit's pull towards the original layer" },
+  backend: { type: 'string', default: 'auto', help: 'auto, webgpu or cpu' },
+  out: { type: 'string', help: 'where to write the re-fitted model' },
+} as const;
+
+const flags = parseFlags(process.argv.slice(2), FLAGS);
+for (const name of ['original', 'purified', 'out'] as const) if (!flags[name]) throw new Error(`--${name} is required`);
+const headFit = String(flags['head-fit']) as HeadFitMode;
+if (!HEAD_FIT_MODES.includes(headFit)) throw new Error(`--head-fit must be one of ${HEAD_FIT_MODES.join(', ')}, got ${headFit}`);
+const backend = await createBackend(String(flags.backend) as 'auto', { onFallback: (m) => console.warn(m) });
+const original = await openModel(backend, String(flags.original));
+const purified = await openModel(backend, String(flags.purified));
+const seed = Number(flags.seed);
+const { clean, description } = await chooseCleanSource(flags, original.spec, seed);
+console.log(`clean images: ${description}`);
+const calibration = await prepareHeadCalibration(original.model, backend, clean, { augmentFlip: original.spec.inChannels === 3, seed, calibrationScale: Number(flags['calibration-scale']) });
+
+// Every parameter but the head must be the original's with masks folded in: the head itself must match up to the fit.
+const from = headLinear(original.model);
+const to = headLinear(purified.model);
+if (from.inFeatures !== to.inFeatures || from.outFeatures !== to.outFeatures) throw new Error(`${flags.purified} has another head than ${flags.original}: not an output of it`);
+for (const [src, dst] of [[from.weight, to.weight], [from.bias!, to.bias!]] as const) {
+  const t = ops.tensor(backend, (await src.data()) as Float32Array, src.shape);
+  ops.assign(dst, t);
+  t.dispose();
+}
+const l2 = Number(flags.l2);
+if (headFit === 'linear' && l2 !== HEAD_REFIT_L2) {
+  const fit = await refitHead(purified.model, backend, calibration.set, calibration.teacher, { l2 });
+  console.log(`head calibration (linear, l2 ${l2}): cross-entropy ${fit.lossBefore.toFixed(4)} -> ${fit.lossAfter.toFixed(4)}, weight moved ${(100 * fit.weightChange).toFixed(1)} %`);
+} else {
+  await applyHeadCalibration(purified.model, backend, calibration, { headFit }, (line) => console.log(line));
+}
+await writeFileAtomic(String(flags.out), await saveModel(purified.model, purified.metadata));
+console.log(`wrote ${flags.out}`);
+process.exit(0);

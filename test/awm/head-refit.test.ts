@@ -1,0 +1,149 @@
+/**
+ * AWM+'s linear head refit (src/awm/head-refit.ts): the fit recovers a planted layer, stays put on a layer that
+ * already matches, stops at the optimum of its regularised objective (finite differences in float64), names bad
+ * input; headInputs captures what the head sees, and refitHead writes weight and bias into the right layer.
+ */
+import { describe, expect, it } from 'vitest';
+import { fitLinearHead, headInputs, refitHead } from '../../src/awm/head-refit.js';
+import { headLinear, modelLogits } from '../../src/awm/head-calibration.js';
+import { teacherProbabilities } from '../../src/awm/awm-plus.js';
+import { createModel } from '../../src/nn/index.js';
+import { assign, tensor } from '../../src/ops/index.js';
+import { cpu32, randomArray } from '../helpers/backends.js';
+
+/** softmax(F W^T + b) rows, [n, k], in float64. */
+function probabilities(f: Float32Array, w: ArrayLike<number>, b: ArrayLike<number>, n: number, k: number, d: number): Float64Array {
+  const p = new Float64Array(n * k);
+  for (let i = 0; i < n; i++) {
+    const z = Array.from({ length: k }, (_, c) => {
+      let s = b[c]!;
+      for (let j = 0; j < d; j++) s += w[c * d + j]! * f[i * d + j]!;
+      return s;
+    });
+    const m = Math.max(...z);
+    const e = z.map((v) => Math.exp(v - m));
+    const sum = e.reduce((a, v) => a + v, 0);
+    e.forEach((v, c) => { p[i * k + c] = v / sum; });
+  }
+  return p;
+}
+
+/** The regularised objective the fit minimises, in float64, theta = [W, b]. */
+function objective(f: Float32Array, teacher: Float32Array, theta: Float64Array, theta0: ArrayLike<number>, n: number, k: number, d: number, l2: number): number {
+  const p = probabilities(f, theta.subarray(0, k * d), theta.subarray(k * d), n, k, d);
+  let ce = 0;
+  for (let j = 0; j < n * k; j++) ce -= teacher[j]! * Math.log(p[j]!);
+  let reg = 0;
+  for (let t = 0; t < theta.length; t++) reg += (theta[t]! - theta0[t]!) ** 2;
+  return ce / n + 0.5 * l2 * reg;
+}
+
+describe('fitLinearHead', () => {
+  const n = 120;
+  const k = 4;
+  const d = 6;
+  const features = randomArray(n * d, 21, -1, 1);
+  const plantedW = randomArray(k * d, 22, -2, 2);
+  const plantedB = Float32Array.from([0.5, -1, 0.25, 0]);
+  const teacher = Float32Array.from(probabilities(features, plantedW, plantedB, n, k, d));
+
+  it('recovers a planted layer from a perturbed start when the pull is tiny', () => {
+    const w0 = plantedW.map((v, j) => v + 0.8 * Math.sin(j));
+    const b0 = plantedB.map((v, c) => v - 0.7 * (c - 1.5));
+    const fit = fitLinearHead(features, teacher, w0, b0, n, k, d, { l2: 1e-7, maxIterations: 2000 });
+    const p = probabilities(features, fit.weight, fit.bias, n, k, d);
+    for (let j = 0; j < n * k; j++) expect(Math.abs(p[j]! - teacher[j]!)).toBeLessThan(2e-3);
+    expect(fit.lossAfter).toBeLessThan(fit.lossBefore);
+    expect(fit.weightChange).toBeGreaterThan(0.1);
+  });
+
+  it('leaves a layer that already matches the teacher where it is', () => {
+    const fit = fitLinearHead(features, teacher, plantedW, plantedB, n, k, d);
+    for (let j = 0; j < k * d; j++) expect(Math.abs(fit.weight[j]! - plantedW[j]!)).toBeLessThan(1e-6);
+    for (let c = 0; c < k; c++) expect(Math.abs(fit.bias[c]! - plantedB[c]!)).toBeLessThan(1e-6);
+  });
+
+  it('stops at the minimum of the regularised objective: its finite differences vanish there', () => {
+    const w0 = randomArray(k * d, 23, -1, 1);
+    const b0 = randomArray(k, 24, -1, 1);
+    const l2 = 0.05;
+    const fit = fitLinearHead(features, teacher, w0, b0, n, k, d, { l2 });
+    const theta = new Float64Array(k * d + k);
+    theta.set(fit.weight, 0);
+    theta.set(fit.bias, k * d);
+    const theta0 = [...w0, ...b0];
+    const h = 1e-5;
+    for (let t = 0; t < theta.length; t++) {
+      const up = Float64Array.from(theta); up[t]! += h;
+      const dn = Float64Array.from(theta); dn[t]! -= h;
+      expect(Math.abs((objective(features, teacher, up, theta0, n, k, d, l2) - objective(features, teacher, dn, theta0, n, k, d, l2)) / (2 * h))).toBeLessThan(1e-6);
+    }
+    // A stronger pull keeps the layer closer to where it started.
+    const stiff = fitLinearHead(features, teacher, w0, b0, n, k, d, { l2: 1 });
+    expect(stiff.weightChange).toBeLessThan(fit.weightChange);
+  });
+
+  it('names bad input', () => {
+    const w = new Float32Array(k * d);
+    const b = new Float32Array(k);
+    expect(() => fitLinearHead(features, teacher, w, b, n, k, d + 1)).toThrow(/expected 120x7 features and 120x4 probabilities/);
+    expect(() => fitLinearHead(features, teacher, w.subarray(1), b, n, k, d)).toThrow(/expected a 4x6 weight and 4 biases, got 23 and 4 values/);
+    const nan = Float32Array.from(features); nan[d * 3 + 2] = Number.NaN;
+    expect(() => fitLinearHead(nan, teacher, w, b, n, k, d)).toThrow(/non-finite feature at row 3/);
+    const bad = Float32Array.from(b); bad[1] = Number.POSITIVE_INFINITY;
+    expect(() => fitLinearHead(features, teacher, w, bad, n, k, d)).toThrow(/starting layer holds a non-finite value/);
+    expect(() => fitLinearHead(features, teacher, w, b, n, k, d, { l2: 0 })).toThrow(/l2 must be a finite number > 0/);
+  });
+});
+
+describe('refitHead', () => {
+  const spec = { arch: 'small-cnn', inChannels: 1, numClasses: 4, width: 4, inputSize: 12 } as const;
+  const n = 24;
+  const set = { images: randomArray(n * 144, 5, 0, 1), labels: Int32Array.from({ length: n }, (_, i) => i % 4), n, c: 1, h: 12, w: 12, numClasses: 4 };
+
+  it('captures the head input: the head applied to it gives the model logits, and the head is restored after', async () => {
+    const model = createModel(cpu32, spec, { seed: 3 });
+    const head = headLinear(model);
+    const forward = head.forward;
+    const f = await headInputs(model, cpu32, set);
+    expect(head.forward).toBe(forward);
+    const d = head.inFeatures;
+    expect(f.length).toBe(n * d);
+    const w = await head.weight.data();
+    const b = await head.bias!.data();
+    const z = await modelLogits(model, cpu32, set);
+    for (let i = 0; i < n; i++) {
+      for (let c = 0; c < 4; c++) {
+        let s = b[c]!;
+        for (let j = 0; j < d; j++) s += w[c * d + j]! * f[i * d + j]!;
+        expect(s).toBeCloseTo(z[i * 4 + c]!, 4);
+      }
+    }
+    model.dispose();
+  });
+
+  it('writes the fitted layer into the model, bringing a drifted head back to the teacher', async () => {
+    const model = createModel(cpu32, spec, { seed: 4 });
+    const teacher = await teacherProbabilities(model, cpu32, set);
+    const head = headLinear(model);
+    // Drift: one row of the weight scaled up, as masks that favour one class might leave it.
+    const original = await head.weight.data();
+    const d = head.inFeatures;
+    const drifted = Float32Array.from(original, (v, j) => (Math.floor(j / d) === 2 ? 3 * v + 0.2 : v));
+    const t = tensor(cpu32, drifted, head.weight.shape);
+    assign(head.weight, t);
+    t.dispose();
+    const fit = await refitHead(model, cpu32, set, teacher, { l2: 1e-6 });
+    expect(fit.lossAfter).toBeLessThan(fit.lossBefore);
+    expect(Array.from(await head.weight.data())).toEqual(Array.from(fit.weight, (v) => Math.fround(v)));
+    expect(Array.from(await head.bias!.data())).toEqual(Array.from(fit.bias, (v) => Math.fround(v)));
+    const z = await modelLogits(model, cpu32, set);
+    for (let i = 0; i < n; i++) {
+      const row = Array.from(z.subarray(i * 4, i * 4 + 4));
+      const m = Math.max(...row);
+      const s = row.reduce((a, v) => a + Math.exp(v - m), 0);
+      for (let c = 0; c < 4; c++) expect(Math.exp(row[c]! - m) / s).toBeCloseTo(teacher[i * 4 + c]!, 2);
+    }
+    model.dispose();
+  });
+});
