@@ -9,7 +9,7 @@ import { createModel } from '../../src/nn/index.js';
 import { runAwm, withNoiseBlends, type AwmVariant } from '../../src/awm/awm.js';
 import { blendPatternStep, sparsifyTriggers } from '../../src/awm/steps.js';
 import { backward, noGrad, requireGrad } from '../../src/autograd/engine.js';
-import { mixupPool } from '../../src/awm/clean-set.js';
+import { augmentOneShot, mixupPool } from '../../src/awm/clean-set.js';
 import { otherClasses, pickTriggers, rescaleEach } from '../../src/awm/class-triggers.js';
 import { Rng } from '../../src/data/rng.js';
 import { cpu32, cpu64, randomArray } from '../helpers/backends.js';
@@ -315,5 +315,23 @@ describe('resolveAwmPlusOptions', () => {
     expect(() => resolveAwmPlusOptions({ mixupCount: -1 }, { clean, seed: 0 })).toThrow(/mixupCount must be a whole number >= 0, got -1/);
     expect(() => resolveAwmPlusOptions({ augmentCopies: 1.5 }, { clean, seed: 0 })).toThrow(/augmentCopies must be a whole number >= 0, got 1.5/);
     expect(resolveAwmPlusOptions({}, { clean, seed: 0 }).mixupCount).toBe(200);
+  });
+});
+
+describe('head calibration options and crops', () => {
+  it('are checked by name, default to the linear fit on crops of at least 60 % of the image', () => {
+    expect(resolveAwmPlusOptions({}, { clean: tinySet, seed: 0 })).toMatchObject({ calibrateHead: false, headFit: 'linear', calibrationScale: 0.6 });
+    expect(() => resolveAwmPlusOptions({ headFit: 'full' as never }, { clean: tinySet, seed: 0 })).toThrow(/--head-fit must be one of bias, linear, got full/);
+    expect(() => resolveAwmPlusOptions({ calibrationScale: 0 }, { clean: tinySet, seed: 0 })).toThrow(/--calibration-scale must be above 0 and at most 1, got 0/);
+    expect(() => resolveAwmPlusOptions({ calibrationScale: 1.5 }, { clean: tinySet, seed: 0 })).toThrow(/--calibration-scale must be above 0 and at most 1/);
+  });
+
+  it('a milder crop scale changes the copies and keeps the originals first; bad scales are named', async () => {
+    const same = await augmentOneShot(cpu32, tinySet, { copies: 2, seed: 3, scale: [0.6, 1] });
+    const wild = await augmentOneShot(cpu32, tinySet, { copies: 2, seed: 3 });
+    expect(same.n).toBe(18);
+    expect(Array.from(same.images.subarray(0, 6 * 64))).toEqual(Array.from(tinySet.images));
+    expect(Array.from(same.images.subarray(6 * 64))).not.toEqual(Array.from(wild.images.subarray(6 * 64)));
+    await expect(augmentOneShot(cpu32, tinySet, { copies: 2, seed: 3, scale: [0.7, 0.5] })).rejects.toThrow(/scale must satisfy 0 < low <= high <= 1, got \[0.7, 0.5\]/);
   });
 });
