@@ -6,7 +6,7 @@
  *
  * AWM+ masks convolutions only, so an output's head is the original model's plus whatever `--calibrate-head` fitted.
  * This puts the original head back and fits it again exactly as `awm purify --calibrate-head` would for that seed
- * (same clean images, same calibration crops, same teacher), with `--head-fit` and `--calibration-scale` as given.
+ * (same clean images, same calibration crops, same teacher), with `--head-fit`, `--calibration-scale` and `--l2` (awm purify's `--head-l2`) as given.
  * So one masking run can be scored with each kind of fit (python3 bench/asr_breakdown.py on the outputs); the masks
  * do not depend on the calibration (test/cli/purify.test.ts checks that they are bit-identical with and without it).
  */
@@ -16,7 +16,7 @@ import { openModel } from '../src/cli/common.js';
 import { chooseCleanSource } from '../src/cli/purify-sources.js';
 import { applyHeadCalibration, HEAD_FIT_MODES, prepareHeadCalibration, AWM_PLUS_DEFAULTS, type HeadFitMode } from '../src/awm/awm-plus.js';
 import { headLinear } from '../src/awm/head-calibration.js';
-import { HEAD_REFIT_L2, refitHead } from '../src/awm/head-refit.js';
+import { HEAD_REFIT_L2 } from '../src/awm/head-refit.js';
 import { saveModel } from '../src/nn/model-file.js';
 import { writeFileAtomic } from '../src/io/atomic-write.node.js';
 import * as ops from '../src/ops/index.js';
@@ -56,13 +56,7 @@ for (const [src, dst] of [[from.weight, to.weight], [from.bias!, to.bias!]] as c
   ops.assign(dst, t);
   t.dispose();
 }
-const l2 = Number(flags.l2);
-if (headFit === 'linear' && l2 !== HEAD_REFIT_L2) {
-  const fit = await refitHead(purified.model, backend, calibration.set, calibration.teacher, { l2 });
-  console.log(`head calibration (linear, l2 ${l2}): cross-entropy ${fit.lossBefore.toFixed(4)} -> ${fit.lossAfter.toFixed(4)}, weight moved ${(100 * fit.weightChange).toFixed(1)} %`);
-} else {
-  await applyHeadCalibration(purified.model, backend, calibration, { headFit }, (line) => console.log(line));
-}
+await applyHeadCalibration(purified.model, backend, calibration, { headFit, headL2: Number(flags.l2) }, (line) => console.log(line));
 await writeFileAtomic(String(flags.out), await saveModel(purified.model, purified.metadata));
 console.log(`wrote ${flags.out}`);
 process.exit(0);

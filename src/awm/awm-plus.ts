@@ -19,7 +19,7 @@
 import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
 import { calibrateHead, headLinear, modelOutputs, type BiasFit } from './head-calibration.js';
-import { refitHead, type HeadFit } from './head-refit.js';
+import { HEAD_REFIT_L2, refitHead, type HeadFit } from './head-refit.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { MASK_OPTIMIZERS, runAwm, type AwmHooks, type AwmResult, type AwmVariant, type MaskOptimizer } from './awm.js';
 import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
@@ -81,6 +81,8 @@ export interface AwmPlusOptions extends AwmOptions {
   headFit: HeadFitMode;
   /** The calibration crops' smallest share of the image area (0.08 reproduces stop 13's crops; milder crops look more like test images). */
   calibrationScale: number;
+  /** The linear fit's pull towards the original last layer (head-refit.ts HEAD_REFIT_L2). */
+  headL2: number;
   tau3072: number;
 }
 
@@ -123,6 +125,7 @@ export const AWM_PLUS_DEFAULTS = {
   calibrateHead: false,
   headFit: 'linear',
   calibrationScale: 0.6,
+  headL2: HEAD_REFIT_L2,
 } as const;
 
 export type HeadFitMode = 'bias' | 'linear';
@@ -148,6 +151,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.blendAscentLr !== undefined && !(p.blendAscentLr > 0 && Number.isFinite(p.blendAscentLr))) throw new Error(`AWM+: --blend-ascent-lr must be a finite positive number, got ${p.blendAscentLr}`);
   if (p.maskOptimizer !== undefined && !MASK_OPTIMIZERS.includes(p.maskOptimizer)) throw new Error(`AWM+: --mask-optimizer must be one of ${MASK_OPTIMIZERS.join(', ')}, got ${String(p.maskOptimizer)}`);
   if (p.headFit !== undefined && !HEAD_FIT_MODES.includes(p.headFit)) throw new Error(`AWM+: --head-fit must be one of ${HEAD_FIT_MODES.join(', ')}, got ${String(p.headFit)}`);
+  if (p.headL2 !== undefined && !(p.headL2 > 0 && Number.isFinite(p.headL2))) throw new Error(`AWM+: --head-l2 must be a finite number above 0, got ${p.headL2}`);
   if (p.calibrationScale !== undefined && !(p.calibrationScale > 0 && p.calibrationScale <= 1)) throw new Error(`AWM+: --calibration-scale must be above 0 and at most 1, got ${p.calibrationScale}`);
   if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
   if (p.candidates !== undefined && !(Number.isInteger(p.candidates) && p.candidates >= 1)) throw new Error(`AWM+: candidates must be a whole number >= 1, got ${p.candidates}`);
@@ -193,6 +197,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     calibrateHead: p.calibrateHead ?? AWM_PLUS_DEFAULTS.calibrateHead,
     headFit: p.headFit ?? AWM_PLUS_DEFAULTS.headFit,
     calibrationScale: p.calibrationScale ?? AWM_PLUS_DEFAULTS.calibrationScale,
+    headL2: p.headL2 ?? AWM_PLUS_DEFAULTS.headL2,
   };
 }
 
@@ -267,7 +272,7 @@ export interface HeadCalibrationSet {
 }
 
 /** Fits the head of the (masked) model to the teacher's answers on the calibration crops, as o.headFit says, and logs it. */
-export async function applyHeadCalibration(model: Classifier, backend: Backend, calibration: HeadCalibrationSet, o: Pick<AwmPlusOptions, 'headFit'>, log: (line: string) => void): Promise<{ headShift?: BiasFit; headRefit?: HeadFit }> {
+export async function applyHeadCalibration(model: Classifier, backend: Backend, calibration: HeadCalibrationSet, o: Pick<AwmPlusOptions, 'headFit' | 'headL2'>, log: (line: string) => void): Promise<{ headShift?: BiasFit; headRefit?: HeadFit }> {
   const { set, teacher } = calibration;
   if (o.headFit === 'bias') {
     const headShift = await calibrateHead(model, backend, set, teacher);
@@ -275,7 +280,7 @@ export async function applyHeadCalibration(model: Classifier, backend: Backend, 
       `bias shift per class [${Array.from(headShift.shift, (v) => v.toFixed(3)).join(', ')}]`);
     return { headShift };
   }
-  const headRefit = await refitHead(model, backend, set, teacher);
+  const headRefit = await refitHead(model, backend, set, teacher, { l2: o.headL2 });
   log(`head calibration (linear) on ${set.n} fresh crops: cross-entropy to the original model ${headRefit.lossBefore.toFixed(4)} -> ${headRefit.lossAfter.toFixed(4)}, ` +
     `weight moved ${(100 * headRefit.weightChange).toFixed(1)} %, largest bias change ${headRefit.biasChange.toFixed(3)}, ${headRefit.iterations} L-BFGS steps`);
   return { headRefit };

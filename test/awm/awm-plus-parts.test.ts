@@ -320,7 +320,8 @@ describe('resolveAwmPlusOptions', () => {
 
 describe('head calibration options and crops', () => {
   it('are checked by name, default to the linear fit on crops of at least 60 % of the image', () => {
-    expect(resolveAwmPlusOptions({}, { clean: tinySet, seed: 0 })).toMatchObject({ calibrateHead: false, headFit: 'linear', calibrationScale: 0.6 });
+    expect(resolveAwmPlusOptions({}, { clean: tinySet, seed: 0 })).toMatchObject({ calibrateHead: false, headFit: 'linear', calibrationScale: 0.6, headL2: 0.03 });
+    expect(() => resolveAwmPlusOptions({ headL2: 0 }, { clean: tinySet, seed: 0 })).toThrow(/--head-l2 must be a finite number above 0, got 0/);
     expect(() => resolveAwmPlusOptions({ headFit: 'full' as never }, { clean: tinySet, seed: 0 })).toThrow(/--head-fit must be one of bias, linear, got full/);
     expect(() => resolveAwmPlusOptions({ calibrationScale: 0 }, { clean: tinySet, seed: 0 })).toThrow(/--calibration-scale must be above 0 and at most 1, got 0/);
     expect(() => resolveAwmPlusOptions({ calibrationScale: 1.5 }, { clean: tinySet, seed: 0 })).toThrow(/--calibration-scale must be above 0 and at most 1/);
