@@ -65,7 +65,7 @@ const SETTINGS: Array<{ name: string; flags: string[] }> = [
   // The head calibration (src/awm/head-calibration.ts) alone and on the two closest Blend settings.
   // Since stop 14 --calibrate-head refits the whole last layer on milder crops; cur-cal-bias is stop 13's fit.
   { name: 'cur-cal', flags: ['--calibrate-head'] },
-  { name: 'cur-cal-bias', flags: ['--calibrate-head', '--head-fit', 'bias', '--calibration-scale', '0.08'] },
+  { name: 'cur-cal-bias', flags: ['--calibrate-head', '--head-fit', 'bias', '--calibration-scale', '0.08', '--calibration-noise', '0'] },
   { name: 'cur-cal-lrd85-mx400', flags: ['--calibrate-head', '--lr-decay', '0.85', '--mixup', '400'] },
   { name: 'cur-cal-lrd85-a02', flags: ['--calibrate-head', '--lr-decay', '0.85', '--alpha', '0.2'] },
   // Checks the harness in seconds; never run unless named.

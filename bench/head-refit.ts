@@ -6,7 +6,7 @@
  *
  * AWM+ masks convolutions only, so an output's head is the original model's plus whatever `--calibrate-head` fitted.
  * This puts the original head back and fits it again exactly as `awm purify --calibrate-head` would for that seed
- * (same clean images, same calibration crops, same teacher), with `--head-fit`, `--calibration-scale` and `--l2` (awm purify's `--head-l2`) as given.
+ * (same clean images, same calibration crops, same teacher), with `--head-fit`, `--calibration-scale`, `--calibration-noise` and `--l2` (awm purify's `--head-l2`) as given.
  * So one masking run can be scored with each kind of fit (python3 bench/asr_breakdown.py on the outputs); the masks
  * do not depend on the calibration (test/cli/purify.test.ts checks that they are bit-identical with and without it).
  */
@@ -30,6 +30,7 @@ const FLAGS = {
   seed: { type: 'int', default: 0, help: "awm purify's --seed" },
   'head-fit': { type: 'string', default: AWM_PLUS_DEFAULTS.headFit, help: 'linear or bias' },
   'calibration-scale': { type: 'number', default: AWM_PLUS_DEFAULTS.calibrationScale, help: "the calibration crops' smallest share of the image area" },
+  'calibration-noise': { type: 'number', default: AWM_PLUS_DEFAULTS.calibrationNoise, help: 'blend weight of the noise-blended calibration copies (0: off)' },
   l2: { type: 'number', default: HEAD_REFIT_L2, help: "the linear fit's pull towards the original layer" },
   backend: { type: 'string', default: 'auto', help: 'auto, webgpu or cpu' },
   out: { type: 'string', help: 'where to write the re-fitted model' },
@@ -45,7 +46,7 @@ const purified = await openModel(backend, String(flags.purified));
 const seed = Number(flags.seed);
 const { clean, description } = await chooseCleanSource(flags, original.spec, seed);
 console.log(`clean images: ${description}`);
-const calibration = await prepareHeadCalibration(original.model, backend, clean, { augmentFlip: original.spec.inChannels === 3, seed, calibrationScale: Number(flags['calibration-scale']) });
+const calibration = await prepareHeadCalibration(original.model, backend, clean, { augmentFlip: original.spec.inChannels === 3, seed, calibrationScale: Number(flags['calibration-scale']), calibrationNoise: Number(flags['calibration-noise']) });
 
 // Every parameter but the head must be the original's with masks folded in: the head itself must match up to the fit.
 const from = headLinear(original.model);

@@ -20,6 +20,7 @@ import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
 import { calibrateHead, headLinear, modelOutputs, type BiasFit } from './head-calibration.js';
 import { HEAD_REFIT_L2, refitHead, type HeadFit } from './head-refit.js';
+import { Rng } from '../data/rng.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { MASK_OPTIMIZERS, runAwm, type AwmHooks, type AwmResult, type AwmVariant, type MaskOptimizer } from './awm.js';
 import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
@@ -83,6 +84,11 @@ export interface AwmPlusOptions extends AwmOptions {
   calibrationScale: number;
   /** The linear fit's pull towards the original last layer (head-refit.ts HEAD_REFIT_L2). */
   headL2: number;
+  /**
+   * Also fit the head on a noise-blended copy of every calibration crop, (1 - w) x + w u with u uniform noise, held to
+   * the original model's answer on the clean crop (0 = off): a fit on clean crops alone cannot see the trigger's flips.
+   */
+  calibrationNoise: number;
   tau3072: number;
 }
 
@@ -126,6 +132,7 @@ export const AWM_PLUS_DEFAULTS = {
   headFit: 'linear',
   calibrationScale: 0.6,
   headL2: HEAD_REFIT_L2,
+  calibrationNoise: 0.2,
 } as const;
 
 export type HeadFitMode = 'bias' | 'linear';
@@ -152,6 +159,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.maskOptimizer !== undefined && !MASK_OPTIMIZERS.includes(p.maskOptimizer)) throw new Error(`AWM+: --mask-optimizer must be one of ${MASK_OPTIMIZERS.join(', ')}, got ${String(p.maskOptimizer)}`);
   if (p.headFit !== undefined && !HEAD_FIT_MODES.includes(p.headFit)) throw new Error(`AWM+: --head-fit must be one of ${HEAD_FIT_MODES.join(', ')}, got ${String(p.headFit)}`);
   if (p.headL2 !== undefined && !(p.headL2 > 0 && Number.isFinite(p.headL2))) throw new Error(`AWM+: --head-l2 must be a finite number above 0, got ${p.headL2}`);
+  if (p.calibrationNoise !== undefined && !(p.calibrationNoise >= 0 && p.calibrationNoise < 1)) throw new Error(`AWM+: --calibration-noise must be at least 0 and below 1, got ${p.calibrationNoise}`);
   if (p.calibrationScale !== undefined && !(p.calibrationScale > 0 && p.calibrationScale <= 1)) throw new Error(`AWM+: --calibration-scale must be above 0 and at most 1, got ${p.calibrationScale}`);
   if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
   if (p.candidates !== undefined && !(Number.isInteger(p.candidates) && p.candidates >= 1)) throw new Error(`AWM+: candidates must be a whole number >= 1, got ${p.candidates}`);
@@ -198,6 +206,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     headFit: p.headFit ?? AWM_PLUS_DEFAULTS.headFit,
     calibrationScale: p.calibrationScale ?? AWM_PLUS_DEFAULTS.calibrationScale,
     headL2: p.headL2 ?? AWM_PLUS_DEFAULTS.headL2,
+    calibrationNoise: p.calibrationNoise ?? AWM_PLUS_DEFAULTS.calibrationNoise,
   };
 }
 
@@ -260,10 +269,27 @@ export interface AwmPlusCandidate {
 }
 
 /** The head calibration's crops of the clean images and the original model's answers on them (call before any masks go on). */
-export async function prepareHeadCalibration(model: Classifier, backend: Backend, clean: CleanSet, o: Pick<AwmPlusOptions, 'augmentFlip' | 'seed' | 'calibrationScale'>): Promise<HeadCalibrationSet> {
+export async function prepareHeadCalibration(model: Classifier, backend: Backend, clean: CleanSet, o: Pick<AwmPlusOptions, 'augmentFlip' | 'seed' | 'calibrationScale' | 'calibrationNoise'>): Promise<HeadCalibrationSet> {
   headLinear(model);
   const set = await augmentOneShot(backend, clean, { copies: CALIBRATION_COPIES, flip: o.augmentFlip, seed: o.seed ^ 0xca1b, scale: [o.calibrationScale, 1] });
-  return { set, teacher: await teacherProbabilities(model, backend, set) };
+  const teacher = await teacherProbabilities(model, backend, set);
+  return o.calibrationNoise > 0 ? withNoiseBlendedCopies(set, teacher, o.calibrationNoise, o.seed ^ 0x5ca1e) : { set, teacher };
+}
+
+/** The set followed by a noise-blended copy of each image, (1 - w) x + w u (u uniform, seeded), with the same teacher rows. */
+export function withNoiseBlendedCopies(set: CleanSet, teacher: Float32Array, weight: number, seed: number): HeadCalibrationSet {
+  const rng = new Rng(seed);
+  const m = set.images.length;
+  const images = new Float32Array(2 * m);
+  images.set(set.images, 0);
+  for (let i = 0; i < m; i++) images[m + i] = (1 - weight) * set.images[i]! + weight * rng.uniform();
+  const labels = new Int32Array(2 * set.n);
+  labels.set(set.labels, 0);
+  labels.set(set.labels, set.n);
+  const doubled = new Float32Array(2 * teacher.length);
+  doubled.set(teacher, 0);
+  doubled.set(teacher, teacher.length);
+  return { set: { ...set, images, labels, n: 2 * set.n }, teacher: doubled };
 }
 
 export interface HeadCalibrationSet {

@@ -13,7 +13,7 @@ import { augmentOneShot, mixupPool } from '../../src/awm/clean-set.js';
 import { otherClasses, pickTriggers, rescaleEach } from '../../src/awm/class-triggers.js';
 import { Rng } from '../../src/data/rng.js';
 import { cpu32, cpu64, randomArray } from '../helpers/backends.js';
-import { planAwmPlus, resolveAwmPlusOptions } from '../../src/awm/awm-plus.js';
+import { planAwmPlus, resolveAwmPlusOptions, withNoiseBlendedCopies } from '../../src/awm/awm-plus.js';
 import { applyTrigger, attackPreset } from '../../src/attacks/index.js';
 
 describe('sparsifyTriggers', () => {
@@ -320,11 +320,29 @@ describe('resolveAwmPlusOptions', () => {
 
 describe('head calibration options and crops', () => {
   it('are checked by name, default to the linear fit on crops of at least 60 % of the image', () => {
-    expect(resolveAwmPlusOptions({}, { clean: tinySet, seed: 0 })).toMatchObject({ calibrateHead: false, headFit: 'linear', calibrationScale: 0.6, headL2: 0.03 });
+    expect(resolveAwmPlusOptions({}, { clean: tinySet, seed: 0 })).toMatchObject({ calibrateHead: false, headFit: 'linear', calibrationScale: 0.6, headL2: 0.03, calibrationNoise: 0.2 });
+    expect(() => resolveAwmPlusOptions({ calibrationNoise: 1 }, { clean: tinySet, seed: 0 })).toThrow(/--calibration-noise must be at least 0 and below 1, got 1/);
     expect(() => resolveAwmPlusOptions({ headL2: 0 }, { clean: tinySet, seed: 0 })).toThrow(/--head-l2 must be a finite number above 0, got 0/);
     expect(() => resolveAwmPlusOptions({ headFit: 'full' as never }, { clean: tinySet, seed: 0 })).toThrow(/--head-fit must be one of bias, linear, got full/);
     expect(() => resolveAwmPlusOptions({ calibrationScale: 0 }, { clean: tinySet, seed: 0 })).toThrow(/--calibration-scale must be above 0 and at most 1, got 0/);
     expect(() => resolveAwmPlusOptions({ calibrationScale: 1.5 }, { clean: tinySet, seed: 0 })).toThrow(/--calibration-scale must be above 0 and at most 1/);
+  });
+
+  it('noise-blended calibration copies follow the crops, blend each pixel at the weight, and repeat the teacher rows', () => {
+    const teacher = Float32Array.from({ length: 6 * 3 }, (_, j) => j / 18);
+    const { set, teacher: t } = withNoiseBlendedCopies(tinySet, teacher, 0.2, 7);
+    expect(set.n).toBe(12);
+    expect(Array.from(set.labels)).toEqual([...tinySet.labels, ...tinySet.labels]);
+    expect(Array.from(t)).toEqual([...teacher, ...teacher]);
+    expect(Array.from(set.images.subarray(0, tinySet.images.length))).toEqual(Array.from(tinySet.images));
+    const per = tinySet.images.length;
+    for (let i = 0; i < per; i++) {
+      const u = (set.images[per + i]! - 0.8 * tinySet.images[i]!) / 0.2;
+      expect(u).toBeGreaterThanOrEqual(-1e-5);
+      expect(u).toBeLessThan(1 + 1e-5);
+    }
+    expect(Array.from(withNoiseBlendedCopies(tinySet, teacher, 0.2, 7).set.images)).toEqual(Array.from(set.images));
+    expect(Array.from(withNoiseBlendedCopies(tinySet, teacher, 0.2, 8).set.images)).not.toEqual(Array.from(set.images));
   });
 
   it('a milder crop scale changes the copies and keeps the originals first; bad scales are named', async () => {
