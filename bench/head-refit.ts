@@ -14,12 +14,11 @@ import { parseFlags } from '../src/cli/args.js';
 import { createBackend } from '../src/backends/index.js';
 import { openModel } from '../src/cli/common.js';
 import { chooseCleanSource } from '../src/cli/purify-sources.js';
-import { applyHeadCalibration, HEAD_FIT_MODES, prepareHeadCalibration, AWM_PLUS_DEFAULTS, type HeadFitMode } from '../src/awm/awm-plus.js';
+import { applyHeadCalibration, prepareHeadCalibration, resolveAwmPlusOptions, AWM_PLUS_DEFAULTS, type HeadFitMode } from '../src/awm/awm-plus.js';
 import { headLinear } from '../src/awm/head-calibration.js';
-import { HEAD_REFIT_L2 } from '../src/awm/head-refit.js';
 import { saveModel } from '../src/nn/model-file.js';
+import { tensorSlot } from '../src/nn/state-dict.js';
 import { writeFileAtomic } from '../src/io/atomic-write.node.js';
-import * as ops from '../src/ops/index.js';
 
 const FLAGS = {
   original: { type: 'string', help: 'the model that was purified' },
@@ -31,33 +30,32 @@ const FLAGS = {
   'head-fit': { type: 'string', default: AWM_PLUS_DEFAULTS.headFit, help: 'linear or bias' },
   'calibration-scale': { type: 'number', default: AWM_PLUS_DEFAULTS.calibrationScale, help: "the calibration crops' smallest share of the image area" },
   'calibration-noise': { type: 'number', default: AWM_PLUS_DEFAULTS.calibrationNoise, help: 'blend weight of the noise-blended calibration copies (0: off)' },
-  l2: { type: 'number', default: HEAD_REFIT_L2, help: "the linear fit's pull towards the original layer" },
+  l2: { type: 'number', default: AWM_PLUS_DEFAULTS.headL2, help: "the linear fit's pull towards the original layer" },
   backend: { type: 'string', default: 'auto', help: 'auto, webgpu or cpu' },
   out: { type: 'string', help: 'where to write the re-fitted model' },
 } as const;
 
 const flags = parseFlags(process.argv.slice(2), FLAGS);
 for (const name of ['original', 'purified', 'out'] as const) if (!flags[name]) throw new Error(`--${name} is required`);
-const headFit = String(flags['head-fit']) as HeadFitMode;
-if (!HEAD_FIT_MODES.includes(headFit)) throw new Error(`--head-fit must be one of ${HEAD_FIT_MODES.join(', ')}, got ${headFit}`);
 const backend = await createBackend(String(flags.backend) as 'auto', { onFallback: (m) => console.warn(m) });
 const original = await openModel(backend, String(flags.original));
 const purified = await openModel(backend, String(flags.purified));
 const seed = Number(flags.seed);
 const { clean, description } = await chooseCleanSource(flags, original.spec, seed);
 console.log(`clean images: ${description}`);
-const calibration = await prepareHeadCalibration(original.model, backend, clean, { augmentFlip: original.spec.inChannels === 3, seed, calibrationScale: Number(flags['calibration-scale']), calibrationNoise: Number(flags['calibration-noise']) });
+// The options as awm purify resolves them (checks, and the flip rule for colour images, included).
+const o = resolveAwmPlusOptions({
+  seed, headFit: String(flags['head-fit']) as HeadFitMode, headL2: Number(flags.l2),
+  calibrationScale: Number(flags['calibration-scale']), calibrationNoise: Number(flags['calibration-noise']),
+}, { clean, seed });
+const calibration = await prepareHeadCalibration(original.model, backend, clean, o);
 
 // Every parameter but the head must be the original's with masks folded in: the head itself must match up to the fit.
 const from = headLinear(original.model);
 const to = headLinear(purified.model);
 if (from.inFeatures !== to.inFeatures || from.outFeatures !== to.outFeatures) throw new Error(`${flags.purified} has another head than ${flags.original}: not an output of it`);
-for (const [src, dst] of [[from.weight, to.weight], [from.bias!, to.bias!]] as const) {
-  const t = ops.tensor(backend, (await src.data()) as Float32Array, src.shape);
-  ops.assign(dst, t);
-  t.dispose();
-}
-await applyHeadCalibration(purified.model, backend, calibration, { headFit, headL2: Number(flags.l2) }, (line) => console.log(line));
+for (const [src, dst] of [[from.weight, to.weight], [from.bias!, to.bias!]] as const) tensorSlot(dst).write({ shape: src.shape, data: await src.data() });
+await applyHeadCalibration(purified.model, backend, calibration, o, (line) => console.log(line));
 await writeFileAtomic(String(flags.out), await saveModel(purified.model, purified.metadata));
 console.log(`wrote ${flags.out}`);
 process.exit(0);

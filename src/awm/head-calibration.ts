@@ -17,6 +17,7 @@ import type { CleanSet } from './clean-set.js';
 import { tidy } from '../tensor/scope.js';
 import { noGrad } from '../autograd/engine.js';
 import * as ops from '../ops/index.js';
+import { tensorSlot } from '../nn/state-dict.js';
 
 export interface BiasFit {
   /** The shift per class (mean zero: softmax ignores a constant). */
@@ -138,15 +139,14 @@ export function headLinear(model: Classifier): Linear {
 export async function modelOutputs(model: Classifier, backend: Backend, set: CleanSet, head: (logits: Tensor) => Tensor = (z) => z, batchSize = 256, columns = model.spec.numClasses): Promise<Float32Array> {
   model.eval();
   const per = set.c * set.h * set.w;
-  const k = columns;
-  const out = new Float32Array(set.n * k);
+  const out = new Float32Array(set.n * columns);
   for (let start = 0; start < set.n; start += batchSize) {
     const count = Math.min(batchSize, set.n - start);
     const y = tidy(() => noGrad(() => head(model.forward(ops.tensor(backend, set.images.subarray(start * per, (start + count) * per), [count, set.c, set.h, set.w])))));
     const v = await y.data();
     y.dispose();
-    if (v.length !== count * k) throw new Error(`modelOutputs: expected ${count}x${k} values from the head, got ${v.length}`);
-    out.set(v, start * k);
+    if (v.length !== count * columns) throw new Error(`modelOutputs: expected ${count}x${columns} values from the head, got ${v.length}`);
+    out.set(v, start * columns);
   }
   return out;
 }
@@ -162,11 +162,6 @@ export async function calibrateHead(model: Classifier, backend: Backend, set: Cl
   const fit = fitLogitBias(await modelLogits(model, backend, set), teacher, set.n, model.spec.numClasses, opts);
   const bias = head.bias as Tensor;
   const old = await bias.data();
-  const shifted = ops.tensor(backend, Float32Array.from(old, (v, c) => v + fit.shift[c]!), bias.shape);
-  try {
-    ops.assign(bias, shifted);
-  } finally {
-    shifted.dispose();
-  }
+  tensorSlot(bias).write({ shape: bias.shape, data: Float32Array.from(old, (v, c) => v + fit.shift[c]!) });
   return fit;
 }

@@ -17,7 +17,7 @@ import type { Tensor } from '../tensor/tensor.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { CleanSet } from './clean-set.js';
 import { headLinear, modelOutputs } from './head-calibration.js';
-import * as ops from '../ops/index.js';
+import { tensorSlot } from '../nn/state-dict.js';
 
 export interface HeadFit {
   /** The fitted weight [k, d] and bias [k], row-major. */
@@ -213,13 +213,7 @@ export async function refitHead(model: Classifier, backend: Backend, set: CleanS
   const bias = head.bias as Tensor;
   const fit = fitLinearHead(await headInputs(model, backend, set), teacher, (await head.weight.data()) as Float32Array, (await bias.data()) as Float32Array,
     set.n, model.spec.numClasses, head.inFeatures, opts);
-  for (const [param, values] of [[head.weight, fit.weight], [bias, fit.bias]] as const) {
-    const t = ops.tensor(backend, Float32Array.from(values), param.shape);
-    try {
-      ops.assign(param, t);
-    } finally {
-      t.dispose();
-    }
-  }
+  tensorSlot(head.weight).write({ shape: head.weight.shape, data: Float32Array.from(fit.weight) });
+  tensorSlot(bias).write({ shape: bias.shape, data: Float32Array.from(fit.bias) });
   return fit;
 }
