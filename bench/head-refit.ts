@@ -6,7 +6,7 @@
  *
  * AWM+ masks convolutions only, so an output's head is the original model's plus whatever `--calibrate-head` fitted.
  * This puts the original head back and fits it again exactly as `awm purify --calibrate-head` would for that seed
- * (same clean images, same calibration crops, same teacher), with `--head-fit`, `--calibration-scale`, `--calibration-noise` and `--l2` (awm purify's `--head-l2`) as given.
+ * (same clean images, same calibration crops, same teacher), with `--head-fit`, `--calibration-scale`, `--calibration-noise`, `--calibration-triggers` and `--l2` (awm purify's `--head-l2`) as given.
  * So one masking run can be scored with each kind of fit (python3 bench/asr_breakdown.py on the outputs); the masks
  * do not depend on the calibration (test/cli/purify.test.ts checks that they are bit-identical with and without it).
  */
@@ -30,6 +30,7 @@ const FLAGS = {
   'head-fit': { type: 'string', default: AWM_PLUS_DEFAULTS.headFit, help: 'linear or bias' },
   'calibration-scale': { type: 'number', default: AWM_PLUS_DEFAULTS.calibrationScale, help: "the calibration crops' smallest share of the image area" },
   'calibration-noise': { type: 'number', default: AWM_PLUS_DEFAULTS.calibrationNoise, help: 'blend weight of the noise-blended calibration copies (0: off)' },
+  'calibration-triggers': { type: 'int', default: AWM_PLUS_DEFAULTS.calibrationTriggers, help: 'rounds of triggered calibration copies (0: off)' },
   l2: { type: 'number', default: AWM_PLUS_DEFAULTS.headL2, help: "the linear fit's pull towards the original layer" },
   backend: { type: 'string', default: 'auto', help: 'auto, webgpu or cpu' },
   out: { type: 'string', help: 'where to write the re-fitted model' },
@@ -46,7 +47,7 @@ console.log(`clean images: ${description}`);
 // The options as awm purify resolves them (checks, and the flip rule for colour images, included).
 const o = resolveAwmPlusOptions({
   seed, headFit: String(flags['head-fit']) as HeadFitMode, headL2: Number(flags.l2),
-  calibrationScale: Number(flags['calibration-scale']), calibrationNoise: Number(flags['calibration-noise']),
+  calibrationScale: Number(flags['calibration-scale']), calibrationNoise: Number(flags['calibration-noise']), calibrationTriggers: Number(flags['calibration-triggers']),
 }, { clean, seed });
 const calibration = await prepareHeadCalibration(original.model, backend, clean, o);
 

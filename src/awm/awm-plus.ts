@@ -24,6 +24,8 @@ import { Rng } from '../data/rng.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { MASK_OPTIMIZERS, runAwm, type AwmHooks, type AwmResult, type AwmVariant, type MaskOptimizer } from './awm.js';
 import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
+import { addTrigger, recoverSparseTrigger } from './trigger-search.js';
+import { tensorSlot } from '../nn/state-dict.js';
 import { clearMasks, readMasks, setMasks } from '../nn/masks.js';
 import { predictClasses } from '../train/train.js';
 import { applyTrigger, type AttackSpec } from '../attacks/index.js';
@@ -89,6 +91,12 @@ export interface AwmPlusOptions extends AwmOptions {
    * the original model's answer on the clean crop (0 = off): a fit on clean crops alone cannot see the trigger's flips.
    */
   calibrationNoise: number;
+  /**
+   * Rounds of triggered calibration copies (0 = off): each round recovers a universal trigger against the masked
+   * model with its head as last fitted, adds every clean calibration crop plus that trigger, held to the original
+   * model's answer on the clean crop, and fits the head again (from the layer it started from) on all copies so far.
+   */
+  calibrationTriggers: number;
   tau3072: number;
 }
 
@@ -133,6 +141,7 @@ export const AWM_PLUS_DEFAULTS = {
   calibrationScale: 0.6,
   headL2: HEAD_REFIT_L2,
   calibrationNoise: 0.2,
+  calibrationTriggers: 0,
 } as const;
 
 export type HeadFitMode = 'bias' | 'linear';
@@ -161,6 +170,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.headL2 !== undefined && !(p.headL2 > 0 && Number.isFinite(p.headL2))) throw new Error(`AWM+: --head-l2 must be a finite number above 0, got ${p.headL2}`);
   if (p.calibrationNoise !== undefined && !(p.calibrationNoise >= 0 && p.calibrationNoise < 1)) throw new Error(`AWM+: --calibration-noise must be at least 0 and below 1, got ${p.calibrationNoise}`);
   if (p.calibrationScale !== undefined && !(p.calibrationScale > 0 && p.calibrationScale <= 1)) throw new Error(`AWM+: --calibration-scale must be above 0 and at most 1, got ${p.calibrationScale}`);
+  if (p.calibrationTriggers !== undefined && !(Number.isInteger(p.calibrationTriggers) && p.calibrationTriggers >= 0)) throw new Error(`AWM+: --calibration-triggers must be a whole number of rounds >= 0, got ${p.calibrationTriggers}`);
   if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
   if (p.candidates !== undefined && !(Number.isInteger(p.candidates) && p.candidates >= 1)) throw new Error(`AWM+: candidates must be a whole number >= 1, got ${p.candidates}`);
   if (p.selfCheck === false && (p.candidates ?? 1) > 1) throw new Error('AWM+: --candidates needs the self-check to choose between runs (drop --self-check=false)');
@@ -207,6 +217,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     calibrationScale: p.calibrationScale ?? AWM_PLUS_DEFAULTS.calibrationScale,
     headL2: p.headL2 ?? AWM_PLUS_DEFAULTS.headL2,
     calibrationNoise: p.calibrationNoise ?? AWM_PLUS_DEFAULTS.calibrationNoise,
+    calibrationTriggers: p.calibrationTriggers ?? AWM_PLUS_DEFAULTS.calibrationTriggers,
   };
 }
 
@@ -273,33 +284,44 @@ export async function prepareHeadCalibration(model: Classifier, backend: Backend
   headLinear(model);
   const set = await augmentOneShot(backend, clean, { copies: CALIBRATION_COPIES, flip: o.augmentFlip, seed: o.seed ^ 0xca1b, scale: [o.calibrationScale, 1] });
   const teacher = await teacherProbabilities(model, backend, set);
-  return o.calibrationNoise > 0 ? withNoiseBlendedCopies(set, teacher, o.calibrationNoise, o.seed ^ 0x5ca1e) : { set, teacher };
+  const fitted = o.calibrationNoise > 0 ? appendCopies({ set, teacher }, noiseBlended(set.images, o.calibrationNoise, o.seed ^ 0x5ca1e), set.n, teacher) : { set, teacher };
+  return { ...fitted, crops: set, cropTeacher: teacher };
 }
 
-/** The set followed by a noise-blended copy of each image, (1 - w) x + w u (u uniform, seeded), with the same teacher rows. */
-export function withNoiseBlendedCopies(set: CleanSet, teacher: Float32Array, weight: number, seed: number): HeadCalibrationSet {
+/** A noise-blended copy of each image, (1 - w) x + w u (u uniform, seeded). */
+export function noiseBlended(images: Float32Array, weight: number, seed: number): Float32Array {
   const rng = new Rng(seed);
-  const m = set.images.length;
-  const images = new Float32Array(2 * m);
-  images.set(set.images, 0);
-  for (let i = 0; i < m; i++) images[m + i] = (1 - weight) * set.images[i]! + weight * rng.uniform();
-  const labels = new Int32Array(2 * set.n);
+  return Float32Array.from(images, (x) => (1 - weight) * x + weight * rng.uniform());
+}
+
+/** The fit set followed by n more images (same size, the crops' labels) with their teacher rows. */
+export function appendCopies(fit: { set: CleanSet; teacher: Float32Array }, images: Float32Array, n: number, teacher: Float32Array): { set: CleanSet; teacher: Float32Array } {
+  const { set } = fit;
+  if (images.length !== n * set.c * set.h * set.w || teacher.length !== n * set.numClasses) throw new Error(`head calibration: ${n} copies need ${n * set.c * set.h * set.w} values and ${n * set.numClasses} teacher values, got ${images.length} and ${teacher.length}`);
+  const all = new Float32Array(fit.set.images.length + images.length);
+  all.set(set.images, 0);
+  all.set(images, set.images.length);
+  const labels = new Int32Array(set.n + n);
   labels.set(set.labels, 0);
-  labels.set(set.labels, set.n);
-  const doubled = new Float32Array(2 * teacher.length);
-  doubled.set(teacher, 0);
-  doubled.set(teacher, teacher.length);
-  return { set: { ...set, images, labels, n: 2 * set.n }, teacher: doubled };
+  for (let i = 0; i < n; i++) labels[set.n + i] = set.labels[i % set.n]!;
+  const rows = new Float32Array(fit.teacher.length + teacher.length);
+  rows.set(fit.teacher, 0);
+  rows.set(teacher, fit.teacher.length);
+  return { set: { ...set, images: all, labels, n: set.n + n }, teacher: rows };
 }
 
 export interface HeadCalibrationSet {
+  /** What the head is fitted on (the crops, then any noise copies) and the original model's probabilities for it. */
   set: CleanSet;
   teacher: Float32Array;
+  /** The clean calibration crops alone and the original model's probabilities on them (triggered copies start from these). */
+  crops: CleanSet;
+  cropTeacher: Float32Array;
 }
 
-/** Fits the head of the (masked) model to the teacher's answers on the calibration crops, as o.headFit says, and logs it. */
-export async function applyHeadCalibration(model: Classifier, backend: Backend, calibration: HeadCalibrationSet, o: Pick<AwmPlusOptions, 'headFit' | 'headL2'>, log: (line: string) => void): Promise<{ headShift?: BiasFit; headRefit?: HeadFit }> {
-  const { set, teacher } = calibration;
+/** Fits the head of the (masked) model to the teacher's answers on `fit`, as o.headFit says, and logs it. */
+async function fitHeadOnce(model: Classifier, backend: Backend, fit: { set: CleanSet; teacher: Float32Array }, o: Pick<AwmPlusOptions, 'headFit' | 'headL2'>, log: (line: string) => void): Promise<{ headShift?: BiasFit; headRefit?: HeadFit }> {
+  const { set, teacher } = fit;
   if (o.headFit === 'bias') {
     const headShift = await calibrateHead(model, backend, set, teacher);
     log(`head calibration (bias) on ${set.n} fresh crops: cross-entropy to the original model ${headShift.lossBefore.toFixed(4)} -> ${headShift.lossAfter.toFixed(4)}, ` +
@@ -310,6 +332,58 @@ export async function applyHeadCalibration(model: Classifier, backend: Backend, 
   log(`head calibration (linear) on ${set.n} fresh crops: cross-entropy to the original model ${headRefit.lossBefore.toFixed(4)} -> ${headRefit.lossAfter.toFixed(4)}, ` +
     `weight moved ${(100 * headRefit.weightChange).toFixed(1)} %, largest bias change ${headRefit.biasChange.toFixed(3)}, ${headRefit.iterations} L-BFGS steps`);
   return { headRefit };
+}
+
+/** One round of triggered calibration copies: the recovered trigger's L1 norm and the share of crops it moved off the original model's answer. */
+export interface CalibrationTriggerRound {
+  l1: number;
+  flip: number;
+}
+
+/**
+ * Fits the head of the (masked) model to the teacher's answers on the calibration set, as o.headFit says, then,
+ * for o.calibrationTriggers rounds, recovers a trigger against the model as fitted, adds the triggered crops, puts
+ * the head back as it was before any fit and fits it again on everything so far.
+ */
+export async function applyHeadCalibration(
+  model: Classifier, backend: Backend, calibration: HeadCalibrationSet,
+  o: Pick<AwmPlusOptions, 'headFit' | 'headL2' | 'calibrationTriggers' | 'tau' | 'triggerLr' | 'batchSize' | 'seed'>, log: (line: string) => void,
+): Promise<{ headShift?: BiasFit; headRefit?: HeadFit; triggerRounds?: CalibrationTriggerRound[] }> {
+  // Every fit starts from (and the linear one is pulled towards) the layer as it was before any of them.
+  const head = headLinear(model);
+  const start = o.calibrationTriggers > 0 ? [[head.weight, Float32Array.from(await head.weight.data())], [head.bias!, Float32Array.from(await head.bias!.data())]] as const : [];
+  let fit = { set: calibration.set, teacher: calibration.teacher };
+  let fitted = await fitHeadOnce(model, backend, fit, o, log);
+  if (o.calibrationTriggers === 0) return fitted;
+  const { crops, cropTeacher } = calibration;
+  const reference = argmaxRows(cropTeacher, crops.numClasses);
+  const search = { tau: o.tau, triggerLr: o.triggerLr, batchSize: o.batchSize, steps: Math.max(CHECK_MIN_STEPS, Math.ceil(crops.n / o.batchSize)) };
+  const rng = new Rng(o.seed ^ 0xca17);
+  const triggerRounds: CalibrationTriggerRound[] = [];
+  for (let r = 0; r < o.calibrationTriggers; r++) {
+    const trigger = await recoverSparseTrigger(model, backend, crops, search, rng);
+    const triggered = addTrigger(crops.images, trigger);
+    const answers = await predictClasses(model, backend, triggered, [crops.n, crops.c, crops.h, crops.w]);
+    const flip = answers.reduce((s, a, i) => s + (a !== reference[i] ? 1 : 0), 0) / crops.n;
+    const l1 = trigger.reduce((s, v) => s + Math.abs(v), 0);
+    triggerRounds.push({ l1, flip });
+    log(`head calibration trigger ${r + 1}/${o.calibrationTriggers}: L1 ${l1.toFixed(1)}, moves ${(100 * flip).toFixed(1)} % of the crops off the original model's answer`);
+    fit = appendCopies(fit, triggered, crops.n, cropTeacher);
+    for (const [t, v] of start) tensorSlot(t).write({ shape: t.shape, data: v });
+    fitted = await fitHeadOnce(model, backend, fit, o, log);
+  }
+  return { ...fitted, triggerRounds };
+}
+
+/** The index of each row's largest value ([n, k] row-major). */
+function argmaxRows(p: Float32Array, k: number): Int32Array {
+  const out = new Int32Array(p.length / k);
+  for (let i = 0; i < out.length; i++) {
+    let best = 0;
+    for (let c = 1; c < k; c++) if (p[i * k + c]! > p[i * k + best]!) best = c;
+    out[i] = best;
+  }
+  return out;
 }
 
 /**
@@ -378,6 +452,7 @@ export interface AwmPlusRuns {
   before: SelfCheck | undefined;
   headShift?: BiasFit;
   headRefit?: HeadFit;
+  triggerRounds?: CalibrationTriggerRound[];
 }
 
 /** Folds the kept candidate's masks into the weights and packages the run: its rounds, every candidate's self-check, the GEMM work of all of them. */
@@ -391,6 +466,7 @@ export function awmPlusOutcome(model: Classifier, t0: number, o: AwmPlusOptions,
     // The fitted layer itself is in the output file; the layer before the fit is the input model's (masks touch convolutions only).
     outcome.details.headCalibration = { mode: 'linear', lossBefore: f.lossBefore, lossAfter: f.lossAfter, weightChange: f.weightChange, biasChange: f.biasChange, iterations: f.iterations };
   }
+  if (r.triggerRounds && outcome.details.headCalibration) (outcome.details.headCalibration as Record<string, unknown>).triggerRounds = r.triggerRounds;
   if (r.before) {
     outcome.details.selfCheck = {
       before: r.before,

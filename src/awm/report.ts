@@ -34,10 +34,15 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
     }
     lines.push('');
   }
-  const cal = r.details.headCalibration as { mode: string; lossBefore: number; lossAfter: number; weightChange?: number; shift?: number[] } | undefined;
+  const cal = r.details.headCalibration as { mode: string; lossBefore: number; lossAfter: number; weightChange?: number; shift?: number[]; triggerRounds?: { l1: number; flip: number }[] } | undefined;
   if (cal) {
     const what = cal.mode === 'linear' ? `the last layer refitted (weight moved ${(100 * cal.weightChange!).toFixed(1)} %)` : `bias shift per class [${cal.shift!.map((v) => v.toFixed(3)).join(', ')}]`;
     lines.push('## Head calibration', '', `${what}; cross-entropy to the original model on the calibration crops ${cal.lossBefore.toFixed(4)} → ${cal.lossAfter.toFixed(4)}.`, '');
+    if (cal.triggerRounds?.length) {
+      lines.push('Triggered copies, one recovered trigger per round against the model as last fitted:', '', '| round | trigger L1 | crops moved off the original\'s answer |', '|---|---|---|');
+      cal.triggerRounds.forEach((t, i) => lines.push(`| ${i + 1} | ${t.l1.toFixed(1)} | ${(100 * t.flip).toFixed(1)} % |`));
+      lines.push('');
+    }
   }
   if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, left to right (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
   if (r.maskStats?.length) {

@@ -11,14 +11,10 @@
  * max(trigger flip, noise flip) + (1 - agreement), is what AWM+ minimises when it picks among candidate runs.
  */
 import type { Backend } from '../tensor/backend.js';
-import type { Tensor } from '../tensor/tensor.js';
-import { keep, tidy } from '../tensor/scope.js';
-import { requireGrad } from '../autograd/engine.js';
-import * as ops from '../ops/index.js';
 import type { Module } from '../nn/module.js';
 import { Rng } from '../data/rng.js';
 import type { CleanSet } from './clean-set.js';
-import { sparsifyTriggers, triggerStep } from './steps.js';
+import { addTrigger, recoverSparseTrigger } from './trigger-search.js';
 import { predictClasses } from '../train/train.js';
 
 export interface SelfCheckOptions {
@@ -69,50 +65,25 @@ export function maxClassFlip(base: Int32Array, after: Int32Array, numClasses: nu
 
 export async function selfCheck(model: Module, backend: Backend, check: CleanSet, reference: Int32Array, o: SelfCheckOptions): Promise<SelfCheck> {
   if (reference.length !== check.n) throw new Error(`self-check: ${reference.length} reference answers for ${check.n} check images`);
-  // Only the trigger gets gradients: the weights (and any masks) stay constants here.
   model.eval();
-  model.setRequiresGrad(false);
   const { c, h, w, n, numClasses: k } = check;
-  const per = c * h * w;
   const own = await predictClasses(model, backend, check.images, [n, c, h, w]);
   const agreement = own.reduce((s, p, i) => s + (p === reference[i] ? 1 : 0), 0) / n;
 
   // A fresh trigger, recovered against the model as it is now.
   const rng = new Rng(o.seed);
-  const delta: Tensor = keep(ops.zeros(backend, [1, c, h, w]));
-  try {
-    requireGrad(delta);
-    for (let step = 0; step < o.steps; step++) {
-      const loss = tidy(() => {
-        const rows = Array.from({ length: o.batchSize }, () => rng.int(n));
-        const x = new Float32Array(rows.length * per);
-        rows.forEach((r, i) => x.set(check.images.subarray(r * per, (r + 1) * per), i * per));
-        return triggerStep(model, delta, ops.tensor(backend, x, [rows.length, c, h, w]), o.triggerLr);
-      });
-      backend.flush();
-      loss.dispose();
-    }
-    requireGrad(delta, false);
-    await sparsifyTriggers(delta, o.tau);
-    const d = await delta.data();
-    const triggered = new Float32Array(check.images.length);
-    for (let i = 0; i < triggered.length; i++) triggered[i] = Math.min(1, Math.max(0, check.images[i]! + d[i % per]!));
-    const trig = maxClassFlip(own, await predictClasses(model, backend, triggered, [n, c, h, w]), k);
+  const d = await recoverSparseTrigger(model, backend, check, o, rng);
+  const trig = maxClassFlip(own, await predictClasses(model, backend, addTrigger(check.images, d), [n, c, h, w]), k);
 
-    const noisy = new Float32Array(o.noiseDraws * check.images.length);
-    for (let r = 0; r < o.noiseDraws; r++) {
-      for (let i = 0; i < check.images.length; i++) noisy[r * check.images.length + i] = (1 - o.noiseBlend) * check.images[i]! + o.noiseBlend * rng.uniform();
-    }
-    const noise = o.noiseDraws > 0 ? maxClassFlip(own, await predictClasses(model, backend, noisy, [o.noiseDraws * n, c, h, w]), k) : { rate: 0, cls: 0 };
-    return {
-      agreement, triggerFlip: trig.rate, triggerClass: trig.cls, noiseFlip: noise.rate, noiseClass: noise.cls,
-      score: Math.max(trig.rate, noise.rate) + (1 - agreement),
-    };
-  } finally {
-    delta.grad?.dispose();
-    delta.grad = null;
-    delta.dispose();
+  const noisy = new Float32Array(o.noiseDraws * check.images.length);
+  for (let r = 0; r < o.noiseDraws; r++) {
+    for (let i = 0; i < check.images.length; i++) noisy[r * check.images.length + i] = (1 - o.noiseBlend) * check.images[i]! + o.noiseBlend * rng.uniform();
   }
+  const noise = o.noiseDraws > 0 ? maxClassFlip(own, await predictClasses(model, backend, noisy, [o.noiseDraws * n, c, h, w]), k) : { rate: 0, cls: 0 };
+  return {
+    agreement, triggerFlip: trig.rate, triggerClass: trig.cls, noiseFlip: noise.rate, noiseClass: noise.cls,
+    score: Math.max(trig.rate, noise.rate) + (1 - agreement),
+  };
 }
 
 export function formatSelfCheck(s: SelfCheck): string {

@@ -13,7 +13,7 @@ import { augmentOneShot, mixupPool } from '../../src/awm/clean-set.js';
 import { otherClasses, pickTriggers, rescaleEach } from '../../src/awm/class-triggers.js';
 import { Rng } from '../../src/data/rng.js';
 import { cpu32, cpu64, randomArray } from '../helpers/backends.js';
-import { planAwmPlus, resolveAwmPlusOptions, withNoiseBlendedCopies } from '../../src/awm/awm-plus.js';
+import { appendCopies, noiseBlended, planAwmPlus, resolveAwmPlusOptions } from '../../src/awm/awm-plus.js';
 import { applyTrigger, attackPreset } from '../../src/attacks/index.js';
 
 describe('sparsifyTriggers', () => {
@@ -330,7 +330,8 @@ describe('head calibration options and crops', () => {
 
   it('noise-blended calibration copies follow the crops, blend each pixel at the weight, and repeat the teacher rows', () => {
     const teacher = Float32Array.from({ length: 6 * 3 }, (_, j) => j / 18);
-    const { set, teacher: t } = withNoiseBlendedCopies(tinySet, teacher, 0.2, 7);
+    const withNoise = (seed: number) => appendCopies({ set: tinySet, teacher }, noiseBlended(tinySet.images, 0.2, seed), tinySet.n, teacher);
+    const { set, teacher: t } = withNoise(7);
     expect(set.n).toBe(12);
     expect(Array.from(set.labels)).toEqual([...tinySet.labels, ...tinySet.labels]);
     expect(Array.from(t)).toEqual([...teacher, ...teacher]);
@@ -341,8 +342,9 @@ describe('head calibration options and crops', () => {
       expect(u).toBeGreaterThanOrEqual(-1e-5);
       expect(u).toBeLessThan(1 + 1e-5);
     }
-    expect(Array.from(withNoiseBlendedCopies(tinySet, teacher, 0.2, 7).set.images)).toEqual(Array.from(set.images));
-    expect(Array.from(withNoiseBlendedCopies(tinySet, teacher, 0.2, 8).set.images)).not.toEqual(Array.from(set.images));
+    expect(Array.from(withNoise(7).set.images)).toEqual(Array.from(set.images));
+    expect(Array.from(withNoise(8).set.images)).not.toEqual(Array.from(set.images));
+    expect(() => appendCopies({ set: tinySet, teacher }, tinySet.images.subarray(1), tinySet.n, teacher)).toThrow(/6 copies need \d+ values and 18 teacher values/);
   });
 
   it('a milder crop scale changes the copies and keeps the originals first; bad scales are named', async () => {

@@ -6,7 +6,11 @@
 import { describe, expect, it } from 'vitest';
 import { fitLinearHead, headInputs, refitHead } from '../../src/awm/head-refit.js';
 import { headLinear, modelLogits } from '../../src/awm/head-calibration.js';
-import { teacherProbabilities } from '../../src/awm/awm-plus.js';
+import { appendCopies, applyHeadCalibration, resolveAwmPlusOptions, teacherProbabilities, type HeadCalibrationSet } from '../../src/awm/awm-plus.js';
+import { addTrigger, recoverSparseTrigger } from '../../src/awm/trigger-search.js';
+import type { CleanSet } from '../../src/awm/clean-set.js';
+import { Rng } from '../../src/data/rng.js';
+import { tensorSlot } from '../../src/nn/state-dict.js';
 import { createModel } from '../../src/nn/index.js';
 import { assign, tensor } from '../../src/ops/index.js';
 import { cpu32, randomArray } from '../helpers/backends.js';
@@ -145,5 +149,77 @@ describe('refitHead', () => {
       for (let c = 0; c < 4; c++) expect(Math.exp(row[c]! - m) / s).toBeCloseTo(teacher[i * 4 + c]!, 2);
     }
     model.dispose();
+  });
+});
+
+describe('applyHeadCalibration with triggered copies', () => {
+  const spec = { arch: 'small-cnn', inChannels: 1, numClasses: 4, width: 4, inputSize: 12 } as const;
+  const n = 24;
+  const crops = { images: randomArray(n * 144, 9, 0, 1), labels: Int32Array.from({ length: n }, (_, i) => i % 4), n, c: 1, h: 12, w: 12, numClasses: 4 };
+  const o = { headFit: 'linear', headL2: 0.03, tau: 6, triggerLr: 10, batchSize: 8, seed: 5 } as const;
+
+  /** A model whose head drifted (as masks leave it), the original's answers on the crops as teacher. */
+  async function drifted(): Promise<{ model: ReturnType<typeof createModel>; calibration: HeadCalibrationSet; start: Float32Array[] }> {
+    const model = createModel(cpu32, spec, { seed: 6 });
+    const teacher = await teacherProbabilities(model, cpu32, crops);
+    const head = headLinear(model);
+    const w = Float32Array.from(await head.weight.data(), (v, j) => (j % 3 === 0 ? 2 * v : v));
+    const t = tensor(cpu32, w, head.weight.shape);
+    assign(head.weight, t);
+    t.dispose();
+    return { model, calibration: { set: crops, teacher, crops, cropTeacher: teacher }, start: [w, Float32Array.from(await head.bias!.data())] };
+  }
+
+  it('each round recovers a trigger against the model as fitted, adds the triggered crops, and refits from the starting layer', async () => {
+    const a = await drifted();
+    const log: string[] = [];
+    const r = await applyHeadCalibration(a.model, cpu32, a.calibration, { ...o, calibrationTriggers: 2 }, (l) => log.push(l));
+    expect(r.triggerRounds).toHaveLength(2);
+    for (const t of r.triggerRounds!) {
+      expect(t.l1).toBeGreaterThan(0);
+      expect(t.l1).toBeLessThanOrEqual(o.tau * (1 + 1e-5));
+      expect(t.flip).toBeGreaterThanOrEqual(0);
+      expect(t.flip).toBeLessThanOrEqual(1);
+    }
+    expect(log.filter((l) => l.startsWith('head calibration (linear)'))).toHaveLength(3);
+    expect(log.filter((l) => /^head calibration trigger \d\/2: L1 [\d.]+, moves [\d.]+ % of the crops/.test(l))).toHaveLength(2);
+    expect(log.at(-1)).toMatch(new RegExp(`on ${3 * n} fresh crops`));
+
+    // The same steps by hand: a plain fit, the first trigger against it, then the layer put back before each refit.
+    const b = await drifted();
+    const head = headLinear(b.model);
+    await refitHead(b.model, cpu32, crops, b.calibration.teacher, { l2: o.headL2 });
+    const rng = new Rng(o.seed ^ 0xca17);
+    const search = { tau: o.tau, triggerLr: o.triggerLr, batchSize: o.batchSize, steps: 20 };
+    let fit = { set: crops as CleanSet, teacher: b.calibration.teacher };
+    for (let round = 0; round < 2; round++) {
+      fit = appendCopies(fit, addTrigger(crops.images, await recoverSparseTrigger(b.model, cpu32, crops, search, rng)), n, b.calibration.teacher);
+      tensorSlot(head.weight).write({ shape: head.weight.shape, data: b.start[0]! });
+      tensorSlot(head.bias!).write({ shape: head.bias!.shape, data: b.start[1]! });
+      await refitHead(b.model, cpu32, fit.set, fit.teacher, { l2: o.headL2 });
+    }
+    expect(Array.from(await headLinear(a.model).weight.data())).toEqual(Array.from(await head.weight.data()));
+    expect(Array.from(await headLinear(a.model).bias!.data())).toEqual(Array.from(await head.bias!.data()));
+    a.model.dispose();
+    b.model.dispose();
+  });
+
+  it('with no rounds it is the plain fit; the option is checked', async () => {
+    const a = await drifted();
+    const r = await applyHeadCalibration(a.model, cpu32, a.calibration, { ...o, calibrationTriggers: 0 }, () => {});
+    expect(r.triggerRounds).toBeUndefined();
+    const b = await drifted();
+    await refitHead(b.model, cpu32, crops, b.calibration.teacher, { l2: o.headL2 });
+    expect(Array.from(await headLinear(a.model).weight.data())).toEqual(Array.from(await headLinear(b.model).weight.data()));
+    expect(() => resolveAwmPlusOptions({ calibrationTriggers: 1.5 }, { clean: crops, seed: 0 })).toThrow(/--calibration-triggers must be a whole number of rounds >= 0, got 1.5/);
+    expect(resolveAwmPlusOptions({}, { clean: crops, seed: 0 }).calibrationTriggers).toBe(0);
+    a.model.dispose();
+    b.model.dispose();
+  });
+
+  it('addTrigger adds one image\'s trigger to every image, clipped to [0, 1], and names a mismatch', () => {
+    const images = Float32Array.from([0.1, 0.9, 0.5, 0, 1, 0.3]);
+    expect(Array.from(addTrigger(images, Float32Array.from([0.5, 0.5, -1])))).toEqual([0.6, 1, 0, 0.5, 1, 0].map(Math.fround));
+    expect(() => addTrigger(images, Float32Array.from([1, 2, 3, 4]))).toThrow(/6 image values are not a whole number of 4-value images/);
   });
 });
