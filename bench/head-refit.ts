@@ -6,7 +6,7 @@
  *
  * AWM+ masks convolutions only, so an output's head is the original model's plus whatever `--calibrate-head` fitted.
  * This puts the original head back and fits it again exactly as `awm purify --calibrate-head` would for that seed
- * (same clean images, same calibration crops, same teacher), with `--head-fit`, `--calibration-scale`, `--calibration-noise`, `--calibration-triggers` and `--l2` (awm purify's `--head-l2`) as given.
+ * (same clean images, same calibration crops, same teacher), with `--head-fit`, `--calibration-scale`, `--calibration-noise`, `--calibration-triggers`, `--suspect-shift` (with `--report`) and `--l2` (awm purify's `--head-l2`) as given.
  * So one masking run can be scored with each kind of fit (python3 bench/asr_breakdown.py on the outputs); the masks
  * do not depend on the calibration (test/cli/purify.test.ts checks that they are bit-identical with and without it).
  */
@@ -14,10 +14,11 @@ import { parseFlags } from '../src/cli/args.js';
 import { createBackend } from '../src/backends/index.js';
 import { openModel } from '../src/cli/common.js';
 import { chooseCleanSource } from '../src/cli/purify-sources.js';
-import { applyHeadCalibration, prepareHeadCalibration, resolveAwmPlusOptions, AWM_PLUS_DEFAULTS, type HeadFitMode } from '../src/awm/awm-plus.js';
+import { applyHeadCalibration, applySuspectShift, prepareHeadCalibration, resolveAwmPlusOptions, AWM_PLUS_DEFAULTS, type HeadFitMode } from '../src/awm/awm-plus.js';
 import { headLinear } from '../src/awm/head-calibration.js';
 import { saveModel } from '../src/nn/model-file.js';
 import { tensorSlot } from '../src/nn/state-dict.js';
+import { readFileSync } from 'node:fs';
 import { writeFileAtomic } from '../src/io/atomic-write.node.js';
 
 const FLAGS = {
@@ -31,6 +32,8 @@ const FLAGS = {
   'calibration-scale': { type: 'number', default: AWM_PLUS_DEFAULTS.calibrationScale, help: "the calibration crops' smallest share of the image area" },
   'calibration-noise': { type: 'number', default: AWM_PLUS_DEFAULTS.calibrationNoise, help: 'blend weight of the noise-blended calibration copies (0: off)' },
   'calibration-triggers': { type: 'int', default: AWM_PLUS_DEFAULTS.calibrationTriggers, help: 'rounds of triggered calibration copies (0: off)' },
+  'suspect-shift': { type: 'number', default: AWM_PLUS_DEFAULTS.suspectShift, help: "lower the suspected target's bias by this much (needs --report)" },
+  report: { type: 'string', help: "the awm purify run's JSON report: its self-check before masking names the suspected class" },
   l2: { type: 'number', default: AWM_PLUS_DEFAULTS.headL2, help: "the linear fit's pull towards the original layer" },
   backend: { type: 'string', default: 'auto', help: 'auto, webgpu or cpu' },
   out: { type: 'string', help: 'where to write the re-fitted model' },
@@ -57,6 +60,12 @@ const to = headLinear(purified.model);
 if (from.inFeatures !== to.inFeatures || from.outFeatures !== to.outFeatures) throw new Error(`${flags.purified} has another head than ${flags.original}: not an output of it`);
 for (const [src, dst] of [[from.weight, to.weight], [from.bias!, to.bias!]] as const) tensorSlot(dst).write({ shape: src.shape, data: await src.data() });
 await applyHeadCalibration(purified.model, backend, calibration, o, (line) => console.log(line));
+if (Number(flags['suspect-shift']) > 0) {
+  if (!flags.report) throw new Error('--suspect-shift needs --report (the purify run\'s self-check before masking names the class)');
+  const before = JSON.parse(readFileSync(String(flags.report), 'utf8')).details?.selfCheck?.before;
+  if (!before) throw new Error(`${flags.report} has no self-check before masking (details.selfCheck.before)`);
+  await applySuspectShift(purified.model, before, Number(flags['suspect-shift']), (line) => console.log(line));
+}
 await writeFileAtomic(String(flags.out), await saveModel(purified.model, purified.metadata));
 console.log(`wrote ${flags.out}`);
 process.exit(0);

@@ -32,6 +32,7 @@ import { applyTrigger, type AttackSpec } from '../attacks/index.js';
 import { foldedOutcome, roundLogger } from './awm-defense.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
+import type { Tensor } from '../tensor/tensor.js';
 import * as ops from '../ops/index.js';
 
 export interface AwmPlusOptions extends AwmOptions {
@@ -97,6 +98,13 @@ export interface AwmPlusOptions extends AwmOptions {
    * model's answer on the clean crop, and fits the head again (from the layer it started from) on all copies so far.
    */
   calibrationTriggers: number;
+  /**
+   * After the head fit, lower the last layer's bias of the suspected target class by this much (0 = off). The suspect is
+   * the class the self-check before masking saw one perturbation send most images to, when that share is at least
+   * SUSPECT_MIN_FLIP. Why: after one-shot masking much of what is left of the ASR is clean images of a neighbouring
+   * class already in the target (README, "Suspect-class shift"); the fit on one image per class cannot see that.
+   */
+  suspectShift: number;
   tau3072: number;
 }
 
@@ -142,7 +150,20 @@ export const AWM_PLUS_DEFAULTS = {
   headL2: HEAD_REFIT_L2,
   calibrationNoise: 0.2,
   calibrationTriggers: 0,
+  suspectShift: 0,
 } as const;
+
+/**
+ * The self-check's flip rate at which its class counts as a suspected target. Backdoored models: 97 % on both
+ * ResNets (README); the Blend model's recovered-trigger flip, which misses its dense trigger, was 8-10 %.
+ */
+export const SUSPECT_MIN_FLIP = 0.5;
+
+/** The class a backdoor most likely targets, from a self-check of the model before masking, or undefined when neither flip reaches SUSPECT_MIN_FLIP. */
+export function suspectedTarget(before: Pick<SelfCheck, 'triggerFlip' | 'triggerClass' | 'noiseFlip' | 'noiseClass'>): { cls: number; flip: number } | undefined {
+  const { flip, cls } = before.triggerFlip >= before.noiseFlip ? { flip: before.triggerFlip, cls: before.triggerClass } : { flip: before.noiseFlip, cls: before.noiseClass };
+  return flip >= SUSPECT_MIN_FLIP ? { cls, flip } : undefined;
+}
 
 export type HeadFitMode = 'bias' | 'linear';
 export const HEAD_FIT_MODES: readonly HeadFitMode[] = ['bias', 'linear'];
@@ -171,6 +192,8 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.calibrationNoise !== undefined && !(p.calibrationNoise >= 0 && p.calibrationNoise < 1)) throw new Error(`AWM+: --calibration-noise must be at least 0 and below 1, got ${p.calibrationNoise}`);
   if (p.calibrationScale !== undefined && !(p.calibrationScale > 0 && p.calibrationScale <= 1)) throw new Error(`AWM+: --calibration-scale must be above 0 and at most 1, got ${p.calibrationScale}`);
   if (p.calibrationTriggers !== undefined && !(Number.isInteger(p.calibrationTriggers) && p.calibrationTriggers >= 0)) throw new Error(`AWM+: --calibration-triggers must be a whole number of rounds >= 0, got ${p.calibrationTriggers}`);
+  if (p.suspectShift !== undefined && !(p.suspectShift >= 0 && Number.isFinite(p.suspectShift))) throw new Error(`AWM+: --suspect-shift must be a finite number >= 0, got ${p.suspectShift}`);
+  if ((p.suspectShift ?? AWM_PLUS_DEFAULTS.suspectShift) > 0 && p.selfCheck === false) throw new Error('AWM+: --suspect-shift needs the self-check to find the suspected class (drop --self-check=false)');
   if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
   if (p.candidates !== undefined && !(Number.isInteger(p.candidates) && p.candidates >= 1)) throw new Error(`AWM+: candidates must be a whole number >= 1, got ${p.candidates}`);
   if (p.selfCheck === false && (p.candidates ?? 1) > 1) throw new Error('AWM+: --candidates needs the self-check to choose between runs (drop --self-check=false)');
@@ -218,6 +241,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     headL2: p.headL2 ?? AWM_PLUS_DEFAULTS.headL2,
     calibrationNoise: p.calibrationNoise ?? AWM_PLUS_DEFAULTS.calibrationNoise,
     calibrationTriggers: p.calibrationTriggers ?? AWM_PLUS_DEFAULTS.calibrationTriggers,
+    suspectShift: p.suspectShift ?? AWM_PLUS_DEFAULTS.suspectShift,
   };
 }
 
@@ -442,7 +466,30 @@ export async function runAwmPlusCandidates(
   if (o.candidates > 1) log(`kept candidate ${runs.indexOf(best) + 1} (seed ${best.seed}): the lowest self-check score`);
   setMasks(model, best.result.masks);
   const fitted = calibration ? await applyHeadCalibration(model, backend, calibration, o, log) : {};
-  return { best, runs, before, ...fitted };
+  const suspect = o.suspectShift > 0 && before ? await applySuspectShift(model, before, o.suspectShift, log) : undefined;
+  return { best, runs, before, ...fitted, ...(suspect ? { suspect } : {}) };
+}
+
+/** What --suspect-shift did: the suspected class (null when the self-check saw none), the flip that named it, the shift. */
+export interface SuspectShift {
+  cls: number | null;
+  flip: number;
+  shift: number;
+}
+
+/** Lowers the head's bias of the class the self-check before masking suspects (suspectedTarget), if any, and logs it. */
+export async function applySuspectShift(model: Classifier, before: SelfCheck, shift: number, log: (line: string) => void): Promise<SuspectShift> {
+  const suspect = suspectedTarget(before);
+  if (!suspect) {
+    log(`suspect-class shift: none (the self-check before masking moved at most ${(100 * Math.max(before.triggerFlip, before.noiseFlip)).toFixed(1)} % of its images into one class, below ${100 * SUSPECT_MIN_FLIP} %)`);
+    return { cls: null, flip: Math.max(before.triggerFlip, before.noiseFlip), shift };
+  }
+  const bias = headLinear(model).bias as Tensor;
+  const b = Float32Array.from(await bias.data());
+  b[suspect.cls]! -= shift;
+  tensorSlot(bias).write({ shape: bias.shape, data: b });
+  log(`suspect-class shift: class ${suspect.cls}'s bias lowered by ${shift} (the self-check before masking sent ${(100 * suspect.flip).toFixed(1)} % of its images there)`);
+  return { cls: suspect.cls, flip: suspect.flip, shift };
 }
 
 /** What runAwmPlusCandidates returns: the kept run, every run, the self-check before, and the head calibration if on. */
@@ -453,6 +500,7 @@ export interface AwmPlusRuns {
   headShift?: BiasFit;
   headRefit?: HeadFit;
   triggerRounds?: CalibrationTriggerRound[];
+  suspect?: SuspectShift;
 }
 
 /** Folds the kept candidate's masks into the weights and packages the run: its rounds, every candidate's self-check, the GEMM work of all of them. */
@@ -466,6 +514,7 @@ export function awmPlusOutcome(model: Classifier, t0: number, o: AwmPlusOptions,
     // The fitted layer itself is in the output file; the layer before the fit is the input model's (masks touch convolutions only).
     outcome.details.headCalibration = { mode: 'linear', lossBefore: f.lossBefore, lossAfter: f.lossAfter, weightChange: f.weightChange, biasChange: f.biasChange, iterations: f.iterations };
   }
+  if (r.suspect) outcome.details.suspectShift = r.suspect;
   if (r.triggerRounds && outcome.details.headCalibration) (outcome.details.headCalibration as Record<string, unknown>).triggerRounds = r.triggerRounds;
   if (r.before) {
     outcome.details.selfCheck = {

@@ -44,6 +44,12 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
       lines.push('');
     }
   }
+  const suspect = r.details.suspectShift as { cls: number | null; flip: number; shift: number } | undefined;
+  if (suspect) {
+    lines.push('## Suspect-class shift', '', suspect.cls === null
+      ? `None: the self-check before masking moved at most ${(100 * suspect.flip).toFixed(1)} % of its images into one class.`
+      : `Class ${suspect.cls}'s bias in the last layer lowered by ${suspect.shift}: the self-check before masking sent ${(100 * suspect.flip).toFixed(1)} % of its images there.`, '');
+  }
   if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, left to right (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
   if (r.maskStats?.length) {
     lines.push('## Masks per layer', '', '| layer | entries | mean | min | fraction < 0.5 |', '|---|---|---|---|---|');

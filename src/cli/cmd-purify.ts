@@ -82,6 +82,7 @@ export const purifyCommand: Command = {
     'head-l2': num('AWM+ with --calibrate-head --head-fit linear: the pull towards the original last layer (default 0.03; smaller lets the layer move further)'),
     'calibration-noise': num('AWM+ with --calibrate-head: also fit on a copy of each calibration crop blended with uniform noise at this weight, held to the original model\'s answer on the clean crop (default 0.2; 0: off)'),
     'calibration-triggers': int('AWM+ with --calibrate-head: rounds of triggered calibration copies; each recovers a trigger against the masked model as fitted, holds the triggered crops to the original model\'s clean answers and fits the head again (default 0: off)'),
+    'suspect-shift': num('AWM+: after the masks (and any head calibration), lower the last layer\'s bias of the class the self-check before masking found a perturbation sending at least half its images to, by this much (default 0: off)'),
     'calibration-scale': num('AWM+ with --calibrate-head: the calibration crops\' smallest share of the image area (default 0.6; 0.08 gives stop 13\'s crops)'),
     'class-triggers': { type: 'boolean', help: 'AWM+: recover one targeted trigger per class instead of one universal trigger (default false)' },
     // FT and ANP
@@ -113,7 +114,7 @@ export function purifyOptions(flags: ParsedFlags, method: DefenseMethod, seed: n
     method,
     seed,
     awm,
-    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), noiseBlend: f('noise-blend'), noiseShare: f('noise-share'), noiseBlendMax: f('noise-blend-max'), blendAscent: f('blend-ascent'), blendAscentLr: f('blend-ascent-lr'), candidates: f('candidates'), selfCheck: b('self-check'), selectRound: b('select-round'), calibrateHead: b('calibrate-head'), headFit: flags['head-fit'] as HeadFitMode | undefined, calibrationScale: f('calibration-scale'), headL2: f('head-l2'), calibrationNoise: f('calibration-noise'), calibrationTriggers: f('calibration-triggers'), sparseTrigger: b('sparse-trigger'), maskEps: f('mask-eps'), maskOptimizer: flags['mask-optimizer'] as MaskOptimizer | undefined, knownTrigger: b('known-trigger') }) },
+    awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), noiseBlend: f('noise-blend'), noiseShare: f('noise-share'), noiseBlendMax: f('noise-blend-max'), blendAscent: f('blend-ascent'), blendAscentLr: f('blend-ascent-lr'), candidates: f('candidates'), selfCheck: b('self-check'), selectRound: b('select-round'), calibrateHead: b('calibrate-head'), headFit: flags['head-fit'] as HeadFitMode | undefined, calibrationScale: f('calibration-scale'), headL2: f('head-l2'), calibrationNoise: f('calibration-noise'), calibrationTriggers: f('calibration-triggers'), suspectShift: f('suspect-shift'), sparseTrigger: b('sparse-trigger'), maskEps: f('mask-eps'), maskOptimizer: flags['mask-optimizer'] as MaskOptimizer | undefined, knownTrigger: b('known-trigger') }) },
     ft: defined({ steps: f('steps'), lr: f('lr'), batchSize: f('batch-size') }),
     anp: defined({
       iterations: f('iterations'), eps: f('anp-eps'), alpha: f('anp-alpha'), batchSize: f('batch-size'),

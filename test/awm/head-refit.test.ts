@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { fitLinearHead, headInputs, refitHead } from '../../src/awm/head-refit.js';
 import { headLinear, modelLogits } from '../../src/awm/head-calibration.js';
-import { appendCopies, applyHeadCalibration, resolveAwmPlusOptions, teacherProbabilities, type HeadCalibrationSet } from '../../src/awm/awm-plus.js';
+import { appendCopies, applyHeadCalibration, applySuspectShift, resolveAwmPlusOptions, suspectedTarget, SUSPECT_MIN_FLIP, teacherProbabilities, type HeadCalibrationSet } from '../../src/awm/awm-plus.js';
 import { addTrigger, recoverSparseTrigger } from '../../src/awm/trigger-search.js';
 import type { CleanSet } from '../../src/awm/clean-set.js';
 import { Rng } from '../../src/data/rng.js';
@@ -221,5 +221,35 @@ describe('applyHeadCalibration with triggered copies', () => {
     const images = Float32Array.from([0.1, 0.9, 0.5, 0, 1, 0.3]);
     expect(Array.from(addTrigger(images, Float32Array.from([0.5, 0.5, -1])))).toEqual([0.6, 1, 0, 0.5, 1, 0].map(Math.fround));
     expect(() => addTrigger(images, Float32Array.from([1, 2, 3, 4]))).toThrow(/6 image values are not a whole number of 4-value images/);
+  });
+});
+
+describe('suspect-class shift', () => {
+  const check = (triggerFlip: number, triggerClass: number, noiseFlip: number, noiseClass: number) => ({ agreement: 1, triggerFlip, triggerClass, noiseFlip, noiseClass, score: Math.max(triggerFlip, noiseFlip) });
+
+  it('suspects the class of the larger flip, and none below half the images', () => {
+    expect(suspectedTarget(check(0.973, 0, 0.556, 8))).toEqual({ cls: 0, flip: 0.973 });
+    expect(suspectedTarget(check(0.079, 8, 0.976, 0))).toEqual({ cls: 0, flip: 0.976 });
+    expect(suspectedTarget(check(0.3, 2, 0.49, 5))).toBeUndefined();
+    expect(suspectedTarget(check(SUSPECT_MIN_FLIP, 4, 0, 1))).toEqual({ cls: 4, flip: SUSPECT_MIN_FLIP });
+  });
+
+  it("lowers only the suspect's bias by the shift; with no suspect the model is untouched", async () => {
+    const spec = { arch: 'small-cnn', inChannels: 1, numClasses: 4, width: 4, inputSize: 12 } as const;
+    const model = createModel(cpu32, spec, { seed: 8 });
+    const head = headLinear(model);
+    const b0 = Array.from(await head.bias!.data());
+    const w0 = Array.from(await head.weight.data());
+    const log: string[] = [];
+    expect(await applySuspectShift(model, check(0.9, 2, 0.1, 1), 0.75, (l) => log.push(l))).toEqual({ cls: 2, flip: 0.9, shift: 0.75 });
+    expect(Array.from(await head.bias!.data())).toEqual(b0.map((v, c) => (c === 2 ? Math.fround(v - 0.75) : v)));
+    expect(Array.from(await head.weight.data())).toEqual(w0);
+    expect(await applySuspectShift(model, check(0.2, 2, 0.3, 1), 0.75, (l) => log.push(l))).toEqual({ cls: null, flip: 0.3, shift: 0.75 });
+    expect(Array.from(await head.bias!.data())).toEqual(b0.map((v, c) => (c === 2 ? Math.fround(v - 0.75) : v)));
+    expect(log[0]).toMatch(/class 2's bias lowered by 0.75 \(the self-check before masking sent 90.0 % of its images there\)/);
+    expect(log[1]).toMatch(/none \(the self-check before masking moved at most 30.0 %/);
+    expect(() => resolveAwmPlusOptions({ suspectShift: -1 }, { clean: { n: 1, c: 1, h: 12, w: 12, numClasses: 4, images: new Float32Array(144), labels: new Int32Array(1) }, seed: 0 })).toThrow(/--suspect-shift must be a finite number >= 0, got -1/);
+    expect(() => resolveAwmPlusOptions({ suspectShift: 1, selfCheck: false }, { clean: { n: 1, c: 1, h: 12, w: 12, numClasses: 4, images: new Float32Array(144), labels: new Int32Array(1) }, seed: 0 })).toThrow(/--suspect-shift needs the self-check/);
+    model.dispose();
   });
 });

@@ -145,6 +145,29 @@ describe('awm purify (CPU backend)', () => {
     expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
   });
 
+  it('AWM+ with --suspect-shift: only the suspected class\'s head bias moves, by the shift, as the report and its Markdown say', async () => {
+    const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '2', '--select-round=false'];
+    const clean = ['--model', modelPath, '--clean', join(dir, 'clean.safetensors')];
+    await run([...clean, '--out', join(dir, 'sus.safetensors'), '--masks', join(dir, 'sus-m.safetensors'), '--report', join(dir, 'sus.json'), ...tiny, ...plus, '--suspect-shift', '0.5']);
+    await run([...clean, '--out', join(dir, 'nosus.safetensors'), '--masks', join(dir, 'nosus-m.safetensors'), ...tiny, ...plus]);
+    expect(readFileSync(join(dir, 'sus-m.safetensors')).equals(readFileSync(join(dir, 'nosus-m.safetensors')))).toBe(true);
+    const report = JSON.parse(readFileSync(join(dir, 'sus.json'), 'utf8'));
+    const { cls, flip, shift } = report.details.suspectShift;
+    const before = report.details.selfCheck.before;
+    expect(shift).toBe(0.5);
+    expect(flip).toBe(Math.max(before.triggerFlip, before.noiseFlip));
+    expect(cls).not.toBeNull(); // the tiny model is backdoored: the self-check finds its target
+    expect(cls).toBe(flip >= 0.5 ? (before.triggerFlip >= before.noiseFlip ? before.triggerClass : before.noiseClass) : null);
+    const sus = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'sus.safetensors')))).tensors;
+    for (const [k, t] of parseSafetensors(new Uint8Array(readFileSync(join(dir, 'nosus.safetensors')))).tensors) {
+      if (k === 'linear.bias') Array.from(t.data).forEach((v, c) => expect(Number(sus.get(k)!.data[c]), `bias ${c}`).toBeCloseTo(Number(v) - (c === cls ? 0.5 : 0), 6));
+      else expect(sus.get(k)!.data, k).toEqual(t.data);
+    }
+    expect(readFileSync(join(dir, 'sus.md'), 'utf8')).toMatch(cls === null ? /## Suspect-class shift\n\nNone: / : new RegExp(`## Suspect-class shift\\n\\nClass ${cls}'s bias in the last layer lowered by 0.5`));
+    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-shift', '1', '--self-check=false'])).rejects.toThrow(/--suspect-shift needs the self-check/);
+    expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
+  });
+
   it.skipIf(!gpuBackend)('on WebGPU too, the same seed gives bit-identical masks', async () => {
     const masksFor = async (name: string) => {
       await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, `${name}.safetensors`), '--masks', join(dir, `${name}-m.safetensors`), '--seed', '5', ...tiny, '--backend', 'webgpu']);
