@@ -21,7 +21,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const artifacts = join(root, 'test/browser/artifacts');
 
 /** Small enough for SwiftShader on two cores; the demo model's ASR still falls (checked below). */
-const TINY = { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', 'lr-decay': '0.9', copies: '4', candidates: '2', seed: '1', device: 'webgpu', 'mask-optimizer': 'layer-adam' };
+const TINY = { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', 'lr-decay': '0.9', copies: '4', candidates: '2', seed: '1', device: 'webgpu', 'mask-optimizer': 'layer-adam', 'suspect-shift': '0.5' };
 
 if (!chromiumAvailable) {
   if (requireWebGpu) throw new Error('AWM_REQUIRE_WEBGPU=1 but /usr/bin/chromium is missing (apt-get install chromium)');
@@ -129,6 +129,7 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     expect(result.log.match(/kept the masks of round [123] of 3/g)).toHaveLength(Number(TINY.candidates));
     // The options beyond the quick preset reach the run: the masks' optimiser, and the head calibration after them.
     expect(result.log).toMatch(/masks by layer-adam/);
+    expect(result.log).toMatch(/suspect-class shift: (class \d's bias lowered by 0.5 \(the self-check before masking sent [\d.]+ % of its images there\)|none)/);
     expect(result.log).toMatch(/head calibration \(linear\) on \d+ fresh crops: cross-entropy to the original model [\d.]+ -> [\d.]+, weight moved [\d.]+ %/);
     expect(result.before).toBeGreaterThan(0.9);
     expect(result.after).toBeLessThan(result.before - 0.3);
@@ -141,11 +142,12 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     for (const size of sizes) expect(size).toBeGreaterThan(1000);
     const report = await page.evaluate(async () => {
       const link = Array.from(document.querySelectorAll<HTMLAnchorElement>('#downloads a')).find((a) => a.download.endsWith('.json'))!;
-      return (await (await fetch(link.href)).json()) as { settings: Record<string, unknown>; details: { headCalibration?: { mode: string; weightChange: number } } };
+      return (await (await fetch(link.href)).json()) as { settings: Record<string, unknown>; details: { headCalibration?: { mode: string; weightChange: number }; suspectShift?: { shift: number } } };
     });
     expect(report.details.headCalibration?.mode).toBe('linear');
     expect(report.details.headCalibration?.weightChange).toBeGreaterThan(0);
-    expect(report.settings).toMatchObject({ lrDecay: 0.9, maskOptimizer: 'layer-adam', calibrateHead: true, headFit: 'linear' });
+    expect(report.settings).toMatchObject({ lrDecay: 0.9, maskOptimizer: 'layer-adam', calibrateHead: true, headFit: 'linear', suspectShift: 0.5 });
+    expect(report.details.suspectShift?.shift).toBe(0.5);
 
     mkdirSync(artifacts, { recursive: true });
     await page.screenshot({ path: join(artifacts, 'page.png'), fullPage: true });
