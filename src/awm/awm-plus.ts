@@ -101,7 +101,7 @@ export interface AwmPlusOptions extends AwmOptions {
   /**
    * After the head fit, lower the last layer's bias of the suspected target class by this much (0 = off). The suspect is
    * the class the self-check before masking saw one perturbation send most images to, when that share is at least
-   * SUSPECT_MIN_FLIP. Why: after one-shot masking much of what is left of the ASR is clean images of a neighbouring
+   * SUSPECT_MIN_FLIP (80 %). Why: after one-shot masking much of what is left of the ASR is clean images of a neighbouring
    * class already in the target (README, "Suspect-class shift"); the fit on one image per class cannot see that.
    */
   suspectShift: number;
@@ -154,10 +154,11 @@ export const AWM_PLUS_DEFAULTS = {
 } as const;
 
 /**
- * The self-check's flip rate at which its class counts as a suspected target. Backdoored models: 97 % on both
- * ResNets (README); the Blend model's recovered-trigger flip, which misses its dense trigger, was 8-10 %.
+ * The self-check's flip rate at which its class counts as a suspected target. Stop 15 (README, "Suspect-class
+ * shift"), five runs on the two backdoored ResNets: the flip that named the real target was 96.5-97.6 %; noise blends
+ * sent 40-56 % of the images to the bag class, a natural sink for noise in Fashion-MNIST, not a backdoor.
  */
-export const SUSPECT_MIN_FLIP = 0.5;
+export const SUSPECT_MIN_FLIP = 0.8;
 
 /** The class a backdoor most likely targets, from a self-check of the model before masking, or undefined when neither flip reaches SUSPECT_MIN_FLIP. */
 export function suspectedTarget(before: Pick<SelfCheck, 'triggerFlip' | 'triggerClass' | 'noiseFlip' | 'noiseClass'>): { cls: number; flip: number } | undefined {

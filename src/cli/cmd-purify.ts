@@ -82,7 +82,7 @@ export const purifyCommand: Command = {
     'head-l2': num('AWM+ with --calibrate-head --head-fit linear: the pull towards the original last layer (default 0.03; smaller lets the layer move further)'),
     'calibration-noise': num('AWM+ with --calibrate-head: also fit on a copy of each calibration crop blended with uniform noise at this weight, held to the original model\'s answer on the clean crop (default 0.2; 0: off)'),
     'calibration-triggers': int('AWM+ with --calibrate-head: rounds of triggered calibration copies; each recovers a trigger against the masked model as fitted, holds the triggered crops to the original model\'s clean answers and fits the head again (default 0: off)'),
-    'suspect-shift': num('AWM+: after the masks (and any head calibration), lower the last layer\'s bias of the class the self-check before masking found a perturbation sending at least half its images to, by this much (default 0: off)'),
+    'suspect-shift': num('AWM+: after the masks (and any head calibration), lower the last layer\'s bias of the class the self-check before masking found a perturbation sending at least 80 % of its images to, by this much (default 0: off)'),
     'calibration-scale': num('AWM+ with --calibrate-head: the calibration crops\' smallest share of the image area (default 0.6; 0.08 gives stop 13\'s crops)'),
     'class-triggers': { type: 'boolean', help: 'AWM+: recover one targeted trigger per class instead of one universal trigger (default false)' },
     // FT and ANP

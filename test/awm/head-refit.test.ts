@@ -231,6 +231,8 @@ describe('suspect-class shift', () => {
     expect(suspectedTarget(check(0.973, 0, 0.556, 8))).toEqual({ cls: 0, flip: 0.973 });
     expect(suspectedTarget(check(0.079, 8, 0.976, 0))).toEqual({ cls: 0, flip: 0.976 });
     expect(suspectedTarget(check(0.3, 2, 0.49, 5))).toBeUndefined();
+    // BadNets seed 1 and 2 on SwiftShader: noise blends send 40-56 % to the bag class, which is not the target.
+    expect(suspectedTarget(check(0.12, 0, 0.556, 8))).toBeUndefined();
     expect(suspectedTarget(check(SUSPECT_MIN_FLIP, 4, 0, 1))).toEqual({ cls: 4, flip: SUSPECT_MIN_FLIP });
   });
 

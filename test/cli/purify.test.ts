@@ -157,7 +157,7 @@ describe('awm purify (CPU backend)', () => {
     expect(shift).toBe(0.5);
     expect(flip).toBe(Math.max(before.triggerFlip, before.noiseFlip));
     expect(cls).not.toBeNull(); // the tiny model is backdoored: the self-check finds its target
-    expect(cls).toBe(flip >= 0.5 ? (before.triggerFlip >= before.noiseFlip ? before.triggerClass : before.noiseClass) : null);
+    expect(cls).toBe(flip >= 0.8 ? (before.triggerFlip >= before.noiseFlip ? before.triggerClass : before.noiseClass) : null);
     const sus = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'sus.safetensors')))).tensors;
     for (const [k, t] of parseSafetensors(new Uint8Array(readFileSync(join(dir, 'nosus.safetensors')))).tensors) {
       if (k === 'linear.bias') Array.from(t.data).forEach((v, c) => expect(Number(sus.get(k)!.data[c]), `bias ${c}`).toBeCloseTo(Number(v) - (c === cls ? 0.5 : 0), 6));
