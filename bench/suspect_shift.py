@@ -1,0 +1,83 @@
+"""What AWM+'s suspect-class shift (`awm purify --suspect-shift S`) gives on finished runs, in PyTorch (never part
+of `npm test`).
+
+  /usr/bin/python3 bench/suspect_shift.py --attack models/fmnist_resnet18w16_blend.attack.json \
+    --original models/fmnist_resnet18w16_blend.safetensors OUT.safetensors:OUT.json [...] --shifts 0 0.5 1
+
+Each OUT is an `awm purify --method awm+` output and OUT.json its report. The suspected class comes from the report's
+self-check before masking, by the rule of src/awm/awm-plus.ts (suspectedTarget: the class of the larger flip, when
+it is at least 80 %). For each shift, the suspect's logit is lowered by it (what lowering the last layer's bias does),
+on the output as written and on the output with the original model's last layer put back (the masks alone), and
+ACC, ASR (target excluded), ASR over the images right without the trigger and the non-target images in the target
+class with no trigger are measured on all 10,000 Fashion-MNIST test images. `--json` writes the rows.
+"""
+import argparse
+import json
+import os
+import sys
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from awm_reference import load_test, trigger_fn  # noqa: E402
+from torch_interop import build, read_safetensors  # noqa: E402
+from asr_breakdown import with_head_from  # noqa: E402
+
+SUSPECT_MIN_FLIP = 0.8
+
+
+def suspected(before):
+    flip, cls = (before["triggerFlip"], before["triggerClass"]) if before["triggerFlip"] >= before["noiseFlip"] else (before["noiseFlip"], before["noiseClass"])
+    return (cls, flip) if flip >= SUSPECT_MIN_FLIP else (None, flip)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("runs", nargs="+", metavar="OUT.safetensors:REPORT.json")
+    ap.add_argument("--attack", required=True)
+    ap.add_argument("--original", required=True)
+    ap.add_argument("--shifts", type=float, nargs="+", default=[0.0, 0.5, 1.0])
+    ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", metavar="FILE")
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    original = read_safetensors(a.original)[0]
+    x, y = load_test(a.data_dir)
+    apply, target = trigger_fn(a.attack)
+    xt = apply(x)
+    nt = y != target
+    rows = []
+    for run in a.runs:
+        path, report = run.split(":")
+        before = json.load(open(report))["details"]["selfCheck"]["before"]
+        cls, flip = suspected(before)
+        state, meta = read_safetensors(path)
+        for head, st in (("as written", state), ("masks alone", with_head_from(state, original))):
+            _, net = build(st, meta, tuple(x.shape[-2:]))
+            net.load_state_dict(st, strict=True)
+            net.eval()
+            with torch.no_grad():
+                zc, zt = net(x), net(xt)
+            for s in a.shifts:
+                c, t = zc.clone(), zt.clone()
+                if cls is not None:
+                    c[:, cls] -= s
+                    t[:, cls] -= s
+                clean, trig = c.argmax(1), t.argmax(1)
+                right = nt & (clean == y)
+                pct = lambda v: round(100 * v.float().mean().item(), 1)  # noqa: E731
+                row = {"run": os.path.basename(path), "head": head, "suspect": cls, "flip": round(flip, 3), "shift": s,
+                       "acc": pct(clean == y), "asr": pct(trig[nt] == target), "asrOfRight": pct(trig[right] == target), "cleanToTarget": pct(clean[nt] == target)}
+                rows.append(row)
+                print(f"{row['run']} ({head}), suspect {cls} (flip {100 * flip:.1f} %), shift {s}: ACC {row['acc']} %, ASR {row['asr']} %, "
+                      f"ASR of images right without the trigger {row['asrOfRight']} %, in the target with no trigger {row['cleanToTarget']} %")
+    if a.json:
+        tmp = a.json + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump({"attack": a.attack, "original": a.original, "rows": rows}, f, indent=1)
+        os.replace(tmp, a.json)
+
+
+if __name__ == "__main__":
+    main()
