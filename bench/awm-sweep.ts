@@ -65,6 +65,10 @@ const SETTINGS: Array<{ name: string; flags: string[] }> = [
   // The head calibration (src/awm/head-calibration.ts) alone and on the two closest Blend settings.
   // Since stop 14 --calibrate-head refits the whole last layer on milder crops; cur-cal-bias is stop 13's fit.
   { name: 'cur-cal', flags: ['--calibrate-head'] },
+  // Since stop 15 the defaults calibrate the head and shift the suspected class: cur is them, cur-nocal stop 14's defaults.
+  { name: 'cur', flags: [] },
+  { name: 'cur-noshift', flags: ['--suspect-shift', '0'] },
+  { name: 'cur-nocal', flags: ['--calibrate-head=false', '--suspect-shift', '0'] },
   { name: 'cur-cal-bias', flags: ['--calibrate-head', '--head-fit', 'bias', '--calibration-scale', '0.08', '--calibration-noise', '0'] },
   { name: 'cur-cal-lrd85-mx400', flags: ['--calibrate-head', '--lr-decay', '0.85', '--mixup', '400'] },
   { name: 'cur-cal-lrd85-a02', flags: ['--calibrate-head', '--lr-decay', '0.85', '--alpha', '0.2'] },

@@ -144,19 +144,20 @@ export const AWM_PLUS_DEFAULTS = {
   selfCheck: true,
   /** On whenever the self-check is. */
   selectRound: true,
-  calibrateHead: false,
+  calibrateHead: true,
   headFit: 'linear',
   calibrationScale: 0.6,
   headL2: HEAD_REFIT_L2,
   calibrationNoise: 0.2,
   calibrationTriggers: 0,
-  suspectShift: 0,
+  suspectShift: 1,
 } as const;
 
 /**
  * The self-check's flip rate at which its class counts as a suspected target. Stop 15 (README, "Suspect-class
- * shift"), five runs on the two backdoored ResNets: the flip that named the real target was 96.5-97.6 %; noise blends
- * sent 40-56 % of the images to the bag class, a natural sink for noise in Fashion-MNIST, not a backdoor.
+ * shift"): on the two backdoored ResNets the flip that named the real target was 80.3-97.6 % (one BadNets seed
+ * found nothing above 40 %); noise blends sent 40-56 % of the images to the bag class, a natural sink for noise in
+ * Fashion-MNIST, not a backdoor. The value was set before the run at 80.3 % was seen.
  */
 export const SUSPECT_MIN_FLIP = 0.8;
 
@@ -194,7 +195,8 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.calibrationScale !== undefined && !(p.calibrationScale > 0 && p.calibrationScale <= 1)) throw new Error(`AWM+: --calibration-scale must be above 0 and at most 1, got ${p.calibrationScale}`);
   if (p.calibrationTriggers !== undefined && !(Number.isInteger(p.calibrationTriggers) && p.calibrationTriggers >= 0)) throw new Error(`AWM+: --calibration-triggers must be a whole number of rounds >= 0, got ${p.calibrationTriggers}`);
   if (p.suspectShift !== undefined && !(p.suspectShift >= 0 && Number.isFinite(p.suspectShift))) throw new Error(`AWM+: --suspect-shift must be a finite number >= 0, got ${p.suspectShift}`);
-  if ((p.suspectShift ?? AWM_PLUS_DEFAULTS.suspectShift) > 0 && p.selfCheck === false) throw new Error('AWM+: --suspect-shift needs the self-check to find the suspected class (drop --self-check=false)');
+  // Asked for explicitly it needs the self-check; as a default it is simply off without one.
+  if ((p.suspectShift ?? 0) > 0 && p.selfCheck === false) throw new Error('AWM+: --suspect-shift needs the self-check to find the suspected class (drop --self-check=false)');
   if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
   if (p.candidates !== undefined && !(Number.isInteger(p.candidates) && p.candidates >= 1)) throw new Error(`AWM+: candidates must be a whole number >= 1, got ${p.candidates}`);
   if (p.selfCheck === false && (p.candidates ?? 1) > 1) throw new Error('AWM+: --candidates needs the self-check to choose between runs (drop --self-check=false)');
@@ -242,7 +244,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     headL2: p.headL2 ?? AWM_PLUS_DEFAULTS.headL2,
     calibrationNoise: p.calibrationNoise ?? AWM_PLUS_DEFAULTS.calibrationNoise,
     calibrationTriggers: p.calibrationTriggers ?? AWM_PLUS_DEFAULTS.calibrationTriggers,
-    suspectShift: p.suspectShift ?? AWM_PLUS_DEFAULTS.suspectShift,
+    suspectShift: p.suspectShift ?? (p.selfCheck === false ? 0 : AWM_PLUS_DEFAULTS.suspectShift),
   };
 }
 

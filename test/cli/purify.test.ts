@@ -118,7 +118,7 @@ describe('awm purify (CPU backend)', () => {
     const clean = ['--model', modelPath, '--clean', join(dir, 'clean.safetensors')];
     await run([...clean, '--out', join(dir, 'cal.safetensors'), '--masks', join(dir, 'cal-m.safetensors'), '--report', join(dir, 'cal.json'), ...tiny, ...plus, '--calibrate-head', '--head-fit', 'bias']);
     await run([...clean, '--out', join(dir, 'lin.safetensors'), '--masks', join(dir, 'lin-m.safetensors'), '--report', join(dir, 'lin.json'), ...tiny, ...plus, '--calibrate-head']);
-    await run([...clean, '--out', join(dir, 'nocal.safetensors'), '--masks', join(dir, 'nocal-m.safetensors'), ...tiny, ...plus]);
+    await run([...clean, '--out', join(dir, 'nocal.safetensors'), '--masks', join(dir, 'nocal-m.safetensors'), ...tiny, ...plus, '--calibrate-head=false']);
     for (const name of ['cal', 'lin']) expect(readFileSync(join(dir, `${name}-m.safetensors`)).equals(readFileSync(join(dir, 'nocal-m.safetensors'))), name).toBe(true);
     const calReport = JSON.parse(readFileSync(join(dir, 'cal.json'), 'utf8'));
     expect(calReport.details.headCalibration.mode).toBe('bias');
@@ -149,7 +149,7 @@ describe('awm purify (CPU backend)', () => {
     const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '2', '--select-round=false'];
     const clean = ['--model', modelPath, '--clean', join(dir, 'clean.safetensors')];
     await run([...clean, '--out', join(dir, 'sus.safetensors'), '--masks', join(dir, 'sus-m.safetensors'), '--report', join(dir, 'sus.json'), ...tiny, ...plus, '--suspect-shift', '0.5']);
-    await run([...clean, '--out', join(dir, 'nosus.safetensors'), '--masks', join(dir, 'nosus-m.safetensors'), ...tiny, ...plus]);
+    await run([...clean, '--out', join(dir, 'nosus.safetensors'), '--masks', join(dir, 'nosus-m.safetensors'), ...tiny, ...plus, '--suspect-shift', '0']);
     expect(readFileSync(join(dir, 'sus-m.safetensors')).equals(readFileSync(join(dir, 'nosus-m.safetensors')))).toBe(true);
     const report = JSON.parse(readFileSync(join(dir, 'sus.json'), 'utf8'));
     const { cls, flip, shift } = report.details.suspectShift;
