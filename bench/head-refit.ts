@@ -32,7 +32,7 @@ const FLAGS = {
   'calibration-scale': { type: 'number', default: AWM_PLUS_DEFAULTS.calibrationScale, help: "the calibration crops' smallest share of the image area" },
   'calibration-noise': { type: 'number', default: AWM_PLUS_DEFAULTS.calibrationNoise, help: 'blend weight of the noise-blended calibration copies (0: off)' },
   'calibration-triggers': { type: 'int', default: AWM_PLUS_DEFAULTS.calibrationTriggers, help: 'rounds of triggered calibration copies (0: off)' },
-  'suspect-shift': { type: 'number', default: AWM_PLUS_DEFAULTS.suspectShift, help: "lower the suspected target's bias by this much (needs --report)" },
+  'suspect-shift': { type: 'number', default: 0, help: "lower the suspected target's bias by this much (needs --report; awm purify's default is 1)" },
   report: { type: 'string', help: "the awm purify run's JSON report: its self-check before masking names the suspected class" },
   l2: { type: 'number', default: AWM_PLUS_DEFAULTS.headL2, help: "the linear fit's pull towards the original layer" },
   backend: { type: 'string', default: 'auto', help: 'auto, webgpu or cpu' },
