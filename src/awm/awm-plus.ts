@@ -18,7 +18,7 @@
  * The faithful AWM stays the default method; AWM+ is `--method awm+`. */
 import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
-import { calibrateHead, headLinear, modelOutputs, type BiasFit } from './head-calibration.js';
+import { calibrateHead, headLinear, modelOutputs, shiftHeadBias, type BiasFit } from './head-calibration.js';
 import { HEAD_REFIT_L2, refitHead, type HeadFit } from './head-refit.js';
 import { Rng } from '../data/rng.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
@@ -32,7 +32,6 @@ import { applyTrigger, type AttackSpec } from '../attacks/index.js';
 import { foldedOutcome, roundLogger } from './awm-defense.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
-import type { Tensor } from '../tensor/tensor.js';
 import * as ops from '../ops/index.js';
 
 export interface AwmPlusOptions extends AwmOptions {
@@ -161,10 +160,17 @@ export const AWM_PLUS_DEFAULTS = {
  */
 export const SUSPECT_MIN_FLIP = 0.8;
 
+type FlipsOf = Pick<SelfCheck, 'triggerFlip' | 'triggerClass' | 'noiseFlip' | 'noiseClass'>;
+
+/** The larger of a self-check's two flips and the class it sent images to (the trigger's on a tie). */
+function strongestFlip(before: FlipsOf): { cls: number; flip: number } {
+  return before.triggerFlip >= before.noiseFlip ? { flip: before.triggerFlip, cls: before.triggerClass } : { flip: before.noiseFlip, cls: before.noiseClass };
+}
+
 /** The class a backdoor most likely targets, from a self-check of the model before masking, or undefined when neither flip reaches SUSPECT_MIN_FLIP. */
-export function suspectedTarget(before: Pick<SelfCheck, 'triggerFlip' | 'triggerClass' | 'noiseFlip' | 'noiseClass'>): { cls: number; flip: number } | undefined {
-  const { flip, cls } = before.triggerFlip >= before.noiseFlip ? { flip: before.triggerFlip, cls: before.triggerClass } : { flip: before.noiseFlip, cls: before.noiseClass };
-  return flip >= SUSPECT_MIN_FLIP ? { cls, flip } : undefined;
+export function suspectedTarget(before: FlipsOf): { cls: number; flip: number } | undefined {
+  const strongest = strongestFlip(before);
+  return strongest.flip >= SUSPECT_MIN_FLIP ? strongest : undefined;
 }
 
 export type HeadFitMode = 'bias' | 'linear';
@@ -484,13 +490,12 @@ export interface SuspectShift {
 export async function applySuspectShift(model: Classifier, before: SelfCheck, shift: number, log: (line: string) => void): Promise<SuspectShift> {
   const suspect = suspectedTarget(before);
   if (!suspect) {
-    log(`suspect-class shift: none (the self-check before masking moved at most ${(100 * Math.max(before.triggerFlip, before.noiseFlip)).toFixed(1)} % of its images into one class, below ${100 * SUSPECT_MIN_FLIP} %)`);
-    return { cls: null, flip: Math.max(before.triggerFlip, before.noiseFlip), shift };
+    const { flip } = strongestFlip(before);
+    log(`suspect-class shift: none (the self-check before masking moved at most ${(100 * flip).toFixed(1)} % of its images into one class, below ${100 * SUSPECT_MIN_FLIP} %)`);
+    return { cls: null, flip, shift };
   }
-  const bias = headLinear(model).bias as Tensor;
-  const b = Float32Array.from(await bias.data());
-  b[suspect.cls]! -= shift;
-  tensorSlot(bias).write({ shape: bias.shape, data: b });
+  const head = headLinear(model);
+  await shiftHeadBias(head, Array.from({ length: head.outFeatures }, (_, c) => (c === suspect.cls ? -shift : 0)));
   log(`suspect-class shift: class ${suspect.cls}'s bias lowered by ${shift} (the self-check before masking sent ${(100 * suspect.flip).toFixed(1)} % of its images there)`);
   return { cls: suspect.cls, flip: suspect.flip, shift };
 }
@@ -509,16 +514,16 @@ export interface AwmPlusRuns {
 /** Folds the kept candidate's masks into the weights and packages the run: its rounds, every candidate's self-check, the GEMM work of all of them. */
 export function awmPlusOutcome(model: Classifier, t0: number, o: AwmPlusOptions, r: AwmPlusRuns): DefenseOutcome {
   const outcome = foldedOutcome(model, 'awm+', t0, o, r.best.result, r.best.poolSize);
+  const triggerRounds = r.triggerRounds ? { triggerRounds: r.triggerRounds } : {};
   if (r.headShift) {
-    outcome.details.headCalibration = { mode: 'bias', shift: Array.from(r.headShift.shift), lossBefore: r.headShift.lossBefore, lossAfter: r.headShift.lossAfter, iterations: r.headShift.iterations };
+    outcome.details.headCalibration = { mode: 'bias', shift: Array.from(r.headShift.shift), lossBefore: r.headShift.lossBefore, lossAfter: r.headShift.lossAfter, iterations: r.headShift.iterations, ...triggerRounds };
   }
   if (r.headRefit) {
     const f = r.headRefit;
     // The fitted layer itself is in the output file; the layer before the fit is the input model's (masks touch convolutions only).
-    outcome.details.headCalibration = { mode: 'linear', lossBefore: f.lossBefore, lossAfter: f.lossAfter, weightChange: f.weightChange, biasChange: f.biasChange, iterations: f.iterations };
+    outcome.details.headCalibration = { mode: 'linear', lossBefore: f.lossBefore, lossAfter: f.lossAfter, weightChange: f.weightChange, biasChange: f.biasChange, iterations: f.iterations, ...triggerRounds };
   }
   if (r.suspect) outcome.details.suspectShift = r.suspect;
-  if (r.triggerRounds && outcome.details.headCalibration) (outcome.details.headCalibration as Record<string, unknown>).triggerRounds = r.triggerRounds;
   if (r.before) {
     outcome.details.selfCheck = {
       before: r.before,

@@ -160,8 +160,13 @@ export function modelLogits(model: Classifier, backend: Backend, set: CleanSet):
 export async function calibrateHead(model: Classifier, backend: Backend, set: CleanSet, teacher: Float32Array, opts: { l2?: number } = {}): Promise<BiasFit> {
   const head = headLinear(model);
   const fit = fitLogitBias(await modelLogits(model, backend, set), teacher, set.n, model.spec.numClasses, opts);
+  await shiftHeadBias(head, fit.shift);
+  return fit;
+}
+
+/** Adds `shift` (one value per class) to the head's bias in place. */
+export async function shiftHeadBias(head: Linear, shift: ArrayLike<number>): Promise<void> {
   const bias = head.bias as Tensor;
   const old = await bias.data();
-  tensorSlot(bias).write({ shape: bias.shape, data: Float32Array.from(old, (v, c) => v + fit.shift[c]!) });
-  return fit;
+  tensorSlot(bias).write({ shape: bias.shape, data: Float32Array.from(old, (v, c) => v + shift[c]!) });
 }

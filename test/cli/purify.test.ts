@@ -141,6 +141,13 @@ describe('awm purify (CPU backend)', () => {
     expect(linCal.lossAfter).toBeLessThan(linCal.lossBefore);
     expect(readFileSync(join(dir, 'lin.md'), 'utf8')).toMatch(/## Head calibration\n\nthe last layer refitted \(weight moved [\d.]+ %\); cross-entropy to the original model/);
     expect(readFileSync(join(dir, 'cal.md'), 'utf8')).toMatch(/## Head calibration\n\nbias shift per class \[-?[\d.]+, /);
+    // Triggered copies: each round is in the report and its Markdown, and only the head differs from the plain fit.
+    await run([...clean, '--out', join(dir, 'trig.safetensors'), '--masks', join(dir, 'trig-m.safetensors'), '--report', join(dir, 'trig.json'), ...tiny, ...plus, '--calibrate-head', '--calibration-triggers', '2']);
+    expect(readFileSync(join(dir, 'trig-m.safetensors')).equals(readFileSync(join(dir, 'nocal-m.safetensors')))).toBe(true);
+    const rounds = JSON.parse(readFileSync(join(dir, 'trig.json'), 'utf8')).details.headCalibration.triggerRounds;
+    expect(rounds).toHaveLength(2);
+    for (const t of rounds) expect(t.l1).toBeGreaterThan(0);
+    expect(readFileSync(join(dir, 'trig.md'), 'utf8')).toMatch(/Triggered copies, one recovered trigger per round[^\n]*\n\n\| round \| trigger L1 \| crops moved off the original's answer \|\n\|---\|---\|---\|\n\| 1 \| [\d.]+ \| [\d.]+ % \|\n\| 2 \|/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--calibrate-head', '--head-fit', 'full'])).rejects.toThrow(/--head-fit must be one of bias, linear, got full/);
     expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
   });
