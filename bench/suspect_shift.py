@@ -10,6 +10,8 @@ it is at least 80 %). For each shift, the suspect's logit is lowered by it (what
 on the output as written and on the output with the original model's last layer put back (the masks alone), and
 ACC, ASR (target excluded), ASR over the images right without the trigger and the non-target images in the target
 class with no trigger are measured on all 10,000 Fashion-MNIST test images. `--json` writes the rows.
+`--every-class` also prints, for each output as written, the accuracy each class's shift by the largest `--shifts`
+value would cost: what a wrongly suspected class costs.
 """
 import argparse
 import json
@@ -40,6 +42,7 @@ def main():
     ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--every-class", action="store_true", help="also the accuracy cost of shifting each class in turn")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     original = read_safetensors(a.original)[0]
@@ -59,6 +62,14 @@ def main():
             net.eval()
             with torch.no_grad():
                 zc, zt = net(x), net(xt)
+            if a.every_class and head == "as written":
+                s, base = max(a.shifts), (zc.argmax(1) == y).float().mean().item()
+                costs = []
+                for k in range(zc.shape[1]):
+                    z = zc.clone()
+                    z[:, k] -= s
+                    costs.append(100 * (base - (z.argmax(1) == y).float().mean().item()))
+                print(f"{os.path.basename(path)}: accuracy lost (points) if class k were shifted by {s}: " + " ".join(f"{k}:{v:.2f}" for k, v in enumerate(costs)))
             for s in a.shifts:
                 c, t = zc.clone(), zt.clone()
                 if cls is not None:
