@@ -64,7 +64,9 @@ if (Number(flags['suspect-shift']) > 0) {
   if (!flags.report) throw new Error('--suspect-shift needs --report (the purify run\'s self-check before masking names the class)');
   const before = JSON.parse(readFileSync(String(flags.report), 'utf8')).details?.selfCheck?.before;
   if (!before) throw new Error(`${flags.report} has no self-check before masking (details.selfCheck.before)`);
-  await applySuspectShift(purified.model, before, Number(flags['suspect-shift']), (line) => console.log(line));
+  // The suspect search of the run, where the report has one (stop 15's reports do not: then the self-check's own trigger flip counts).
+  const search = JSON.parse(readFileSync(String(flags.report), 'utf8')).details?.suspectShift?.search;
+  await applySuspectShift(purified.model, before, Number(flags['suspect-shift']), (line) => console.log(line), search);
 }
 await writeFileAtomic(String(flags.out), await saveModel(purified.model, purified.metadata));
 console.log(`wrote ${flags.out}`);

@@ -101,7 +101,7 @@ if has tests; then
 fi
 if has kernels; then
   step kernels
-  run_stage ${KERNELS_S:-110} node .device/bundles/kernels.mjs --forms both --no-split --robustness ${ROBUSTNESS:-both} --reps ${REPS:-20} --shared-reps ${REPS:-20} --out "$RES/kernels-gpu.json" > "$RES/kernels.log" 2>&1; echo "rc=$?"
+  run_stage ${KERNELS_S:-110} node .device/bundles/kernels.mjs ${KERNELS_ARGS:---forms both --no-split --robustness ${ROBUSTNESS:-both} --reps ${REPS:-20} --shared-reps ${REPS:-20}} --out "$RES/kernels-gpu.json" > "$RES/kernels.log" 2>&1; echo "rc=$?"
   grep -E '^\|' "$RES/kernels.log" | tail -40; pack
 fi
 if has dispatch; then
@@ -129,6 +129,18 @@ if has defense; then
   step "defense table"
   run_stage ${DEFENSE_S:-900} node .device/bundles/defense.mjs --data-dir ${DEF_DATA:-.device/fmnist} --groups ${GROUPS_:-resnet} --per-class ${PERCLASS:-1,10} --eval-count 0 --out "$RES/defense-gpu.json" > "$RES/defense.log" 2>&1; echo "rc=$?"
   tail -25 "$RES/defense.log"; pack
+fi
+if has suspect; then
+  step "suspect search: clean models trained here on the repo's Fashion-MNIST subset, and the two backdoored ResNets, seeds ${SUS_SEEDS:-1,2,3}"
+  for a in resnet18 small-cnn; do
+    run_stage ${CLEAN_S:-90} node dist/awm.mjs train --dataset fashion-mnist --data-dir data/fashion-mnist-subset --arch $a --width 16 --epochs ${CLEAN_EPOCHS:-8} --seed 0 --out /tmp/clean-$a.safetensors > "$RES/clean-$a.log" 2>&1; echo "train $a rc=$?"; tail -n 2 "$RES/clean-$a.log"
+  done
+  SUS_PIDS=""
+  for m in /tmp/clean-resnet18 /tmp/clean-small-cnn models/fmnist_resnet18w16_badnets models/fmnist_resnet18w16_blend; do
+    timeout -k 5 $(cap ${SUS_S:-120}) node .device/bundles/suspect-search.mjs --model $m.safetensors --data-dir $FM --seeds ${SUS_SEEDS:-1,2,3} --out "$RES/suspect-$(basename $m).json" > "$RES/suspect-$(basename $m).log" 2>&1 &
+    SUS_PIDS="$SUS_PIDS $!"
+  done
+  wait $SUS_PIDS; for f in "$RES"/suspect-*.log; do echo "== $f"; grep -E '^seed|rror' "$f" | cut -c1-150; done; pack
 fi
 if has sweep; then
   step "AWM+ settings sweep, both ResNets, one image per class (tests run beside it: their timings do not matter)"

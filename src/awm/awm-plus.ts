@@ -24,6 +24,7 @@ import { Rng } from '../data/rng.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { MASK_OPTIMIZERS, runAwm, type AwmHooks, type AwmResult, type AwmVariant, type MaskOptimizer } from './awm.js';
 import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
+import { formatSuspectSearch, suspectSearch, SUSPECT_MIN_SEARCHES, SUSPECT_MIN_TRIGGER_FLIP, type SuspectSearch } from './suspect-search.js';
 import { addTrigger, recoverSparseTrigger } from './trigger-search.js';
 import { tensorSlot } from '../nn/state-dict.js';
 import { clearMasks, readMasks, setMasks } from '../nn/masks.js';
@@ -104,6 +105,12 @@ export interface AwmPlusOptions extends AwmOptions {
    * class already in the target (README, "Suspect-class shift"); the fit on one image per class cannot see that.
    */
   suspectShift: number;
+  /**
+   * The suspect search's searches from random starts, after the one from zero (suspect-search.ts); it runs only while
+   * the shift is on. Why (README, "Finding the suspect"): the self-check's one search from zero found BadNets' patch at
+   * 7 of 12 seeds on the H100, so the shift missed the other 5, and 3 of those kept 5-33 % ASR.
+   */
+  suspectStarts: number;
   tau3072: number;
 }
 
@@ -150,27 +157,45 @@ export const AWM_PLUS_DEFAULTS = {
   calibrationNoise: 0.2,
   calibrationTriggers: 0,
   suspectShift: 1,
+  suspectStarts: 4,
 } as const;
 
 /**
- * The self-check's flip rate at which its class counts as a suspected target. Stop 15 (README, "Suspect-class
- * shift"): on the two backdoored ResNets the flip that named the real target was 80.3-97.6 % (one BadNets seed
- * found nothing above 40 %); noise blends sent 40-56 % of the images to the bag class, a natural sink for noise in
- * Fashion-MNIST, not a backdoor. The value was set before the run at 80.3 % was seen.
+ * The noise probe's flip at which its class counts as a suspected target. Stop 15 (README, "Suspect-class shift"): on
+ * the Blend ResNet noise blends sent 96-99 % of the check images to the target; on the BadNets one they sent 40-56 % to
+ * the bag class, a natural sink for noise in Fashion-MNIST, not a backdoor. Reports without a suspect search (stop 15)
+ * held the self-check's own trigger flip to this bar as well; the suspect search has its own rule (suspect-search.ts).
  */
 export const SUSPECT_MIN_FLIP = 0.8;
 
 type FlipsOf = Pick<SelfCheck, 'triggerFlip' | 'triggerClass' | 'noiseFlip' | 'noiseClass'>;
 
-/** The larger of a self-check's two flips and the class it sent images to (the trigger's on a tie). */
-function strongestFlip(before: FlipsOf): { cls: number; flip: number } {
-  return before.triggerFlip >= before.noiseFlip ? { flip: before.triggerFlip, cls: before.triggerClass } : { flip: before.noiseFlip, cls: before.noiseClass };
+/** A suspected target and what named it: the suspect search's trigger or the self-check's noise probe. */
+export interface Suspect {
+  cls: number;
+  flip: number;
+  via: 'trigger' | 'noise';
 }
 
-/** The class a backdoor most likely targets, from a self-check of the model before masking, or undefined when neither flip reaches SUSPECT_MIN_FLIP. */
-export function suspectedTarget(before: FlipsOf): { cls: number; flip: number } | undefined {
-  const strongest = strongestFlip(before);
-  return strongest.flip >= SUSPECT_MIN_FLIP ? strongest : undefined;
+/** Each probe's strongest flip into one class, and whether it names a suspect (with why not, for the log). */
+function candidates(before: FlipsOf, search?: Pick<SuspectSearch, 'flip' | 'cls' | 'agreeing'>): Array<Suspect & { passes: boolean; bar: string }> {
+  const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
+  const trigger = search
+    ? { cls: search.cls, flip: search.flip, passes: search.agreeing >= SUSPECT_MIN_SEARCHES, bar: `${search.agreeing} of the searches sent ${pct(SUSPECT_MIN_TRIGGER_FLIP)} or more to class ${search.cls}, ${SUSPECT_MIN_SEARCHES} needed` }
+    : { cls: before.triggerClass, flip: before.triggerFlip, passes: before.triggerFlip >= SUSPECT_MIN_FLIP, bar: `trigger ${pct(before.triggerFlip)} of ${pct(SUSPECT_MIN_FLIP)}` };
+  return [{ ...trigger, via: 'trigger' }, { cls: before.noiseClass, flip: before.noiseFlip, passes: before.noiseFlip >= SUSPECT_MIN_FLIP, bar: `noise ${pct(before.noiseFlip)} of ${pct(SUSPECT_MIN_FLIP)}`, via: 'noise' }];
+}
+
+/**
+ * The class a backdoor most likely targets, from the self-check of the model before masking (its noise probe) and the
+ * suspect search (its trigger searches; without one, as in stop 15's reports, the self-check's own trigger flip at
+ * SUSPECT_MIN_FLIP), or undefined when neither names one. Where both do, the larger flip names it.
+ */
+export function suspectedTarget(before: FlipsOf, search?: Pick<SuspectSearch, 'flip' | 'cls' | 'agreeing'>): Suspect | undefined {
+  const over = candidates(before, search).filter((c) => c.passes);
+  if (!over.length) return undefined;
+  const { cls, flip, via } = over.reduce((a, b) => (b.flip > a.flip ? b : a));
+  return { cls, flip, via };
 }
 
 export type HeadFitMode = 'bias' | 'linear';
@@ -201,6 +226,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.calibrationScale !== undefined && !(p.calibrationScale > 0 && p.calibrationScale <= 1)) throw new Error(`AWM+: --calibration-scale must be above 0 and at most 1, got ${p.calibrationScale}`);
   if (p.calibrationTriggers !== undefined && !(Number.isInteger(p.calibrationTriggers) && p.calibrationTriggers >= 0)) throw new Error(`AWM+: --calibration-triggers must be a whole number of rounds >= 0, got ${p.calibrationTriggers}`);
   if (p.suspectShift !== undefined && !(p.suspectShift >= 0 && Number.isFinite(p.suspectShift))) throw new Error(`AWM+: --suspect-shift must be a finite number >= 0, got ${p.suspectShift}`);
+  if (p.suspectStarts !== undefined && !(Number.isInteger(p.suspectStarts) && p.suspectStarts >= 0)) throw new Error(`AWM+: --suspect-starts must be a whole number >= 0, got ${p.suspectStarts}`);
   // Asked for explicitly it needs the self-check; as a default it is simply off without one.
   if ((p.suspectShift ?? 0) > 0 && p.selfCheck === false) throw new Error('AWM+: --suspect-shift needs the self-check to find the suspected class (drop --self-check=false)');
   if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
@@ -251,6 +277,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     calibrationNoise: p.calibrationNoise ?? AWM_PLUS_DEFAULTS.calibrationNoise,
     calibrationTriggers: p.calibrationTriggers ?? AWM_PLUS_DEFAULTS.calibrationTriggers,
     suspectShift: p.suspectShift ?? (p.selfCheck === false ? 0 : AWM_PLUS_DEFAULTS.suspectShift),
+    suspectStarts: p.suspectStarts ?? AWM_PLUS_DEFAULTS.suspectStarts,
   };
 }
 
@@ -433,6 +460,7 @@ export async function runAwmPlusCandidates(
   const calibration = o.calibrateHead ? await prepareHeadCalibration(model, backend, clean, o) : undefined;
   let plan: SelfCheckPlan | undefined;
   let before: SelfCheck | undefined;
+  let search: SuspectSearch | undefined;
   for (let k = 0; k < o.candidates; k++) {
     const seed = o.seed + k;
     const oc = { ...o, seed };
@@ -443,6 +471,11 @@ export async function runAwmPlusCandidates(
         plan = await planSelfCheck(model, backend, clean, o, pool.n);
         before = await selfCheck(model, backend, plan.check, plan.reference, plan.options);
         log(`self-check before: ${formatSelfCheck(before)}`);
+        if (o.suspectShift > 0) {
+          // Its own generators: the masks do not depend on it (nor on whether the shift is on).
+          search = await suspectSearch(model, backend, plan.check, plan.reference, { ...plan.options, extraStarts: o.suspectStarts });
+          log(`suspect search: ${formatSuspectSearch(search)}`);
+        }
       }
       log(description);
     }
@@ -475,29 +508,33 @@ export async function runAwmPlusCandidates(
   if (o.candidates > 1) log(`kept candidate ${runs.indexOf(best) + 1} (seed ${best.seed}): the lowest self-check score`);
   setMasks(model, best.result.masks);
   const fitted = calibration ? await applyHeadCalibration(model, backend, calibration, o, log) : {};
-  const suspect = o.suspectShift > 0 && before ? await applySuspectShift(model, before, o.suspectShift, log) : undefined;
+  const suspect = o.suspectShift > 0 && before ? await applySuspectShift(model, before, o.suspectShift, log, search) : undefined;
   return { best, runs, before, ...fitted, ...(suspect ? { suspect } : {}) };
 }
 
-/** What --suspect-shift did: the suspected class (null when the self-check saw none), the flip that named it, the shift. */
+/** What --suspect-shift did: the suspected class (null when no probe named one) and what named it, the shift, and the search. */
 export interface SuspectShift {
   cls: number | null;
+  /** The naming probe's flip; with no suspect, the largest flip any probe reached. */
   flip: number;
+  via: 'trigger' | 'noise' | null;
   shift: number;
+  search?: SuspectSearch;
 }
 
-/** Lowers the head's bias of the class the self-check before masking suspects (suspectedTarget), if any, and logs it. */
-export async function applySuspectShift(model: Classifier, before: SelfCheck, shift: number, log: (line: string) => void): Promise<SuspectShift> {
-  const suspect = suspectedTarget(before);
+/** Lowers the head's bias of the suspected class (suspectedTarget), if any, and logs it. */
+export async function applySuspectShift(model: Classifier, before: SelfCheck, shift: number, log: (line: string) => void, search?: SuspectSearch): Promise<SuspectShift> {
+  const suspect = suspectedTarget(before, search);
+  const found = search ? { search } : {};
   if (!suspect) {
-    const { flip } = strongestFlip(before);
-    log(`suspect-class shift: none (the self-check before masking moved at most ${(100 * flip).toFixed(1)} % of its images into one class, below ${100 * SUSPECT_MIN_FLIP} %)`);
-    return { cls: null, flip, shift };
+    const flip = Math.max(...candidates(before, search).map((c) => c.flip));
+    log(`suspect-class shift: none (${candidates(before, search).map((c) => c.bar).join('; ')})`);
+    return { cls: null, flip, via: null, shift, ...found };
   }
   const head = headLinear(model);
   await shiftHeadBias(head, Array.from({ length: head.outFeatures }, (_, c) => (c === suspect.cls ? -shift : 0)));
-  log(`suspect-class shift: class ${suspect.cls}'s bias lowered by ${shift} (the self-check before masking sent ${(100 * suspect.flip).toFixed(1)} % of its images there)`);
-  return { cls: suspect.cls, flip: suspect.flip, shift };
+  log(`suspect-class shift: class ${suspect.cls}'s bias lowered by ${shift} (the ${suspect.via === 'noise' ? 'noise probe' : search ? 'suspect search\'s trigger' : 'self-check\'s trigger'} sent ${(100 * suspect.flip).toFixed(1)} % of the check images there)`);
+  return { cls: suspect.cls, flip: suspect.flip, via: suspect.via, shift, ...found };
 }
 
 /** What runAwmPlusCandidates returns: the kept run, every run, the self-check before, and the head calibration if on. */

@@ -1,5 +1,6 @@
 /** The purification report as Markdown (the JSON is the PurifyReport object itself). */
 import type { PurifyReport } from './purify.js';
+import { formatSuspectSearch, type SuspectSearch } from './suspect-search.js';
 
 const pct = (x: number | undefined) => (x === undefined ? '–' : `${(100 * x).toFixed(2)} %`);
 
@@ -44,11 +45,13 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
       lines.push('');
     }
   }
-  const suspect = r.details.suspectShift as { cls: number | null; flip: number; shift: number } | undefined;
+  const suspect = r.details.suspectShift as { cls: number | null; flip: number; via?: 'trigger' | 'noise' | null; shift: number; search?: SuspectSearch } | undefined;
   if (suspect) {
+    const by = suspect.via === 'noise' ? 'the noise probe of the self-check before masking' : suspect.search ? 'the suspect search\'s strongest trigger' : 'the self-check before masking';
     lines.push('## Suspect-class shift', '', suspect.cls === null
-      ? `None: the self-check before masking moved at most ${(100 * suspect.flip).toFixed(1)} % of its images into one class.`
-      : `Class ${suspect.cls}'s bias in the last layer lowered by ${suspect.shift}: the self-check before masking sent ${(100 * suspect.flip).toFixed(1)} % of its images there.`, '');
+      ? `None: no probe reached its bar (the largest flip into one class was ${(100 * suspect.flip).toFixed(1)} %).`
+      : `Class ${suspect.cls}'s bias in the last layer lowered by ${suspect.shift}: ${by} sent ${(100 * suspect.flip).toFixed(1)} % of the check images there.`, '');
+    if (suspect.search) lines.push(`Suspect search: ${formatSuspectSearch(suspect.search)}.`, '');
   }
   if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, left to right (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
   if (r.maskStats?.length) {

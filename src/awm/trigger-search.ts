@@ -21,6 +21,14 @@ export interface TriggerSearchOptions {
   /** Ascent steps, each on `batchSize` images drawn with replacement from the set. */
   steps: number;
   batchSize: number;
+  /**
+   * Amplitude of a uniform random start in [-a, a] per pixel, drawn from the search's generator (0: start at zero).
+   * Why: from zero the ascent follows the clean images' local gradient, which a patch backdoor gated behind ReLUs may
+   * not show at all; a random start often lands where the patch pixels already move the answer.
+   */
+  startScale?: number;
+  /** Blend weight of uniform noise mixed into each batch's images during the ascent (0: none); same reason as startScale. */
+  inputNoise?: number;
 }
 
 /**
@@ -32,7 +40,11 @@ export async function recoverSparseTrigger(model: Module, backend: Backend, set:
   model.setRequiresGrad(false);
   const { c, h, w, n } = set;
   const per = c * h * w;
-  const delta: Tensor = keep(ops.zeros(backend, [1, c, h, w]));
+  const start = new Float32Array(per);
+  const a = o.startScale ?? 0;
+  if (a > 0) for (let i = 0; i < per; i++) start[i] = a * (2 * rng.uniform() - 1);
+  const noise = o.inputNoise ?? 0;
+  const delta: Tensor = keep(ops.tensor(backend, start, [1, c, h, w]));
   try {
     requireGrad(delta);
     for (let step = 0; step < o.steps; step++) {
@@ -40,6 +52,7 @@ export async function recoverSparseTrigger(model: Module, backend: Backend, set:
         const rows = Array.from({ length: o.batchSize }, () => rng.int(n));
         const x = new Float32Array(rows.length * per);
         rows.forEach((r, i) => x.set(set.images.subarray(r * per, (r + 1) * per), i * per));
+        if (noise > 0) for (let i = 0; i < x.length; i++) x[i] = (1 - noise) * x[i]! + noise * rng.uniform();
         return triggerStep(model, delta, ops.tensor(backend, x, [rows.length, c, h, w]), o.triggerLr);
       });
       backend.flush();

@@ -7,6 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { fitLinearHead, headInputs, refitHead } from '../../src/awm/head-refit.js';
 import { headLinear, modelLogits } from '../../src/awm/head-calibration.js';
 import { appendCopies, applyHeadCalibration, applySuspectShift, resolveAwmPlusOptions, suspectedTarget, SUSPECT_MIN_FLIP, teacherProbabilities, type HeadCalibrationSet } from '../../src/awm/awm-plus.js';
+import { SUSPECT_MIN_TRIGGER_FLIP, tallySearches } from '../../src/awm/suspect-search.js';
 import { addTrigger, recoverSparseTrigger } from '../../src/awm/trigger-search.js';
 import type { CleanSet } from '../../src/awm/clean-set.js';
 import { Rng } from '../../src/data/rng.js';
@@ -227,13 +228,35 @@ describe('applyHeadCalibration with triggered copies', () => {
 describe('suspect-class shift', () => {
   const check = (triggerFlip: number, triggerClass: number, noiseFlip: number, noiseClass: number) => ({ agreement: 1, triggerFlip, triggerClass, noiseFlip, noiseClass, score: Math.max(triggerFlip, noiseFlip) });
 
-  it('suspects the class of the larger flip, and none below half the images', () => {
-    expect(suspectedTarget(check(0.973, 0, 0.556, 8))).toEqual({ cls: 0, flip: 0.973 });
-    expect(suspectedTarget(check(0.079, 8, 0.976, 0))).toEqual({ cls: 0, flip: 0.976 });
+  it('without a suspect search (stop 15\'s reports) suspects the class of the larger self-check flip at 80 %', () => {
+    expect(suspectedTarget(check(0.973, 0, 0.556, 8))).toEqual({ cls: 0, flip: 0.973, via: 'trigger' });
+    expect(suspectedTarget(check(0.079, 8, 0.976, 0))).toEqual({ cls: 0, flip: 0.976, via: 'noise' });
     expect(suspectedTarget(check(0.3, 2, 0.49, 5))).toBeUndefined();
     // BadNets seed 1 and 2 on SwiftShader: noise blends send 40-56 % to the bag class, which is not the target.
     expect(suspectedTarget(check(0.12, 0, 0.556, 8))).toBeUndefined();
-    expect(suspectedTarget(check(SUSPECT_MIN_FLIP, 4, 0, 1))).toEqual({ cls: 4, flip: SUSPECT_MIN_FLIP });
+    expect(suspectedTarget(check(SUSPECT_MIN_FLIP, 4, 0, 1))).toEqual({ cls: 4, flip: SUSPECT_MIN_FLIP, via: 'trigger' });
+  });
+
+  it('with a suspect search, two of its searches must send 95 % to one class; the self-check\'s own trigger flip no longer counts', () => {
+    const search = (...flips: Array<[number, number]>) => tallySearches(flips.map(([flip, cls]) => ({ flip, cls })));
+    // BadNets seed 8 on the H100: the self-check's search missed (17 % to class 3), random starts found the patch.
+    expect(suspectedTarget(check(0.173, 3, 0.512, 8), search([0.198, 3], [0.94, 0], [0.398, 0], [1, 0], [1, 0]))).toEqual({ cls: 0, flip: 1, via: 'trigger' });
+    // A clean small CNN: one search in five reached 94 % (bag); no suspect.
+    expect(suspectedTarget(check(0.63, 4, 0.074, 8), search([0.631, 4], [0.672, 8], [0.813, 8], [0.828, 8], [0.938, 8]))).toBeUndefined();
+    // One search at the bar is not enough, two into different classes neither.
+    expect(suspectedTarget(check(0.99, 3, 0.2, 8), search([0.99, 3], [0.5, 3]))).toBeUndefined();
+    expect(suspectedTarget(check(0, 3, 0.2, 8), search([0.99, 3], [0.98, 4]))).toBeUndefined();
+    expect(suspectedTarget(check(0, 3, 0.2, 8), search([SUSPECT_MIN_TRIGGER_FLIP, 4], [0.3, 1], [SUSPECT_MIN_TRIGGER_FLIP, 4]))).toEqual({ cls: 4, flip: SUSPECT_MIN_TRIGGER_FLIP, via: 'trigger' });
+    // Blend: the noise probe names the target; the larger flip wins when both name one.
+    expect(suspectedTarget(check(0.1, 8, 0.976, 0), search([0.1, 8], [0.16, 8]))).toEqual({ cls: 0, flip: 0.976, via: 'noise' });
+    expect(suspectedTarget(check(0.1, 8, 0.85, 0), search([0.96, 3], [0.97, 3]))).toEqual({ cls: 3, flip: 0.97, via: 'trigger' });
+  });
+
+  it('tallies searches by class: most searches at the bar, then the larger flip; with none at the bar, the strongest search', () => {
+    expect(tallySearches([{ flip: 0.99, cls: 2 }, { flip: 0.96, cls: 1 }, { flip: 0.97, cls: 1 }])).toMatchObject({ cls: 1, flip: 0.97, agreeing: 2 });
+    expect(tallySearches([{ flip: 0.96, cls: 2 }, { flip: 0.99, cls: 1 }])).toMatchObject({ cls: 1, flip: 0.99, agreeing: 1 });
+    expect(tallySearches([{ flip: 0.5, cls: 2 }, { flip: 0.8, cls: 1 }, { flip: 0.7, cls: 2 }])).toMatchObject({ cls: 1, flip: 0.8, agreeing: 0 });
+    expect(() => tallySearches([])).toThrow(/no searches to tally/);
   });
 
   it("lowers only the suspect's bias by the shift; with no suspect the model is untouched", async () => {
@@ -243,13 +266,18 @@ describe('suspect-class shift', () => {
     const b0 = Array.from(await head.bias!.data());
     const w0 = Array.from(await head.weight.data());
     const log: string[] = [];
-    expect(await applySuspectShift(model, check(0.9, 2, 0.1, 1), 0.75, (l) => log.push(l))).toEqual({ cls: 2, flip: 0.9, shift: 0.75 });
+    expect(await applySuspectShift(model, check(0.9, 2, 0.1, 1), 0.75, (l) => log.push(l))).toEqual({ cls: 2, flip: 0.9, via: 'trigger', shift: 0.75 });
     expect(Array.from(await head.bias!.data())).toEqual(b0.map((v, c) => (c === 2 ? Math.fround(v - 0.75) : v)));
     expect(Array.from(await head.weight.data())).toEqual(w0);
-    expect(await applySuspectShift(model, check(0.2, 2, 0.3, 1), 0.75, (l) => log.push(l))).toEqual({ cls: null, flip: 0.3, shift: 0.75 });
+    expect(await applySuspectShift(model, check(0.2, 2, 0.3, 1), 0.75, (l) => log.push(l))).toEqual({ cls: null, flip: 0.3, via: null, shift: 0.75 });
     expect(Array.from(await head.bias!.data())).toEqual(b0.map((v, c) => (c === 2 ? Math.fround(v - 0.75) : v)));
-    expect(log[0]).toMatch(/class 2's bias lowered by 0.75 \(the self-check before masking sent 90.0 % of its images there\)/);
-    expect(log[1]).toMatch(/none \(the self-check before masking moved at most 30.0 %/);
+    expect(log[0]).toMatch(/class 2's bias lowered by 0.75 \(the self-check's trigger sent 90.0 % of the check images there\)/);
+    expect(log[1]).toMatch(/none \(trigger 20.0 % of 80.0 %; noise 30.0 % of 80.0 %\)/);
+    // With a search, the search is in what it returns; its trigger is what counts.
+    const search = tallySearches([{ flip: 0.96, cls: 1 }, { flip: 0.95, cls: 1 }]);
+    expect(await applySuspectShift(model, check(0.2, 2, 0.3, 3), 0.5, (l) => log.push(l), search)).toEqual({ cls: 1, flip: 0.96, via: 'trigger', shift: 0.5, search });
+    expect(Array.from(await head.bias!.data())).toEqual(b0.map((v, c) => (c === 2 ? Math.fround(v - 0.75) : c === 1 ? Math.fround(v - 0.5) : v)));
+    expect(log[2]).toMatch(/class 1's bias lowered by 0.5 \(the suspect search's trigger sent 96.0 % of the check images there\)/);
     expect(() => resolveAwmPlusOptions({ suspectShift: -1 }, { clean: { n: 1, c: 1, h: 12, w: 12, numClasses: 4, images: new Float32Array(144), labels: new Int32Array(1) }, seed: 0 })).toThrow(/--suspect-shift must be a finite number >= 0, got -1/);
     expect(() => resolveAwmPlusOptions({ suspectShift: 1, selfCheck: false }, { clean: { n: 1, c: 1, h: 12, w: 12, numClasses: 4, images: new Float32Array(144), labels: new Int32Array(1) }, seed: 0 })).toThrow(/--suspect-shift needs the self-check/);
     model.dispose();

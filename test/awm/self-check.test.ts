@@ -14,6 +14,7 @@ import { predictClasses } from '../../src/train/train.js';
 import type { CleanSet } from '../../src/awm/clean-set.js';
 import { Rng } from '../../src/data/rng.js';
 import { cpu32 } from '../helpers/backends.js';
+import { suspectSearch, SUSPECT_MIN_TRIGGER_FLIP } from '../../src/awm/suspect-search.js';
 
 describe('maxClassFlip', () => {
   it('is the largest share of images outside a class that land in it', () => {
@@ -44,6 +45,27 @@ class QuadrantNet extends Module {
   }
   forward(x: Tensor): Tensor {
     return this.fc.forward(ops.reshape(x, [x.shape[0]!, 16]));
+  }
+}
+
+/**
+ * QuadrantNet plus a backdoor gated behind a ReLU: class 0 gains 12 * relu(x[15] - 0.25). Clean images keep pixel 15
+ * at or below 0.15, so from a zero start the ascent sees no gradient on it at all (the case the random starts are for).
+ */
+class GatedNet extends QuadrantNet {
+  readonly gate: Linear;
+  constructor(backend: Backend) {
+    super(backend, false);
+    this.gate = this.registerModule('gate', new Linear(backend, 16, 1, null));
+    const w = new Float32Array(16);
+    w[15] = 1;
+    ops.assign(this.gate.weight, ops.tensor(backend, w, [1, 16]));
+    ops.assign(this.gate.bias!, ops.tensor(backend, Float32Array.from([-0.25]), [1]));
+  }
+  override forward(x: Tensor): Tensor {
+    const flat = ops.reshape(x, [x.shape[0]!, 16]);
+    const boost = ops.matmul(ops.relu(this.gate.forward(flat)), ops.tensor(x.backend, Float32Array.from([12, 0, 0]), [1, 3]));
+    return ops.add(this.fc.forward(flat), boost);
   }
 }
 
@@ -90,6 +112,42 @@ describe('selfCheck', () => {
     const wrong = Int32Array.from(set.labels, (y) => (y + 1) % 3);
     expect((await selfCheck(net, cpu32, set, wrong, { ...options, noiseDraws: 0 })).agreement).toBe(0);
     await expect(selfCheck(net, cpu32, set, new Int32Array(3), options)).rejects.toThrow(/3 reference answers for 30 check images/);
+    net.dispose();
+  });
+});
+
+describe('suspectSearch', () => {
+  const set = quadrantSet(30, 2);
+  const o = { tau: 2, triggerLr: 10, steps: 10, batchSize: 8, seed: 5 };
+
+  it('from random starts finds a ReLU-gated backdoor the search from zero cannot see', async () => {
+    const net = new GatedNet(cpu32);
+    const own = await predictClasses(net, cpu32, set.images, [set.n, 1, 4, 4]);
+    expect(Array.from(own)).toEqual(Array.from(set.labels));
+    const zero = await suspectSearch(net, cpu32, set, own, { ...o, extraStarts: 0 });
+    const five = await suspectSearch(net, cpu32, set, own, { ...o, extraStarts: 4 });
+    expect(zero.searches).toHaveLength(1);
+    expect(zero.flip).toBeLessThan(0.5);
+    expect(five.searches).toHaveLength(5);
+    // The first search is the one from zero, and the result is the strongest search.
+    expect(five.searches[0]).toEqual(zero.searches[0]);
+    expect(five.flip).toBe(Math.max(...five.searches.map((t) => t.flip)));
+    expect({ flip: five.flip, cls: five.cls }).toEqual({ flip: 1, cls: 0 });
+    expect(five.agreeing).toBe(five.searches.filter((t) => t.cls === 0 && t.flip >= SUSPECT_MIN_TRIGGER_FLIP).length);
+    expect(five.agreeing).toBeGreaterThanOrEqual(2);
+    expect(zero.agreeing).toBe(0);
+    // Seeded: the same call gives the same searches.
+    expect(await suspectSearch(net, cpu32, set, own, { ...o, extraStarts: 4 })).toEqual(five);
+    await expect(suspectSearch(net, cpu32, set, own.subarray(1), { ...o, extraStarts: 0 })).rejects.toThrow(/29 answers for 30 check images/);
+    net.dispose();
+  });
+
+  it('finds nothing on the model without the backdoor', async () => {
+    const net = new QuadrantNet(cpu32, false);
+    const own = await predictClasses(net, cpu32, set.images, [set.n, 1, 4, 4]);
+    const r = await suspectSearch(net, cpu32, set, own, { ...o, extraStarts: 4 });
+    expect(r.flip).toBeLessThan(0.5);
+    expect(r.agreeing).toBe(0);
     net.dispose();
   });
 });

@@ -14,6 +14,7 @@ import { createModel, saveModel } from '../../src/nn/index.js';
 import { parseSafetensors, serializeSafetensors } from '../../src/io/safetensors.js';
 import { makeTempDir } from '../data/fixtures.js';
 import { gpuBackend, randomArray } from '../helpers/backends.js';
+import { suspectedTarget } from '../../src/awm/awm-plus.js';
 
 const io: CommandIO = { log: () => {}, warn: () => {} };
 const run = (argv: string[]) => purifyCommand.run(parseFlags(argv, purifyCommand.flags), io);
@@ -152,26 +153,30 @@ describe('awm purify (CPU backend)', () => {
     expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
   });
 
-  it('AWM+ with --suspect-shift: only the suspected class\'s head bias moves, by the shift, as the report and its Markdown say', async () => {
+  it('AWM+ with --suspect-shift on a backdoored model: its target is suspected, and only that class\'s head bias moves, by the shift, as the report and its Markdown say', async () => {
+    // The browser page's demo model: a small CNN with a BadNets patch to class 0, and the repo's Fashion-MNIST subset.
     const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '2', '--select-round=false'];
-    const clean = ['--model', modelPath, '--clean', join(dir, 'clean.safetensors')];
+    const clean = ['--model', 'web/demo-assets/model.safetensors', '--clean', 'fashion-mnist', '--data-dir', 'data/fashion-mnist-subset', '--per-class', '1', '--eval-count', '50'];
     await run([...clean, '--out', join(dir, 'sus.safetensors'), '--masks', join(dir, 'sus-m.safetensors'), '--report', join(dir, 'sus.json'), ...tiny, ...plus, '--suspect-shift', '0.5']);
     await run([...clean, '--out', join(dir, 'nosus.safetensors'), '--masks', join(dir, 'nosus-m.safetensors'), ...tiny, ...plus, '--suspect-shift', '0']);
     expect(readFileSync(join(dir, 'sus-m.safetensors')).equals(readFileSync(join(dir, 'nosus-m.safetensors')))).toBe(true);
     const report = JSON.parse(readFileSync(join(dir, 'sus.json'), 'utf8'));
-    const { cls, flip, shift } = report.details.suspectShift;
+    const { cls, flip, shift, via, search } = report.details.suspectShift;
     const before = report.details.selfCheck.before;
     expect(shift).toBe(0.5);
-    expect(flip).toBe(Math.max(before.triggerFlip, before.noiseFlip));
-    expect(cls).not.toBeNull(); // the tiny model is backdoored: the self-check finds its target
-    expect(cls).toBe(flip >= 0.8 ? (before.triggerFlip >= before.noiseFlip ? before.triggerClass : before.noiseClass) : null);
+    // The suspect search ran from zero and from the default 4 random starts, and names the attack's target.
+    expect(search.searches).toHaveLength(5);
+    expect(search.flip).toBe(Math.max(...search.searches.filter((t: { cls: number }) => t.cls === search.cls).map((t: { flip: number }) => t.flip)));
+    expect(cls).toBe(0);
+    expect({ cls, flip, via }).toEqual(suspectedTarget(before, search));
     const sus = parseSafetensors(new Uint8Array(readFileSync(join(dir, 'sus.safetensors')))).tensors;
     for (const [k, t] of parseSafetensors(new Uint8Array(readFileSync(join(dir, 'nosus.safetensors')))).tensors) {
-      if (k === 'linear.bias') Array.from(t.data).forEach((v, c) => expect(Number(sus.get(k)!.data[c]), `bias ${c}`).toBeCloseTo(Number(v) - (c === cls ? 0.5 : 0), 6));
+      if (k === 'fc2.bias') Array.from(t.data).forEach((v, c) => expect(Number(sus.get(k)!.data[c]), `bias ${c}`).toBeCloseTo(Number(v) - (c === cls ? 0.5 : 0), 6));
       else expect(sus.get(k)!.data, k).toEqual(t.data);
     }
-    expect(readFileSync(join(dir, 'sus.md'), 'utf8')).toMatch(cls === null ? /## Suspect-class shift\n\nNone: / : new RegExp(`## Suspect-class shift\\n\\nClass ${cls}'s bias in the last layer lowered by 0.5`));
+    expect(readFileSync(join(dir, 'sus.md'), 'utf8')).toMatch(/## Suspect-class shift\n\nClass 0's bias in the last layer lowered by 0.5: the (suspect search's strongest trigger|noise probe of the self-check before masking) sent [\d.]+ % of the check images there.\n\nSuspect search: 5 trigger searches \(\d sent 95.0 % or more to class 0\)/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-shift', '1', '--self-check=false'])).rejects.toThrow(/--suspect-shift needs the self-check/);
+    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-starts', '-1'])).rejects.toThrow(/--suspect-starts must be a whole number >= 0, got -1/);
     expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
   });
 
