@@ -472,8 +472,8 @@ export async function runAwmPlusCandidates(
         before = await selfCheck(model, backend, plan.check, plan.reference, plan.options);
         log(`self-check before: ${formatSelfCheck(before)}`);
         if (o.suspectShift > 0) {
-          // Its own generators: the masks do not depend on it (nor on whether the shift is on).
-          search = await suspectSearch(model, backend, plan.check, plan.reference, { ...plan.options, extraStarts: o.suspectStarts });
+          // Its own generators: the masks do not depend on it (nor on whether the shift is on). Its search from zero is the self-check's.
+          search = await suspectSearch(model, backend, plan.check, plan.reference, { ...plan.options, extraStarts: o.suspectStarts, fromZero: { flip: before.triggerFlip, cls: before.triggerClass } });
           log(`suspect search: ${formatSuspectSearch(search)}`);
         }
       }

@@ -30,6 +30,11 @@ export interface SuspectSearchOptions extends Omit<TriggerSearchOptions, 'startS
   extraStarts: number;
   /** The searches' generators derive from this. */
   seed: number;
+  /**
+   * The search from zero's result when the caller has it: the self-check with the same options and seed runs exactly
+   * that search (its triggerFlip and triggerClass), so AWM+ passes it on rather than running it twice.
+   */
+  fromZero?: { flip: number; cls: number };
 }
 
 export interface SuspectSearch {
@@ -52,6 +57,10 @@ export async function suspectSearch(model: Module, backend: Backend, check: Clea
   const dims: [number, number, number, number] = [check.n, check.c, check.h, check.w];
   const searches: Array<{ flip: number; cls: number }> = [];
   for (let s = 0; s <= o.extraStarts; s++) {
+    if (s === 0 && o.fromZero) {
+      searches.push({ flip: o.fromZero.flip, cls: o.fromZero.cls });
+      continue;
+    }
     const search: TriggerSearchOptions = { ...o, ...(s > 0 ? SUSPECT_RANDOM_START : {}) };
     const trigger = await recoverSparseTrigger(model, backend, check, search, new Rng((o.seed + 0x9e3779b1 * s) >>> 0));
     const f = maxClassFlip(own, await predictClasses(model, backend, addTrigger(check.images, trigger), dims), check.numClasses);

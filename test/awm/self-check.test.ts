@@ -142,6 +142,19 @@ describe('suspectSearch', () => {
     net.dispose();
   });
 
+  it("starts with the self-check's own search: the same options and seed give the same trigger flip", async () => {
+    const net = new GatedNet(cpu32);
+    const own = await predictClasses(net, cpu32, set.images, [set.n, 1, 4, 4]);
+    const check = await selfCheck(net, cpu32, set, own, { ...options, ...o });
+    const zero = await suspectSearch(net, cpu32, set, own, { ...o, extraStarts: 0 });
+    expect(zero.searches[0]).toEqual({ flip: check.triggerFlip, cls: check.triggerClass });
+    // Handed that result, it does not run the search again (a result no search could give shows it was taken as is).
+    const given = await suspectSearch(net, cpu32, set, own, { ...o, extraStarts: 1, fromZero: { flip: 0.123, cls: 2 } });
+    expect(given.searches[0]).toEqual({ flip: 0.123, cls: 2 });
+    expect(given.searches).toHaveLength(2);
+    net.dispose();
+  });
+
   it('finds nothing on the model without the backdoor', async () => {
     const net = new QuadrantNet(cpu32, false);
     const own = await predictClasses(net, cpu32, set.images, [set.n, 1, 4, 4]);
