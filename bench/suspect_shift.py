@@ -4,9 +4,12 @@ of `npm test`).
   /usr/bin/python3 bench/suspect_shift.py --attack models/fmnist_resnet18w16_blend.attack.json \
     --original models/fmnist_resnet18w16_blend.safetensors OUT.safetensors:OUT.json [...] --shifts 0 0.5 1
 
-Each OUT is an `awm purify --method awm+` output and OUT.json its report. The suspected class comes from the report's
-self-check before masking, by the rule of src/awm/awm-plus.ts (suspectedTarget: the class of the larger flip, when
-it is at least 80 %). For each shift, the suspect's logit is lowered by it (what lowering the last layer's bias does),
+Each OUT is an `awm purify --method awm+` output and OUT.json its report. The suspected class is the one the run
+itself shifted (the report's suspectShift, stop 16 on) or, for a run made with the shift off, the one stop 15's rule
+names from the report's self-check before masking (the class of the larger flip, when it is at least 80 %);
+`--suspect K` names it instead (e.g. what `npm run bench suspect-search` found). An output written with the shift on
+already has it: `--shifts 0 -1` then gives it as written and with the shift undone. For each shift, the suspect's
+logit is lowered by it (what lowering the last layer's bias does),
 on the output as written and on the output with the original model's last layer put back (the masks alone), and
 ACC, ASR (target excluded), ASR over the images right without the trigger and the non-target images in the target
 class with no trigger are measured on all 10,000 Fashion-MNIST test images. `--json` writes the rows.
@@ -28,7 +31,12 @@ from asr_breakdown import with_head_from  # noqa: E402
 SUSPECT_MIN_FLIP = 0.8
 
 
-def suspected(before):
+def suspected(details, forced):
+    if forced is not None:
+        return forced, float("nan")
+    if "suspectShift" in details:
+        return details["suspectShift"]["cls"], details["suspectShift"]["flip"]
+    before = details["selfCheck"]["before"]
     flip, cls = (before["triggerFlip"], before["triggerClass"]) if before["triggerFlip"] >= before["noiseFlip"] else (before["noiseFlip"], before["noiseClass"])
     return (cls, flip) if flip >= SUSPECT_MIN_FLIP else (None, flip)
 
@@ -42,6 +50,7 @@ def main():
     ap.add_argument("--data-dir", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--suspect", type=int, help="shift this class in every run, whatever the reports say")
     ap.add_argument("--every-class", action="store_true", help="also the accuracy cost of shifting each class in turn")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
@@ -53,8 +62,7 @@ def main():
     rows = []
     for run in a.runs:
         path, report = run.split(":")
-        before = json.load(open(report))["details"]["selfCheck"]["before"]
-        cls, flip = suspected(before)
+        cls, flip = suspected(json.load(open(report))["details"], a.suspect)
         state, meta = read_safetensors(path)
         for head, st in (("as written", state), ("masks alone", with_head_from(state, original))):
             _, net = build(st, meta, tuple(x.shape[-2:]))

@@ -157,7 +157,7 @@ export const AWM_PLUS_DEFAULTS = {
   calibrationNoise: 0.2,
   calibrationTriggers: 0,
   suspectShift: 1,
-  suspectStarts: 4,
+  suspectStarts: 6,
 } as const;
 
 /**

@@ -83,7 +83,7 @@ export const purifyCommand: Command = {
     'calibration-noise': num('AWM+ with --calibrate-head: also fit on a copy of each calibration crop blended with uniform noise at this weight, held to the original model\'s answer on the clean crop (default 0.2; 0: off)'),
     'calibration-triggers': int('AWM+ with --calibrate-head: rounds of triggered calibration copies; each recovers a trigger against the masked model as fitted, holds the triggered crops to the original model\'s clean answers and fits the head again (default 0: off)'),
     'suspect-shift': num('AWM+: after the masks (and any head calibration), lower the last layer\'s bias of the suspected target class by this much (default 1; 0: off). Before masking, the suspect is the class two trigger searches each send 95 % of the check images to, or noise blends send 80 % to'),
-    'suspect-starts': num('AWM+: the suspect search\'s trigger searches from random starts, beside the one from zero (default 4; it runs only while --suspect-shift is on)'),
+    'suspect-starts': num('AWM+: the suspect search\'s trigger searches from random starts, beside the one from zero (default 6; it runs only while --suspect-shift is on)'),
     'calibration-scale': num('AWM+ with --calibrate-head: the calibration crops\' smallest share of the image area (default 0.6; 0.08 gives stop 13\'s crops)'),
     'class-triggers': { type: 'boolean', help: 'AWM+: recover one targeted trigger per class instead of one universal trigger (default false)' },
     // FT and ANP

@@ -129,7 +129,7 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     expect(result.log.match(/kept the masks of round [123] of 3/g)).toHaveLength(Number(TINY.candidates));
     // The options beyond the quick preset reach the run: the masks' optimiser, and the head calibration after them.
     expect(result.log).toMatch(/masks by layer-adam/);
-    expect(result.log).toMatch(/suspect search: 5 trigger searches/);
+    expect(result.log).toMatch(/suspect search: 7 trigger searches/);
     expect(result.log).toMatch(/suspect-class shift: (class \d's bias lowered by 0.5 \(the (suspect search's trigger|noise probe) sent [\d.]+ % of the check images there\)|none)/);
     expect(result.log).toMatch(/head calibration \(linear\) on \d+ fresh crops: cross-entropy to the original model [\d.]+ -> [\d.]+, weight moved [\d.]+ %/);
     expect(result.before).toBeGreaterThan(0.9);

@@ -164,8 +164,8 @@ describe('awm purify (CPU backend)', () => {
     const { cls, flip, shift, via, search } = report.details.suspectShift;
     const before = report.details.selfCheck.before;
     expect(shift).toBe(0.5);
-    // The suspect search ran from zero and from the default 4 random starts, and names the attack's target.
-    expect(search.searches).toHaveLength(5);
+    // The suspect search ran from zero and from the default 6 random starts, and names the attack's target.
+    expect(search.searches).toHaveLength(7);
     expect(search.flip).toBe(Math.max(...search.searches.filter((t: { cls: number }) => t.cls === search.cls).map((t: { flip: number }) => t.flip)));
     expect(cls).toBe(0);
     expect({ cls, flip, via }).toEqual(suspectedTarget(before, search));
@@ -174,7 +174,7 @@ describe('awm purify (CPU backend)', () => {
       if (k === 'fc2.bias') Array.from(t.data).forEach((v, c) => expect(Number(sus.get(k)!.data[c]), `bias ${c}`).toBeCloseTo(Number(v) - (c === cls ? 0.5 : 0), 6));
       else expect(sus.get(k)!.data, k).toEqual(t.data);
     }
-    expect(readFileSync(join(dir, 'sus.md'), 'utf8')).toMatch(/## Suspect-class shift\n\nClass 0's bias in the last layer lowered by 0.5: the (suspect search's strongest trigger|noise probe of the self-check before masking) sent [\d.]+ % of the check images there.\n\nSuspect search: 5 trigger searches \(\d sent 95.0 % or more to class 0\)/);
+    expect(readFileSync(join(dir, 'sus.md'), 'utf8')).toMatch(/## Suspect-class shift\n\nClass 0's bias in the last layer lowered by 0.5: the (suspect search's strongest trigger|noise probe of the self-check before masking) sent [\d.]+ % of the check images there.\n\nSuspect search: 7 trigger searches \(\d sent 95.0 % or more to class 0\)/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-shift', '1', '--self-check=false'])).rejects.toThrow(/--suspect-shift needs the self-check/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-starts', '-1'])).rejects.toThrow(/--suspect-starts must be a whole number >= 0, got -1/);
     expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
