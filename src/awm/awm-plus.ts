@@ -111,6 +111,12 @@ export interface AwmPlusOptions extends AwmOptions {
    * 7 of 12 seeds on the H100, so the shift missed the other 5, and 3 of those kept 5-33 % ASR.
    */
   suspectStarts: number;
+  /**
+   * Trigger searches from random starts in the self-checks after each round and after the run (0 = off): the score that
+   * picks the kept round then sees a patch the search from zero misses. Opt-in, measured on one run (README, "Finding
+   * the suspect").
+   */
+  checkStarts: number;
   tau3072: number;
 }
 
@@ -158,6 +164,7 @@ export const AWM_PLUS_DEFAULTS = {
   calibrationTriggers: 0,
   suspectShift: 1,
   suspectStarts: 6,
+  checkStarts: 0,
 } as const;
 
 /**
@@ -227,6 +234,8 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.calibrationTriggers !== undefined && !(Number.isInteger(p.calibrationTriggers) && p.calibrationTriggers >= 0)) throw new Error(`AWM+: --calibration-triggers must be a whole number of rounds >= 0, got ${p.calibrationTriggers}`);
   if (p.suspectShift !== undefined && !(p.suspectShift >= 0 && Number.isFinite(p.suspectShift))) throw new Error(`AWM+: --suspect-shift must be a finite number >= 0, got ${p.suspectShift}`);
   if (p.suspectStarts !== undefined && !(Number.isInteger(p.suspectStarts) && p.suspectStarts >= 0)) throw new Error(`AWM+: --suspect-starts must be a whole number >= 0, got ${p.suspectStarts}`);
+  if (p.checkStarts !== undefined && !(Number.isInteger(p.checkStarts) && p.checkStarts >= 0)) throw new Error(`AWM+: --check-starts must be a whole number >= 0, got ${p.checkStarts}`);
+  if ((p.checkStarts ?? 0) > 0 && p.selfCheck === false) throw new Error('AWM+: --check-starts needs the self-check (drop --self-check=false)');
   // Asked for explicitly it needs the self-check; as a default it is simply off without one.
   if ((p.suspectShift ?? 0) > 0 && p.selfCheck === false) throw new Error('AWM+: --suspect-shift needs the self-check to find the suspected class (drop --self-check=false)');
   if (p.noiseShare !== undefined && !(p.noiseShare >= 0 && p.noiseShare <= 1)) throw new Error(`AWM+: noiseShare must be in [0, 1], got ${p.noiseShare}`);
@@ -278,6 +287,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     calibrationTriggers: p.calibrationTriggers ?? AWM_PLUS_DEFAULTS.calibrationTriggers,
     suspectShift: p.suspectShift ?? (p.selfCheck === false ? 0 : AWM_PLUS_DEFAULTS.suspectShift),
     suspectStarts: p.suspectStarts ?? AWM_PLUS_DEFAULTS.suspectStarts,
+    checkStarts: p.checkStarts ?? AWM_PLUS_DEFAULTS.checkStarts,
   };
 }
 
@@ -488,7 +498,7 @@ export async function runAwmPlusCandidates(
       ...hooks,
       onRound: async (stats) => {
         await hooks.onRound?.(stats);
-        const c = await selfCheck(model, backend, plan!.check, plan!.reference, plan!.options);
+        const c = await selfCheck(model, backend, plan!.check, plan!.reference, { ...plan!.options, extraStarts: o.checkStarts });
         roundChecks.push(c);
         log(`  self-check after round ${stats.round}: ${formatSelfCheck(c)}`);
         if (!kept || c.score < kept.check.score) kept = { round: stats.round, check: c, masks: await readMasks(model) };
@@ -499,7 +509,7 @@ export async function runAwmPlusCandidates(
       result.masks = kept.masks;
       log(`kept the masks of round ${kept.round} of ${o.outer}: the lowest self-check score`);
     }
-    const after = kept ? kept.check : plan ? await selfCheck(model, backend, plan.check, plan.reference, plan.options) : undefined;
+    const after = kept ? kept.check : plan ? await selfCheck(model, backend, plan.check, plan.reference, { ...plan.options, extraStarts: o.checkStarts }) : undefined;
     if (after) log(`self-check${o.candidates > 1 ? ` of candidate ${k + 1}` : ' after'}: ${formatSelfCheck(after)}`);
     runs.push({ seed, result, check: after, poolSize: pool.n, ...(kept ? { keptRound: kept.round, roundChecks } : {}) });
     clearMasks(model);

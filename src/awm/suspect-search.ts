@@ -12,14 +12,10 @@
  */
 import type { Backend } from '../tensor/backend.js';
 import type { Module } from '../nn/module.js';
-import { Rng } from '../data/rng.js';
 import type { CleanSet } from './clean-set.js';
-import { addTrigger, recoverSparseTrigger, type TriggerSearchOptions } from './trigger-search.js';
-import { maxClassFlip } from './self-check.js';
-import { predictClasses } from '../train/train.js';
+import type { TriggerSearchOptions } from './trigger-search.js';
+import { searchFlips } from './trigger-flips.js';
 
-/** How the searches after the first start: a uniform random start of this amplitude, with this much noise blended into the batches. */
-export const SUSPECT_RANDOM_START = { startScale: 0.1, inputNoise: 0.2 } as const;
 /** The flip a search must reach to count towards a suspect... */
 export const SUSPECT_MIN_TRIGGER_FLIP = 0.95;
 /** ... and how many searches must reach it with the same class. */
@@ -54,18 +50,7 @@ export interface SuspectSearch {
  */
 export async function suspectSearch(model: Module, backend: Backend, check: CleanSet, own: Int32Array, o: SuspectSearchOptions): Promise<SuspectSearch> {
   if (own.length !== check.n) throw new Error(`suspect search: ${own.length} answers for ${check.n} check images`);
-  const dims: [number, number, number, number] = [check.n, check.c, check.h, check.w];
-  const searches: Array<{ flip: number; cls: number }> = [];
-  for (let s = 0; s <= o.extraStarts; s++) {
-    if (s === 0 && o.fromZero) {
-      searches.push({ flip: o.fromZero.flip, cls: o.fromZero.cls });
-      continue;
-    }
-    const search: TriggerSearchOptions = { ...o, ...(s > 0 ? SUSPECT_RANDOM_START : {}) };
-    const trigger = await recoverSparseTrigger(model, backend, check, search, new Rng((o.seed + 0x9e3779b1 * s) >>> 0));
-    const f = maxClassFlip(own, await predictClasses(model, backend, addTrigger(check.images, trigger), dims), check.numClasses);
-    searches.push({ flip: f.rate, cls: f.cls });
-  }
+  const searches = await searchFlips(model, backend, check, own, o);
   return tallySearches(searches);
 }
 

@@ -107,6 +107,19 @@ describe('selfCheck', () => {
     backdoored.dispose();
   });
 
+  it('with extra starts sees a ReLU-gated backdoor the search from zero misses; its noise probes and agreement do not change', async () => {
+    const net = new GatedNet(cpu32);
+    const reference = await predictClasses(net, cpu32, set.images, [set.n, 1, 4, 4]);
+    const one = await selfCheck(net, cpu32, set, reference, options);
+    const three = await selfCheck(net, cpu32, set, reference, { ...options, extraStarts: 2 });
+    expect(one.triggerFlip).toBeLessThan(0.5);
+    expect({ flip: three.triggerFlip, cls: three.triggerClass }).toEqual({ flip: 1, cls: 0 });
+    expect(three.score).toBeCloseTo(Math.max(three.triggerFlip, three.noiseFlip) + 1 - three.agreement, 12);
+    expect({ agreement: three.agreement, noiseFlip: three.noiseFlip, noiseClass: three.noiseClass }).toEqual({ agreement: one.agreement, noiseFlip: one.noiseFlip, noiseClass: one.noiseClass });
+    expect(await selfCheck(net, cpu32, set, reference, { ...options, extraStarts: 2 })).toEqual(three);
+    net.dispose();
+  });
+
   it('counts disagreement with the reference and rejects a reference of the wrong length', async () => {
     const net = new QuadrantNet(cpu32, false);
     const wrong = Int32Array.from(set.labels, (y) => (y + 1) % 3);

@@ -157,13 +157,15 @@ describe('awm purify (CPU backend)', () => {
     // The browser page's demo model: a small CNN with a BadNets patch to class 0, and the repo's Fashion-MNIST subset.
     const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '2', '--select-round=false'];
     const clean = ['--model', 'web/demo-assets/model.safetensors', '--clean', 'fashion-mnist', '--data-dir', 'data/fashion-mnist-subset', '--per-class', '1', '--eval-count', '50'];
-    await run([...clean, '--out', join(dir, 'sus.safetensors'), '--masks', join(dir, 'sus-m.safetensors'), '--report', join(dir, 'sus.json'), ...tiny, ...plus, '--suspect-shift', '0.5']);
+    // --check-starts changes only the self-checks (here just the one after the run: no round selection), not the masks.
+    await run([...clean, '--out', join(dir, 'sus.safetensors'), '--masks', join(dir, 'sus-m.safetensors'), '--report', join(dir, 'sus.json'), ...tiny, ...plus, '--suspect-shift', '0.5', '--check-starts', '1']);
     await run([...clean, '--out', join(dir, 'nosus.safetensors'), '--masks', join(dir, 'nosus-m.safetensors'), ...tiny, ...plus, '--suspect-shift', '0']);
     expect(readFileSync(join(dir, 'sus-m.safetensors')).equals(readFileSync(join(dir, 'nosus-m.safetensors')))).toBe(true);
     const report = JSON.parse(readFileSync(join(dir, 'sus.json'), 'utf8'));
     const { cls, flip, shift, via, search } = report.details.suspectShift;
     const before = report.details.selfCheck.before;
     expect(shift).toBe(0.5);
+    expect(report.settings).toMatchObject({ checkStarts: 1, suspectStarts: 6 });
     // The suspect search ran from zero and from the default 6 random starts, and names the attack's target.
     expect(search.searches).toHaveLength(7);
     expect(search.flip).toBe(Math.max(...search.searches.filter((t: { cls: number }) => t.cls === search.cls).map((t: { flip: number }) => t.flip)));
