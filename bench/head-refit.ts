@@ -33,7 +33,7 @@ const FLAGS = {
   'calibration-noise': { type: 'number', default: AWM_PLUS_DEFAULTS.calibrationNoise, help: 'blend weight of the noise-blended calibration copies (0: off)' },
   'calibration-triggers': { type: 'int', default: AWM_PLUS_DEFAULTS.calibrationTriggers, help: 'rounds of triggered calibration copies (0: off)' },
   'suspect-shift': { type: 'number', default: 0, help: "lower the suspected target's bias by this much (needs --report; awm purify's default is 1)" },
-  report: { type: 'string', help: "the awm purify run's JSON report: its self-check before masking names the suspected class" },
+  report: { type: 'string', help: "the awm purify run's JSON report: its self-check before masking and suspect search name the suspected class" },
   l2: { type: 'number', default: AWM_PLUS_DEFAULTS.headL2, help: "the linear fit's pull towards the original layer" },
   backend: { type: 'string', default: 'auto', help: 'auto, webgpu or cpu' },
   out: { type: 'string', help: 'where to write the re-fitted model' },
@@ -62,10 +62,11 @@ for (const [src, dst] of [[from.weight, to.weight], [from.bias!, to.bias!]] as c
 await applyHeadCalibration(purified.model, backend, calibration, o, (line) => console.log(line));
 if (Number(flags['suspect-shift']) > 0) {
   if (!flags.report) throw new Error('--suspect-shift needs --report (the purify run\'s self-check before masking names the class)');
-  const before = JSON.parse(readFileSync(String(flags.report), 'utf8')).details?.selfCheck?.before;
+  const details = JSON.parse(readFileSync(String(flags.report), 'utf8')).details;
+  const before = details?.selfCheck?.before;
   if (!before) throw new Error(`${flags.report} has no self-check before masking (details.selfCheck.before)`);
   // The suspect search of the run, where the report has one (stop 15's reports do not: then the self-check's own trigger flip counts).
-  const search = JSON.parse(readFileSync(String(flags.report), 'utf8')).details?.suspectShift?.search;
+  const search = details?.suspectShift?.search;
   await applySuspectShift(purified.model, before, Number(flags['suspect-shift']), (line) => console.log(line), search);
 }
 await writeFileAtomic(String(flags.out), await saveModel(purified.model, purified.metadata));

@@ -100,8 +100,8 @@ export interface AwmPlusOptions extends AwmOptions {
   calibrationTriggers: number;
   /**
    * After the head fit, lower the last layer's bias of the suspected target class by this much (0 = off). The suspect is
-   * the class the self-check before masking saw one perturbation send most images to, when that share is at least
-   * SUSPECT_MIN_FLIP (80 %). Why: after one-shot masking much of what is left of the ASR is clean images of a neighbouring
+   * named before masking (suspectedTarget): by the suspect search's trigger searches (suspect-search.ts), or by the
+   * self-check's noise probe when it sends at least SUSPECT_MIN_FLIP (80 %) of the check images into one class. Why: after one-shot masking much of what is left of the ASR is clean images of a neighbouring
    * class already in the target (README, "Suspect-class shift"); the fit on one image per class cannot see that.
    */
   suspectShift: number;

@@ -16,9 +16,9 @@ import { Rng } from '../data/rng.js';
 import type { CleanSet } from './clean-set.js';
 import { addTrigger, recoverSparseTrigger } from './trigger-search.js';
 import { maxClassFlip, searchFlips } from './trigger-flips.js';
+import { predictClasses } from '../train/train.js';
 
 export { maxClassFlip } from './trigger-flips.js';
-import { predictClasses } from '../train/train.js';
 
 export interface SelfCheckOptions {
   /** L1 budget of the recovered trigger (AWM's tau). */

@@ -13,25 +13,14 @@
 import type { Backend } from '../tensor/backend.js';
 import type { Module } from '../nn/module.js';
 import type { CleanSet } from './clean-set.js';
-import type { TriggerSearchOptions } from './trigger-search.js';
-import { searchFlips } from './trigger-flips.js';
+import { searchFlips, type SearchFlipsOptions } from './trigger-flips.js';
 
 /** The flip a search must reach to count towards a suspect... */
 export const SUSPECT_MIN_TRIGGER_FLIP = 0.95;
 /** ... and how many searches must reach it with the same class. */
 export const SUSPECT_MIN_SEARCHES = 2;
 
-export interface SuspectSearchOptions extends Omit<TriggerSearchOptions, 'startScale' | 'inputNoise'> {
-  /** Searches from random starts after the one from zero. */
-  extraStarts: number;
-  /** The searches' generators derive from this. */
-  seed: number;
-  /**
-   * The search from zero's result when the caller has it: the self-check with the same options and seed runs exactly
-   * that search (its triggerFlip and triggerClass), so AWM+ passes it on rather than running it twice.
-   */
-  fromZero?: { flip: number; cls: number };
-}
+export type SuspectSearchOptions = SearchFlipsOptions;
 
 export interface SuspectSearch {
   /** The class most searches sent at least SUSPECT_MIN_TRIGGER_FLIP of the images to (else the strongest search's), and its largest flip. */

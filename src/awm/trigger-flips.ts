@@ -36,6 +36,18 @@ export function maxClassFlip(base: Int32Array, after: Int32Array, numClasses: nu
  */
 export const RANDOM_START = { startScale: 0.1, inputNoise: 0.2 } as const;
 
+export interface SearchFlipsOptions extends Omit<TriggerSearchOptions, 'startScale' | 'inputNoise'> {
+  /** Searches from random starts after the one from zero. */
+  extraStarts: number;
+  /** The searches' generators derive from this. */
+  seed: number;
+  /**
+   * The search from zero's result when the caller has it: the self-check with the same options and seed runs exactly
+   * that search (its triggerFlip and triggerClass), so its callers pass it on rather than running it twice.
+   */
+  fromZero?: { flip: number; cls: number };
+}
+
 /**
  * Runs 1 + extraStarts trigger searches against `model` on the check images and returns each one's flip (maxClassFlip
  * against `own`, the model's answers): the first from zero with a generator seeded `seed` (the self-check's own
@@ -43,7 +55,7 @@ export const RANDOM_START = { startScale: 0.1, inputNoise: 0.2 } as const;
  * result, taken as is rather than run again.
  */
 export async function searchFlips(
-  model: Module, backend: Backend, check: CleanSet, own: Int32Array, o: TriggerSearchOptions & { seed: number; extraStarts: number; fromZero?: { flip: number; cls: number } },
+  model: Module, backend: Backend, check: CleanSet, own: Int32Array, o: SearchFlipsOptions,
 ): Promise<Array<{ flip: number; cls: number }>> {
   const dims: [number, number, number, number] = [check.n, check.c, check.h, check.w];
   const out: Array<{ flip: number; cls: number }> = [];
