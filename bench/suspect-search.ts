@@ -14,7 +14,7 @@ import { openModel } from '../src/cli/common.js';
 import { chooseCleanSource } from '../src/cli/purify-sources.js';
 import { AWM_PLUS_DEFAULTS, planAwmPlus, planSelfCheck, resolveAwmPlusOptions, suspectedTarget } from '../src/awm/awm-plus.js';
 import { formatSelfCheck, selfCheck } from '../src/awm/self-check.js';
-import { formatSuspectSearch, suspectSearch } from '../src/awm/suspect-search.js';
+import { formatSuspectSearch, plainSearch, suspectSearch } from '../src/awm/suspect-search.js';
 import { writeFileAtomic } from '../src/io/atomic-write.node.js';
 
 const flags = parseFlags(process.argv.slice(2), {
@@ -43,7 +43,7 @@ for (const seed of String(flags.seeds).split(',').map(Number)) {
   const suspect = suspectedTarget(check, search) ?? null;
   const seconds = (performance.now() - t0) / 1000;
   console.log(`seed ${seed}: suspect ${suspect ? `class ${suspect.cls} (${suspect.via}, ${(100 * suspect.flip).toFixed(1)} %)` : 'none'}; ${formatSuspectSearch(search)}; self-check: ${formatSelfCheck(check)}; ${seconds.toFixed(1)} s`);
-  rows.push({ seed, suspect, search, check, seconds });
+  rows.push({ seed, suspect, search: plainSearch(search), check, seconds });
 }
 if (flags.out) await writeFileAtomic(String(flags.out), JSON.stringify({ model: flags.model, starts: flags.starts, date: new Date().toISOString(), backend: backend.info.description, rows }, null, 1));
 process.exit(0);

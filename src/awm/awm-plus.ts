@@ -24,7 +24,7 @@ import { Rng } from '../data/rng.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { MASK_OPTIMIZERS, runAwm, type AwmHooks, type AwmResult, type AwmVariant, type MaskOptimizer } from './awm.js';
 import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
-import { formatSuspectSearch, suspectSearch, SUSPECT_MIN_SEARCHES, SUSPECT_MIN_TRIGGER_FLIP, type SuspectSearch } from './suspect-search.js';
+import { formatSuspectSearch, plainSearch, suspectSearch, SUSPECT_MIN_SEARCHES, SUSPECT_MIN_TRIGGER_FLIP, type SuspectSearch } from './suspect-search.js';
 import { addTrigger, recoverSparseTrigger } from './trigger-search.js';
 import { tensorSlot } from '../nn/state-dict.js';
 import { clearMasks, readMasks, setMasks } from '../nn/masks.js';
@@ -117,6 +117,13 @@ export interface AwmPlusOptions extends AwmOptions {
    * the suspect").
    */
   checkStarts: number;
+  /**
+   * Unlearn the suspect search's triggers beside each round's recovered one (awm.ts AwmVariant.fixedTriggers) when its
+   * searches name a class (SUSPECT_MIN_SEARCHES agreeing). Why: at BadNets seeds 8 and 12 those searches found the patch
+   * (100 % of the check images to the target) while no round's ascent from zero did, and the masks kept it (README,
+   * "Unlearning the suspect's trigger"). Needs the suspect search (--suspect-shift and --suspect-starts above 0).
+   */
+  suspectTrigger: boolean;
   tau3072: number;
 }
 
@@ -165,6 +172,7 @@ export const AWM_PLUS_DEFAULTS = {
   suspectShift: 1,
   suspectStarts: 6,
   checkStarts: 0,
+  suspectTrigger: false,
 } as const;
 
 /**
@@ -235,6 +243,9 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.suspectShift !== undefined && !(p.suspectShift >= 0 && Number.isFinite(p.suspectShift))) throw new Error(`AWM+: --suspect-shift must be a finite number >= 0, got ${p.suspectShift}`);
   if (p.suspectStarts !== undefined && !(Number.isInteger(p.suspectStarts) && p.suspectStarts >= 0)) throw new Error(`AWM+: --suspect-starts must be a whole number >= 0, got ${p.suspectStarts}`);
   if (p.checkStarts !== undefined && !(Number.isInteger(p.checkStarts) && p.checkStarts >= 0)) throw new Error(`AWM+: --check-starts must be a whole number >= 0, got ${p.checkStarts}`);
+  if (p.suspectTrigger && (p.selfCheck === false || p.suspectShift === 0 || p.suspectStarts === 0)) {
+    throw new Error('AWM+: --suspect-trigger needs the suspect search (the self-check on, --suspect-shift and --suspect-starts above 0)');
+  }
   if ((p.checkStarts ?? 0) > 0 && p.selfCheck === false) throw new Error('AWM+: --check-starts needs the self-check (drop --self-check=false)');
   // Asked for explicitly it needs the self-check; as a default it is simply off without one.
   if ((p.suspectShift ?? 0) > 0 && p.selfCheck === false) throw new Error('AWM+: --suspect-shift needs the self-check to find the suspected class (drop --self-check=false)');
@@ -288,6 +299,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     suspectShift: p.suspectShift ?? (p.selfCheck === false ? 0 : AWM_PLUS_DEFAULTS.suspectShift),
     suspectStarts: p.suspectStarts ?? AWM_PLUS_DEFAULTS.suspectStarts,
     checkStarts: p.checkStarts ?? AWM_PLUS_DEFAULTS.checkStarts,
+    suspectTrigger: p.suspectTrigger ?? AWM_PLUS_DEFAULTS.suspectTrigger,
   };
 }
 
@@ -471,6 +483,7 @@ export async function runAwmPlusCandidates(
   let plan: SelfCheckPlan | undefined;
   let before: SelfCheck | undefined;
   let search: SuspectSearch | undefined;
+  let suspectTriggers: Float32Array | undefined;
   for (let k = 0; k < o.candidates; k++) {
     const seed = o.seed + k;
     const oc = { ...o, seed };
@@ -485,6 +498,10 @@ export async function runAwmPlusCandidates(
           // Its own generators: the masks do not depend on it (nor on whether the shift is on). Its search from zero is the self-check's.
           search = await suspectSearch(model, backend, plan.check, plan.reference, { ...plan.options, extraStarts: o.suspectStarts, fromZero: { flip: before.triggerFlip, cls: before.triggerClass } });
           log(`suspect search: ${formatSuspectSearch(search)}`);
+          if (o.suspectTrigger) {
+            suspectTriggers = suspectTriggersOf(search);
+            log(suspectTriggers ? `unlearning the suspect search's ${search.triggers.length} trigger(s) into class ${search.cls} on every other triggered image` : 'suspect trigger: none to unlearn (no class named by the searches)');
+          }
         }
       }
       log(description);
@@ -504,7 +521,7 @@ export async function runAwmPlusCandidates(
         if (!kept || c.score < kept.check.score) kept = { round: stats.round, check: c, masks: await readMasks(model) };
       },
     } : hooks;
-    const result = await runAwm(model, backend, pool, oc, runHooks, variant);
+    const result = await runAwm(model, backend, pool, oc, runHooks, suspectTriggers ? { ...variant, fixedTriggers: suspectTriggers } : variant);
     if (kept) {
       result.masks = kept.masks;
       log(`kept the masks of round ${kept.round} of ${o.outer}: the lowest self-check score`);
@@ -519,7 +536,17 @@ export async function runAwmPlusCandidates(
   setMasks(model, best.result.masks);
   const fitted = calibration ? await applyHeadCalibration(model, backend, calibration, o, log) : {};
   const suspect = o.suspectShift > 0 && before ? await applySuspectShift(model, before, o.suspectShift, log, search) : undefined;
-  return { best, runs, before, ...fitted, ...(suspect ? { suspect } : {}) };
+  const unlearned = suspectTriggers && search ? { suspectTrigger: { cls: search.cls, count: search.triggers.length } } : {};
+  return { best, runs, before, ...fitted, ...(suspect ? { suspect } : {}), ...unlearned };
+}
+
+/** The suspect search's agreeing triggers stacked (K x C*H*W), or undefined when they name no class or none was kept. */
+export function suspectTriggersOf(search: SuspectSearch): Float32Array | undefined {
+  if (search.agreeing < SUSPECT_MIN_SEARCHES || !search.triggers.length) return undefined;
+  const per = search.triggers[0]!.length;
+  const out = new Float32Array(search.triggers.length * per);
+  search.triggers.forEach((t, i) => out.set(t, i * per));
+  return out;
 }
 
 /** What --suspect-shift did: the suspected class (null when no probe named one) and what named it, the shift, and the search. */
@@ -529,13 +556,13 @@ export interface SuspectShift {
   flip: number;
   via: 'trigger' | 'noise' | null;
   shift: number;
-  search?: SuspectSearch;
+  search?: Omit<SuspectSearch, 'triggers'>;
 }
 
 /** Lowers the head's bias of the suspected class (suspectedTarget), if any, and logs it. */
 export async function applySuspectShift(model: Classifier, before: SelfCheck, shift: number, log: (line: string) => void, search?: SuspectSearch): Promise<SuspectShift> {
   const suspect = suspectedTarget(before, search);
-  const found = search ? { search } : {};
+  const found = search ? { search: plainSearch(search) } : {};
   if (!suspect) {
     const flip = Math.max(...candidates(before, search).map((c) => c.flip));
     log(`suspect-class shift: none (${candidates(before, search).map((c) => c.bar).join('; ')})`);
@@ -556,6 +583,8 @@ export interface AwmPlusRuns {
   headRefit?: HeadFit;
   triggerRounds?: CalibrationTriggerRound[];
   suspect?: SuspectShift;
+  /** With --suspect-trigger, when the suspect search named a class: that class and how many of its triggers were unlearned. */
+  suspectTrigger?: { cls: number; count: number };
 }
 
 /** Folds the kept candidate's masks into the weights and packages the run: its rounds, every candidate's self-check, the GEMM work of all of them. */
@@ -571,6 +600,7 @@ export function awmPlusOutcome(model: Classifier, t0: number, o: AwmPlusOptions,
     outcome.details.headCalibration = { mode: 'linear', lossBefore: f.lossBefore, lossAfter: f.lossAfter, weightChange: f.weightChange, biasChange: f.biasChange, iterations: f.iterations, ...triggerRounds };
   }
   if (r.suspect) outcome.details.suspectShift = r.suspect;
+  if (r.suspectTrigger) outcome.details.suspectTrigger = r.suspectTrigger;
   if (r.before) {
     outcome.details.selfCheck = {
       before: r.before,

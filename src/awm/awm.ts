@@ -79,6 +79,13 @@ export interface AwmVariant {
    * size as the set). The mask phase then unlearns the real trigger instead of the recovered one.
    */
   knownTriggered?: Float32Array;
+  /**
+   * Triggers found before the run (AWM+'s --suspect-trigger: the suspect search's, each sending nearly every check image
+   * into one class), K x C*H*W values. Every other triggered row of each mask step (the odd ones) unlearns a random one
+   * of them instead of the round's recovered trigger. Why: a round's ascent from zero can miss a patch that searches from
+   * random starts find, and then no round's masks remove it (README, "Unlearning the suspect's trigger").
+   */
+  fixedTriggers?: Float32Array;
   /** Clip and sparsify the recovered trigger(s) into the L1 budget instead of rescaling (steps.ts sparsifyTriggers). */
   sparseTrigger?: boolean;
   /**
@@ -146,6 +153,11 @@ export interface AwmHooks {
 
 function randomRows(count: number, rows: number, rng: Rng): Int32Array {
   return Int32Array.from({ length: count }, () => rng.int(rows));
+}
+
+/** Row k's index into [recovered, ...fixed]: 0 (the recovered trigger) for even k, a random fixed trigger for odd k. */
+export function alternateFixedRows(rows: number, fixedCount: number, rng: Rng): Int32Array {
+  return Int32Array.from({ length: rows }, (_, k) => (k % 2 === 0 ? 0 : 1 + rng.int(fixedCount)));
 }
 
 /** The real trigger's change to each drawn image (knownTriggered - images), [B, C, H, W]. */
@@ -250,6 +262,13 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   if (!(blendLr > 0 && Number.isFinite(blendLr))) throw new Error(`AWM: blendAscentLr must be a finite positive number, got ${blendLr}`);
   if (variant.maskOptimizer !== undefined && !MASK_OPTIMIZERS.includes(variant.maskOptimizer)) throw new Error(`AWM: maskOptimizer must be one of ${MASK_OPTIMIZERS.join(', ')}, got ${String(variant.maskOptimizer)}`);
   if (variant.maskEps !== undefined && !(variant.maskEps > 0 && Number.isFinite(variant.maskEps))) throw new Error(`AWM: maskEps must be a finite positive number, got ${variant.maskEps}`);
+  const per0 = set.c * set.h * set.w;
+  if (variant.fixedTriggers !== undefined) {
+    const f = variant.fixedTriggers;
+    if (!f.length || f.length % per0 !== 0) throw new Error(`AWM: the fixed triggers hold ${f.length} values, not a whole number (> 0) of ${set.c}x${set.h}x${set.w} images`);
+    if (variant.knownTriggered || variant.triggerBank || variant.classTriggers) throw new Error('AWM: fixed triggers go with the one recovered trigger, not with knownTriggered, triggerBank or classTriggers');
+    if (!f.every(Number.isFinite)) throw new Error('AWM: the fixed triggers hold a value that is not finite');
+  }
   const t0 = performance.now();
   const flops0 = ops.gemmWork.flops;
   const T = stepsPerPhase(set.n, options.batchSize, options.inner);
@@ -267,11 +286,13 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   // Its own stream, so the noise draws leave the batches and triggers of runs without them unchanged.
   const noiseRng = new Rng(options.seed ^ 0x0b1e);
   const patternRng = new Rng(options.seed ^ 0xb1e4d);
+  const fixedRng = new Rng(options.seed ^ 0xf1ed);
   const perClass = variant.classTriggers === true;
   const k = set.numClasses;
   const rounds: AwmRoundStats[] = [];
   let kept: Tensor | null = null;
   let bank: Tensor | null = null;
+  const fixed: Tensor | null = variant.fixedTriggers ? keep(ops.tensor(backend, variant.fixedTriggers, [variant.fixedTriggers.length / per0, set.c, set.h, set.w])) : null;
   try {
     for (let round = 0; round < options.outer; round++) {
       const r0 = performance.now();
@@ -336,7 +357,8 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
           adam.zeroGrad();
           const recovered = variant.knownTriggered ? knownShift(backend, set, variant.knownTriggered, indices)
             : bank ? noGrad(() => pickTriggers(bank!, randomRows(batch, bank!.shape[0]!, rng)))
-            : perClass ? noGrad(() => pickTriggers(delta, otherClasses(labels, k, rng))) : delta;
+            : perClass ? noGrad(() => pickTriggers(delta, otherClasses(labels, k, rng)))
+            : fixed ? noGrad(() => pickTriggers(ops.concat([delta, fixed], 0), alternateFixedRows(batch, fixed.shape[0]!, fixedRng))) : delta;
           const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlendMax !== undefined ? [variant.noiseBlend!, variant.noiseBlendMax] : variant.noiseBlend!, noiseRng, variant.noiseShare, pattern)) : recovered;
           const parts = maskLoss(model, masks, x, y, shift, options.alpha, options.gamma);
           backward(parts.total);
@@ -380,6 +402,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   } finally {
     kept?.dispose();
     bank?.dispose();
+    fixed?.dispose();
     adam.dispose();
     for (const m of masks) {
       m.grad?.dispose();

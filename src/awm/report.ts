@@ -45,13 +45,17 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
       lines.push('');
     }
   }
-  const suspect = r.details.suspectShift as { cls: number | null; flip: number; via?: 'trigger' | 'noise' | null; shift: number; search?: SuspectSearch } | undefined;
+  const suspect = r.details.suspectShift as { cls: number | null; flip: number; via?: 'trigger' | 'noise' | null; shift: number; search?: Omit<SuspectSearch, 'triggers'> } | undefined;
   if (suspect) {
     const by = suspect.via === 'noise' ? 'the noise probe of the self-check before masking' : suspect.search ? 'the suspect search\'s strongest trigger' : 'the self-check before masking';
     lines.push('## Suspect-class shift', '', suspect.cls === null
       ? `None: no probe reached its bar (the largest flip into one class was ${(100 * suspect.flip).toFixed(1)} %).`
       : `Class ${suspect.cls}'s bias in the last layer lowered by ${suspect.shift}: ${by} sent ${(100 * suspect.flip).toFixed(1)} % of the check images there.`, '');
     if (suspect.search) lines.push(`Suspect search: ${formatSuspectSearch(suspect.search)}.`, '');
+  }
+  const unlearned = r.details.suspectTrigger as { cls: number; count: number } | undefined;
+  if (unlearned) {
+    lines.push('## Suspect triggers unlearned', '', `The suspect search's ${unlearned.count} trigger(s) into class ${unlearned.cls} took every other triggered image of each mask step, beside the round's recovered trigger.`, '');
   }
   if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, left to right (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
   if (r.maskStats?.length) {

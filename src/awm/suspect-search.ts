@@ -13,7 +13,7 @@
 import type { Backend } from '../tensor/backend.js';
 import type { Module } from '../nn/module.js';
 import type { CleanSet } from './clean-set.js';
-import { searchFlips, type SearchFlipsOptions } from './trigger-flips.js';
+import { searchFlips, type SearchFlip, type SearchFlipsOptions } from './trigger-flips.js';
 
 /** The flip a search must reach to count towards a suspect... */
 export const SUSPECT_MIN_TRIGGER_FLIP = 0.95;
@@ -30,6 +30,18 @@ export interface SuspectSearch {
   agreeing: number;
   /** Each search's flip and class, the one from zero first. */
   searches: Array<{ flip: number; cls: number }>;
+  /**
+   * The triggers of the searches that sent at least SUSPECT_MIN_TRIGGER_FLIP of the images to `cls` (C*H*W values each,
+   * in search order; the search from zero's only when it ran here). AWM+'s --suspect-trigger unlearns them. Not data
+   * for a report: plainSearch drops them.
+   */
+  triggers: Float32Array[];
+}
+
+/** The search without its triggers, for reports. */
+export function plainSearch(s: SuspectSearch): Omit<SuspectSearch, 'triggers'> {
+  const { triggers: _, ...plain } = s;
+  return plain;
 }
 
 /**
@@ -44,7 +56,7 @@ export async function suspectSearch(model: Module, backend: Backend, check: Clea
 }
 
 /** The class with the most searches at SUSPECT_MIN_TRIGGER_FLIP or more (ties: the larger flip; none: the strongest search's class). */
-export function tallySearches(searches: Array<{ flip: number; cls: number }>): SuspectSearch {
+export function tallySearches(searches: SearchFlip[]): SuspectSearch {
   if (!searches.length) throw new Error('suspect search: no searches to tally');
   const strongest = (cls: number) => Math.max(...searches.filter((t) => t.cls === cls).map((t) => t.flip));
   const agreeing = (cls: number) => searches.filter((t) => t.cls === cls && t.flip >= SUSPECT_MIN_TRIGGER_FLIP).length;
@@ -53,10 +65,11 @@ export function tallySearches(searches: Array<{ flip: number; cls: number }>): S
   for (const t of searches) {
     if (agreeing(t.cls) > agreeing(cls) || (agreeing(t.cls) === agreeing(cls) && strongest(t.cls) > strongest(cls))) cls = t.cls;
   }
-  return { cls, flip: strongest(cls), agreeing: agreeing(cls), searches };
+  const triggers = searches.filter((t) => t.cls === cls && t.flip >= SUSPECT_MIN_TRIGGER_FLIP && t.trigger).map((t) => t.trigger!);
+  return { cls, flip: strongest(cls), agreeing: agreeing(cls), searches: searches.map((t) => ({ flip: t.flip, cls: t.cls })), triggers };
 }
 
-export function formatSuspectSearch(s: SuspectSearch): string {
+export function formatSuspectSearch(s: Pick<SuspectSearch, 'searches' | 'agreeing' | 'cls'>): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
   return `${s.searches.length} trigger searches (${s.agreeing} sent ${pct(SUSPECT_MIN_TRIGGER_FLIP)} or more to class ${s.cls}): ${s.searches.map((t) => `${pct(t.flip)} to ${t.cls}`).join('; ')}`;
 }

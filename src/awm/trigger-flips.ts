@@ -48,6 +48,13 @@ export interface SearchFlipsOptions extends Omit<TriggerSearchOptions, 'startSca
   fromZero?: { flip: number; cls: number };
 }
 
+/** One search's flip into its class, and the trigger it recovered (C*H*W values; absent for a `fromZero` taken as given). */
+export interface SearchFlip {
+  flip: number;
+  cls: number;
+  trigger?: Float32Array;
+}
+
 /**
  * Runs 1 + extraStarts trigger searches against `model` on the check images and returns each one's flip (maxClassFlip
  * against `own`, the model's answers): the first from zero with a generator seeded `seed` (the self-check's own
@@ -56,9 +63,9 @@ export interface SearchFlipsOptions extends Omit<TriggerSearchOptions, 'startSca
  */
 export async function searchFlips(
   model: Module, backend: Backend, check: CleanSet, own: Int32Array, o: SearchFlipsOptions,
-): Promise<Array<{ flip: number; cls: number }>> {
+): Promise<SearchFlip[]> {
   const dims: [number, number, number, number] = [check.n, check.c, check.h, check.w];
-  const out: Array<{ flip: number; cls: number }> = [];
+  const out: SearchFlip[] = [];
   for (let s = 0; s <= o.extraStarts; s++) {
     if (s === 0 && o.fromZero) {
       out.push({ flip: o.fromZero.flip, cls: o.fromZero.cls });
@@ -67,7 +74,7 @@ export async function searchFlips(
     const search: TriggerSearchOptions = { tau: o.tau, triggerLr: o.triggerLr, steps: o.steps, batchSize: o.batchSize, ...(s > 0 ? RANDOM_START : {}) };
     const trigger = await recoverSparseTrigger(model, backend, check, search, new Rng((o.seed + 0x9e3779b1 * s) >>> 0));
     const f = maxClassFlip(own, await predictClasses(model, backend, addTrigger(check.images, trigger), dims), check.numClasses);
-    out.push({ flip: f.rate, cls: f.cls });
+    out.push({ flip: f.rate, cls: f.cls, trigger });
   }
   return out;
 }

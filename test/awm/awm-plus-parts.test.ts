@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import * as ops from '../../src/ops/index.js';
 import { createModel } from '../../src/nn/index.js';
-import { runAwm, withNoiseBlends, type AwmVariant } from '../../src/awm/awm.js';
+import { alternateFixedRows, runAwm, withNoiseBlends, type AwmVariant } from '../../src/awm/awm.js';
 import { blendPatternStep, sparsifyTriggers } from '../../src/awm/steps.js';
 import { backward, noGrad, requireGrad } from '../../src/autograd/engine.js';
 import { augmentOneShot, mixupPool } from '../../src/awm/clean-set.js';
@@ -115,6 +115,7 @@ describe('runAwm variants', () => {
     ['noise blends', { noiseBlend: 0.2 }],
     ['noise blends with per-class triggers and the bank', { noiseBlend: 0.3, classTriggers: true, triggerBank: true }],
     ['masks by LayerAdam', { maskOptimizer: 'layer-adam' }],
+    ['fixed triggers with noise blends', { sparseTrigger: true, noiseBlend: 0.2, fixedTriggers: randomArray(2 * 64, 12, -0.2, 0.2) }],
   ] as Array<[string, AwmVariant]>) {
     it(`${name}: seeded, finite, trigger within tau`, async () => {
       const a = await run(variant);
@@ -203,6 +204,33 @@ describe('noise blends', () => {
     expect(await masks({ noiseBlend: 0 })).toEqual(await masks({}));
     await expect(tinyAwm({ noiseBlend: 1 })).rejects.toThrow(/noiseBlend must be in \[0, 1\), got 1/);
     expect(() => resolveAwmPlusOptions({ noiseBlend: -0.1 }, { clean: tinySet, seed: 0 })).toThrow(/noiseBlend must be in \[0, 1\)/);
+  });
+});
+
+describe('fixed triggers (AWM+ --suspect-trigger)', () => {
+  it('take the odd rows of each batch, a random one of them per row; the even rows keep the recovered trigger', () => {
+    const rows = alternateFixedRows(7, 3, new Rng(2));
+    const rng = new Rng(2);
+    expect(Array.from(rows)).toEqual([0, 1, 2, 3, 4, 5, 6].map((k) => (k % 2 === 0 ? 0 : 1 + rng.int(3))));
+    expect(new Set(Array.from(rows).filter((_, k) => k % 2 === 1)).size).toBeGreaterThan(1);
+    expect(Array.from(alternateFixedRows(4, 1, new Rng(2)))).toEqual([0, 1, 0, 1]);
+  });
+
+  it('change the masks, leave the rounds\' recovered triggers as they were, and are checked', async () => {
+    const fixed = randomArray(64, 13, -0.3, 0.3);
+    const without = await tinyAwm({ sparseTrigger: true });
+    const withFixed = await tinyAwm({ sparseTrigger: true, fixedTriggers: fixed });
+    const flat = (r: typeof without) => [...r.masks.values()].flatMap((m) => Array.from(m));
+    expect(flat(withFixed)).not.toEqual(flat(without));
+    // Round 1's ascent runs before any mask step, so its trigger cannot depend on the fixed ones.
+    expect(Array.from(withFixed.rounds[0]!.trigger)).toEqual(Array.from(without.rounds[0]!.trigger));
+    await expect(tinyAwm({ fixedTriggers: new Float32Array(65) })).rejects.toThrow(/fixed triggers hold 65 values, not a whole number \(> 0\) of 1x8x8 images/);
+    await expect(tinyAwm({ fixedTriggers: new Float32Array(0) })).rejects.toThrow(/fixed triggers hold 0 values/);
+    await expect(tinyAwm({ fixedTriggers: fixed, triggerBank: true })).rejects.toThrow(/fixed triggers go with the one recovered trigger/);
+    await expect(tinyAwm({ fixedTriggers: Float32Array.from(fixed, (v, i) => (i === 3 ? Number.NaN : v)) })).rejects.toThrow(/fixed triggers hold a value that is not finite/);
+    expect(() => resolveAwmPlusOptions({ suspectTrigger: true, suspectStarts: 0 }, { clean: tinySet, seed: 0 })).toThrow(/--suspect-trigger needs the suspect search/);
+    expect(() => resolveAwmPlusOptions({ suspectTrigger: true, selfCheck: false }, { clean: tinySet, seed: 0 })).toThrow(/--suspect-trigger needs the suspect search/);
+    expect(resolveAwmPlusOptions({}, { clean: tinySet, seed: 0 }).suspectTrigger).toBe(false);
   });
 });
 

@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest';
 import { fitLinearHead, headInputs, refitHead } from '../../src/awm/head-refit.js';
 import { headLinear, modelLogits } from '../../src/awm/head-calibration.js';
-import { appendCopies, applyHeadCalibration, applySuspectShift, resolveAwmPlusOptions, suspectedTarget, SUSPECT_MIN_FLIP, teacherProbabilities, type HeadCalibrationSet } from '../../src/awm/awm-plus.js';
-import { SUSPECT_MIN_TRIGGER_FLIP, tallySearches } from '../../src/awm/suspect-search.js';
+import { appendCopies, applyHeadCalibration, applySuspectShift, resolveAwmPlusOptions, suspectedTarget, suspectTriggersOf, SUSPECT_MIN_FLIP, teacherProbabilities, type HeadCalibrationSet } from '../../src/awm/awm-plus.js';
+import { plainSearch, SUSPECT_MIN_TRIGGER_FLIP, tallySearches } from '../../src/awm/suspect-search.js';
 import { addTrigger, recoverSparseTrigger } from '../../src/awm/trigger-search.js';
 import type { CleanSet } from '../../src/awm/clean-set.js';
 import { Rng } from '../../src/data/rng.js';
@@ -259,6 +259,19 @@ describe('suspect-class shift', () => {
     expect(() => tallySearches([])).toThrow(/no searches to tally/);
   });
 
+  it('keeps the triggers of the searches that agree on the class, and stacks them only when the class is named', () => {
+    const t = (v: number) => Float32Array.from([v, -v]);
+    const s = tallySearches([{ flip: 0.99, cls: 1 }, { flip: 0.97, cls: 1, trigger: t(1) }, { flip: 0.5, cls: 1, trigger: t(2) }, { flip: 0.98, cls: 2, trigger: t(3) }, { flip: 0.96, cls: 1, trigger: t(4) }]);
+    expect({ cls: s.cls, agreeing: s.agreeing }).toEqual({ cls: 1, agreeing: 3 });
+    // The first search (from zero, taken as given) has no trigger; the one below the bar and the other class's are left out.
+    expect(s.triggers.map((x) => x[0])).toEqual([1, 4]);
+    expect(s.searches[1]).toEqual({ flip: 0.97, cls: 1 });
+    expect(Array.from(suspectTriggersOf(s)!)).toEqual([1, -1, 4, -4]);
+    expect(plainSearch(s)).not.toHaveProperty('triggers');
+    expect(suspectTriggersOf(tallySearches([{ flip: 0.99, cls: 1, trigger: t(1) }, { flip: 0.5, cls: 1, trigger: t(2) }]))).toBeUndefined();
+    expect(suspectTriggersOf(tallySearches([{ flip: 0.99, cls: 1 }, { flip: 0.99, cls: 1 }]))).toBeUndefined();
+  });
+
   it("lowers only the suspect's bias by the shift; with no suspect the model is untouched", async () => {
     const spec = { arch: 'small-cnn', inChannels: 1, numClasses: 4, width: 4, inputSize: 12 } as const;
     const model = createModel(cpu32, spec, { seed: 8 });
@@ -273,9 +286,9 @@ describe('suspect-class shift', () => {
     expect(Array.from(await head.bias!.data())).toEqual(b0.map((v, c) => (c === 2 ? Math.fround(v - 0.75) : v)));
     expect(log[0]).toMatch(/class 2's bias lowered by 0.75 \(the self-check's trigger sent 90.0 % of the check images there\)/);
     expect(log[1]).toMatch(/none \(trigger 20.0 % of 80.0 %; noise 30.0 % of 80.0 %\)/);
-    // With a search, the search is in what it returns; its trigger is what counts.
+    // With a search, the search (without its triggers: report data) is in what it returns; its trigger is what counts.
     const search = tallySearches([{ flip: 0.96, cls: 1 }, { flip: 0.95, cls: 1 }]);
-    expect(await applySuspectShift(model, check(0.2, 2, 0.3, 3), 0.5, (l) => log.push(l), search)).toEqual({ cls: 1, flip: 0.96, via: 'trigger', shift: 0.5, search });
+    expect(await applySuspectShift(model, check(0.2, 2, 0.3, 3), 0.5, (l) => log.push(l), search)).toEqual({ cls: 1, flip: 0.96, via: 'trigger', shift: 0.5, search: plainSearch(search) });
     expect(Array.from(await head.bias!.data())).toEqual(b0.map((v, c) => (c === 2 ? Math.fround(v - 0.75) : c === 1 ? Math.fround(v - 0.5) : v)));
     expect(log[2]).toMatch(/class 1's bias lowered by 0.5 \(the suspect search's trigger sent 96.0 % of the check images there\)/);
     expect(() => resolveAwmPlusOptions({ suspectShift: -1 }, { clean: { n: 1, c: 1, h: 12, w: 12, numClasses: 4, images: new Float32Array(144), labels: new Int32Array(1) }, seed: 0 })).toThrow(/--suspect-shift must be a finite number >= 0, got -1/);

@@ -15,6 +15,7 @@ import type { CleanSet } from '../../src/awm/clean-set.js';
 import { Rng } from '../../src/data/rng.js';
 import { cpu32 } from '../helpers/backends.js';
 import { suspectSearch, SUSPECT_MIN_TRIGGER_FLIP } from '../../src/awm/suspect-search.js';
+import { addTrigger } from '../../src/awm/trigger-search.js';
 
 describe('maxClassFlip', () => {
   it('is the largest share of images outside a class that land in it', () => {
@@ -149,6 +150,13 @@ describe('suspectSearch', () => {
     expect(five.agreeing).toBe(five.searches.filter((t) => t.cls === 0 && t.flip >= SUSPECT_MIN_TRIGGER_FLIP).length);
     expect(five.agreeing).toBeGreaterThanOrEqual(2);
     expect(zero.agreeing).toBe(0);
+    // It keeps the agreeing searches' triggers (AWM+ --suspect-trigger), each of which fires the backdoor.
+    expect(five.triggers).toHaveLength(five.agreeing);
+    for (const t of five.triggers) {
+      const moved = await predictClasses(net, cpu32, addTrigger(set.images, t), [set.n, 1, 4, 4]);
+      expect(maxClassFlip(own, moved, 3).rate).toBeGreaterThanOrEqual(SUSPECT_MIN_TRIGGER_FLIP);
+    }
+    expect(zero.triggers).toHaveLength(0);
     // Seeded: the same call gives the same searches.
     expect(await suspectSearch(net, cpu32, set, own, { ...o, extraStarts: 4 })).toEqual(five);
     await expect(suspectSearch(net, cpu32, set, own.subarray(1), { ...o, extraStarts: 0 })).rejects.toThrow(/29 answers for 30 check images/);

@@ -177,10 +177,23 @@ describe('awm purify (CPU backend)', () => {
       else expect(sus.get(k)!.data, k).toEqual(t.data);
     }
     expect(readFileSync(join(dir, 'sus.md'), 'utf8')).toMatch(/## Suspect-class shift\n\nClass 0's bias in the last layer lowered by 0.5: the (suspect search's strongest trigger|noise probe of the self-check before masking) sent [\d.]+ % of the check images there.\n\nSuspect search: 7 trigger searches \(\d sent 95.0 % or more to class 0\)/);
+    // --suspect-trigger: the same search, whose agreeing random-start searches' triggers (the one from zero is the
+    // self-check's, taken as given, without a trigger) are unlearned beside the recovered one: other masks.
+    await run([...clean, '--out', join(dir, 'st.safetensors'), '--masks', join(dir, 'st-m.safetensors'), '--report', join(dir, 'st.json'), ...tiny, ...plus, '--suspect-shift', '0.5', '--suspect-trigger']);
+    const st = JSON.parse(readFileSync(join(dir, 'st.json'), 'utf8')).details;
+    expect(st.suspectShift.search).toEqual(search);
+    expect(search).not.toHaveProperty('triggers');
+    const fromStarts = search.searches.slice(1).filter((t: { cls: number; flip: number }) => t.cls === 0 && t.flip >= 0.95).length;
+    expect(fromStarts).toBeGreaterThan(0);
+    expect(st.suspectTrigger).toEqual({ cls: 0, count: fromStarts });
+    expect(readFileSync(join(dir, 'st-m.safetensors')).equals(readFileSync(join(dir, 'sus-m.safetensors')))).toBe(false);
+    expect(readFileSync(join(dir, 'st.md'), 'utf8')).toMatch(new RegExp(`## Suspect triggers unlearned\n\nThe suspect search's ${fromStarts} trigger\\(s\\) into class 0 took every other triggered image`));
+    expect(report.details).not.toHaveProperty('suspectTrigger');
+    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-trigger', '--suspect-starts', '0'])).rejects.toThrow(/--suspect-trigger needs the suspect search/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-shift', '1', '--self-check=false'])).rejects.toThrow(/--suspect-shift needs the self-check/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-starts', '-1'])).rejects.toThrow(/--suspect-starts must be a whole number >= 0, got -1/);
     expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
-  });
+  }, 300_000);
 
   it.skipIf(!gpuBackend)('on WebGPU too, the same seed gives bit-identical masks', async () => {
     const masksFor = async (name: string) => {
