@@ -68,6 +68,8 @@ const SETTINGS: Array<{ name: string; flags: string[] }> = [
   // Since stop 15 the defaults calibrate the head and shift the suspected class: cur is them, cur-nocal stop 14's defaults.
   { name: 'cur', flags: [] },
   { name: 'cur-noshift', flags: ['--suspect-shift', '0'] },
+  // Since stop 17 the suspect search's triggers are unlearned too: cur-notrigger is stop 16's defaults.
+  { name: 'cur-notrigger', flags: ['--suspect-trigger=false'] },
   { name: 'cur-nocal', flags: ['--calibrate-head=false', '--suspect-shift', '0'] },
   { name: 'cur-cal-bias', flags: ['--calibrate-head', '--head-fit', 'bias', '--calibration-scale', '0.08', '--calibration-noise', '0'] },
   { name: 'cur-cal-lrd85-mx400', flags: ['--calibrate-head', '--lr-decay', '0.85', '--mixup', '400'] },

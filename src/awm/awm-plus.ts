@@ -11,7 +11,9 @@
  * - random-noise blends unlearned beside the recovered trigger on half the triggered images (`noiseBlend`
  *   0.2): ascent never finds dense noise-like triggers such as Blend's, and that backdoor fires on any
  *   noise blend;
- * - a self-check after every round (no trigger needed), keeping the best-scoring round's masks (`selectRound`).
+ * - a self-check after every round (no trigger needed), keeping the best-scoring round's masks (`selectRound`);
+ * - before masking, a suspect search from random starts: the triggers of the searches that agree on a class are
+ *   unlearned beside each round's own (`suspectTrigger`), and after the head fit that class's bias is lowered (`suspectShift`).
  * Options that were measured and did not help stay available for comparison: a trigger bank,
  * per-class triggers, Adam's epsilon for the masks, a kept trigger. `--known-trigger` is a
  * diagnostic (the real trigger, an upper bound for recovery), never a defense.
@@ -106,8 +108,8 @@ export interface AwmPlusOptions extends AwmOptions {
    */
   suspectShift: number;
   /**
-   * The suspect search's searches from random starts, after the one from zero (suspect-search.ts); it runs only while
-   * the shift is on. Why (README, "Finding the suspect"): the self-check's one search from zero found BadNets' patch at
+   * The suspect search's searches from random starts, after the one from zero (suspect-search.ts); it runs while the
+   * shift or suspectTrigger is on. Why (README, "Finding the suspect"): the self-check's one search from zero found BadNets' patch at
    * 7 of 12 seeds on the H100, so the shift missed the other 5, and 3 of those kept 5-33 % ASR.
    */
   suspectStarts: number;
@@ -121,7 +123,9 @@ export interface AwmPlusOptions extends AwmOptions {
    * Unlearn the suspect search's triggers beside each round's recovered one (awm.ts AwmVariant.fixedTriggers) when its
    * searches name a class (SUSPECT_MIN_SEARCHES agreeing). Why: at BadNets seeds 8 and 12 those searches found the patch
    * (100 % of the check images to the target) while no round's ascent from zero did, and the masks kept it (README,
-   * "Unlearning the suspect's trigger"). Needs the suspect search (--suspect-shift and --suspect-starts above 0).
+   * "Unlearning the suspect's trigger"): ASR 13-16 % -> 1.6-1.7 % there. Needs the suspect search (the self-check on and
+   * --suspect-starts above 0), which then runs even with the shift off. Where no two searches agree (Blend, clean models)
+   * nothing changes.
    */
   suspectTrigger: boolean;
   tau3072: number;
@@ -172,7 +176,8 @@ export const AWM_PLUS_DEFAULTS = {
   suspectShift: 1,
   suspectStarts: 6,
   checkStarts: 0,
-  suspectTrigger: false,
+  /** On whenever the suspect search can run (the self-check on, suspectStarts above 0). */
+  suspectTrigger: true,
 } as const;
 
 /**
@@ -243,8 +248,8 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.suspectShift !== undefined && !(p.suspectShift >= 0 && Number.isFinite(p.suspectShift))) throw new Error(`AWM+: --suspect-shift must be a finite number >= 0, got ${p.suspectShift}`);
   if (p.suspectStarts !== undefined && !(Number.isInteger(p.suspectStarts) && p.suspectStarts >= 0)) throw new Error(`AWM+: --suspect-starts must be a whole number >= 0, got ${p.suspectStarts}`);
   if (p.checkStarts !== undefined && !(Number.isInteger(p.checkStarts) && p.checkStarts >= 0)) throw new Error(`AWM+: --check-starts must be a whole number >= 0, got ${p.checkStarts}`);
-  if (p.suspectTrigger && (p.selfCheck === false || p.suspectShift === 0 || p.suspectStarts === 0)) {
-    throw new Error('AWM+: --suspect-trigger needs the suspect search (the self-check on, --suspect-shift and --suspect-starts above 0)');
+  if (p.suspectTrigger && (p.selfCheck === false || p.suspectStarts === 0)) {
+    throw new Error('AWM+: --suspect-trigger needs the suspect search (the self-check on and --suspect-starts above 0)');
   }
   if ((p.checkStarts ?? 0) > 0 && p.selfCheck === false) throw new Error('AWM+: --check-starts needs the self-check (drop --self-check=false)');
   // Asked for explicitly it needs the self-check; as a default it is simply off without one.
@@ -299,7 +304,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     suspectShift: p.suspectShift ?? (p.selfCheck === false ? 0 : AWM_PLUS_DEFAULTS.suspectShift),
     suspectStarts: p.suspectStarts ?? AWM_PLUS_DEFAULTS.suspectStarts,
     checkStarts: p.checkStarts ?? AWM_PLUS_DEFAULTS.checkStarts,
-    suspectTrigger: p.suspectTrigger ?? AWM_PLUS_DEFAULTS.suspectTrigger,
+    suspectTrigger: p.suspectTrigger ?? (p.selfCheck !== false && p.suspectStarts !== 0 && AWM_PLUS_DEFAULTS.suspectTrigger),
   };
 }
 
@@ -494,8 +499,8 @@ export async function runAwmPlusCandidates(
         plan = await planSelfCheck(model, backend, clean, o, pool.n);
         before = await selfCheck(model, backend, plan.check, plan.reference, plan.options);
         log(`self-check before: ${formatSelfCheck(before)}`);
-        if (o.suspectShift > 0) {
-          // Its own generators: the masks do not depend on it (nor on whether the shift is on). Its search from zero is the self-check's.
+        if (o.suspectShift > 0 || o.suspectTrigger) {
+          // Its own generators: nothing else draws differently for it. Its search from zero is the self-check's.
           search = await suspectSearch(model, backend, plan.check, plan.reference, { ...plan.options, extraStarts: o.suspectStarts, fromZero: { flip: before.triggerFlip, cls: before.triggerClass } });
           log(`suspect search: ${formatSuspectSearch(search)}`);
           if (o.suspectTrigger) {

@@ -230,7 +230,9 @@ describe('fixed triggers (AWM+ --suspect-trigger)', () => {
     await expect(tinyAwm({ fixedTriggers: Float32Array.from(fixed, (v, i) => (i === 3 ? Number.NaN : v)) })).rejects.toThrow(/fixed triggers hold a value that is not finite/);
     expect(() => resolveAwmPlusOptions({ suspectTrigger: true, suspectStarts: 0 }, { clean: tinySet, seed: 0 })).toThrow(/--suspect-trigger needs the suspect search/);
     expect(() => resolveAwmPlusOptions({ suspectTrigger: true, selfCheck: false }, { clean: tinySet, seed: 0 })).toThrow(/--suspect-trigger needs the suspect search/);
-    expect(resolveAwmPlusOptions({}, { clean: tinySet, seed: 0 }).suspectTrigger).toBe(false);
+    // On by default wherever the search can run, and off by default where it cannot.
+    const on = (p: Parameters<typeof resolveAwmPlusOptions>[0]) => resolveAwmPlusOptions(p, { clean: tinySet, seed: 0 }).suspectTrigger;
+    expect([on({}), on({ suspectShift: 0 }), on({ suspectStarts: 0 }), on({ selfCheck: false }), on({ suspectTrigger: false })]).toEqual([true, true, false, false, false]);
   });
 });
 
@@ -348,7 +350,7 @@ describe('resolveAwmPlusOptions', () => {
 
 describe('head calibration options and crops', () => {
   it('are checked by name, default to the linear fit on crops of at least 60 % of the image', () => {
-    expect(resolveAwmPlusOptions({}, { clean: tinySet, seed: 0 })).toMatchObject({ calibrateHead: true, headFit: 'linear', calibrationScale: 0.6, headL2: 0.03, calibrationNoise: 0.2, calibrationTriggers: 0, suspectShift: 1, suspectStarts: 6, checkStarts: 0 });
+    expect(resolveAwmPlusOptions({}, { clean: tinySet, seed: 0 })).toMatchObject({ calibrateHead: true, headFit: 'linear', calibrationScale: 0.6, headL2: 0.03, calibrationNoise: 0.2, calibrationTriggers: 0, suspectShift: 1, suspectStarts: 6, checkStarts: 0, suspectTrigger: true });
     expect(() => resolveAwmPlusOptions({ checkStarts: -2 }, { clean: tinySet, seed: 0 })).toThrow(/--check-starts must be a whole number >= 0, got -2/);
     expect(() => resolveAwmPlusOptions({ checkStarts: 1, selfCheck: false }, { clean: tinySet, seed: 0 })).toThrow(/--check-starts needs the self-check/);
     expect(() => resolveAwmPlusOptions({ suspectStarts: -1 }, { clean: tinySet, seed: 0 })).toThrow(/--suspect-starts must be a whole number >= 0, got -1/);

@@ -157,7 +157,8 @@ describe('awm purify (CPU backend)', () => {
     // The browser page's demo model: a small CNN with a BadNets patch to class 0, and the repo's Fashion-MNIST subset.
     const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '2', '--select-round=false'];
     const clean = ['--model', 'web/demo-assets/model.safetensors', '--clean', 'fashion-mnist', '--data-dir', 'data/fashion-mnist-subset', '--per-class', '1', '--eval-count', '50'];
-    // --check-starts changes only the self-checks (here just the one after the run: no round selection), not the masks.
+    // --check-starts changes only the self-checks (here just the one after the run: no round selection), not the masks;
+    // nor does the shift (the suspect search runs for the suspect triggers either way).
     await run([...clean, '--out', join(dir, 'sus.safetensors'), '--masks', join(dir, 'sus-m.safetensors'), '--report', join(dir, 'sus.json'), ...tiny, ...plus, '--suspect-shift', '0.5', '--check-starts', '1']);
     await run([...clean, '--out', join(dir, 'nosus.safetensors'), '--masks', join(dir, 'nosus-m.safetensors'), ...tiny, ...plus, '--suspect-shift', '0']);
     expect(readFileSync(join(dir, 'sus-m.safetensors')).equals(readFileSync(join(dir, 'nosus-m.safetensors')))).toBe(true);
@@ -165,7 +166,7 @@ describe('awm purify (CPU backend)', () => {
     const { cls, flip, shift, via, search } = report.details.suspectShift;
     const before = report.details.selfCheck.before;
     expect(shift).toBe(0.5);
-    expect(report.settings).toMatchObject({ checkStarts: 1, suspectStarts: 6 });
+    expect(report.settings).toMatchObject({ checkStarts: 1, suspectStarts: 6, suspectTrigger: true });
     // The suspect search ran from zero and from the default 6 random starts, and names the attack's target.
     expect(search.searches).toHaveLength(7);
     expect(search.flip).toBe(Math.max(...search.searches.filter((t: { cls: number }) => t.cls === search.cls).map((t: { flip: number }) => t.flip)));
@@ -177,18 +178,19 @@ describe('awm purify (CPU backend)', () => {
       else expect(sus.get(k)!.data, k).toEqual(t.data);
     }
     expect(readFileSync(join(dir, 'sus.md'), 'utf8')).toMatch(/## Suspect-class shift\n\nClass 0's bias in the last layer lowered by 0.5: the (suspect search's strongest trigger|noise probe of the self-check before masking) sent [\d.]+ % of the check images there.\n\nSuspect search: 7 trigger searches \(\d sent 95.0 % or more to class 0\)/);
-    // --suspect-trigger: the same search, whose agreeing random-start searches' triggers (the one from zero is the
-    // self-check's, taken as given, without a trigger) are unlearned beside the recovered one: other masks.
-    await run([...clean, '--out', join(dir, 'st.safetensors'), '--masks', join(dir, 'st-m.safetensors'), '--report', join(dir, 'st.json'), ...tiny, ...plus, '--suspect-shift', '0.5', '--suspect-trigger']);
-    const st = JSON.parse(readFileSync(join(dir, 'st.json'), 'utf8')).details;
-    expect(st.suspectShift.search).toEqual(search);
-    expect(search).not.toHaveProperty('triggers');
+    // --suspect-trigger (on by default): the agreeing random-start searches' triggers (the one from zero is the
+    // self-check's, taken as given, without a trigger) were unlearned beside the recovered one; without them, other masks.
     const fromStarts = search.searches.slice(1).filter((t: { cls: number; flip: number }) => t.cls === 0 && t.flip >= 0.95).length;
     expect(fromStarts).toBeGreaterThan(0);
-    expect(st.suspectTrigger).toEqual({ cls: 0, count: fromStarts });
+    expect(report.details.suspectTrigger).toEqual({ cls: 0, count: fromStarts });
+    expect(search).not.toHaveProperty('triggers');
+    expect(readFileSync(join(dir, 'sus.md'), 'utf8')).toMatch(new RegExp(`## Suspect triggers unlearned\n\nThe suspect search's ${fromStarts} trigger\\(s\\) into class 0 took every other triggered image`));
+    await run([...clean, '--out', join(dir, 'st.safetensors'), '--masks', join(dir, 'st-m.safetensors'), '--report', join(dir, 'st.json'), ...tiny, ...plus, '--suspect-shift', '0.5', '--suspect-trigger=false']);
+    const st = JSON.parse(readFileSync(join(dir, 'st.json'), 'utf8'));
+    expect(st.details.suspectShift.search).toEqual(search);
+    expect(st.details).not.toHaveProperty('suspectTrigger');
+    expect(st.settings.suspectTrigger).toBe(false);
     expect(readFileSync(join(dir, 'st-m.safetensors')).equals(readFileSync(join(dir, 'sus-m.safetensors')))).toBe(false);
-    expect(readFileSync(join(dir, 'st.md'), 'utf8')).toMatch(new RegExp(`## Suspect triggers unlearned\n\nThe suspect search's ${fromStarts} trigger\\(s\\) into class 0 took every other triggered image`));
-    expect(report.details).not.toHaveProperty('suspectTrigger');
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-trigger', '--suspect-starts', '0'])).rejects.toThrow(/--suspect-trigger needs the suspect search/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-shift', '1', '--self-check=false'])).rejects.toThrow(/--suspect-shift needs the self-check/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-starts', '-1'])).rejects.toThrow(/--suspect-starts must be a whole number >= 0, got -1/);
