@@ -98,6 +98,7 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
       else await page.fill(`#${id}`, value);
     }
     await page.check('#select-round');
+    await page.check('#suspect-trigger');
     await page.check('#calibrate-head');
     const t0 = performance.now();
     await runAndWait(page, 280_000);
@@ -130,6 +131,7 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     // The options beyond the quick preset reach the run: the masks' optimiser, and the head calibration after them.
     expect(result.log).toMatch(/masks by layer-adam/);
     expect(result.log).toMatch(/suspect search: 7 trigger searches/);
+    expect(result.log).toMatch(/unlearning the suspect search's \d trigger\(s\) into class \d on every other triggered image|suspect trigger: none to unlearn/);
     expect(result.log).toMatch(/suspect-class shift: (class \d's bias lowered by 0.5 \(the (suspect search's trigger|noise probe) sent [\d.]+ % of the check images there\)|none)/);
     expect(result.log).toMatch(/head calibration \(linear\) on \d+ fresh crops: cross-entropy to the original model [\d.]+ -> [\d.]+, weight moved [\d.]+ %/);
     expect(result.before).toBeGreaterThan(0.9);
@@ -147,7 +149,7 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     });
     expect(report.details.headCalibration?.mode).toBe('linear');
     expect(report.details.headCalibration?.weightChange).toBeGreaterThan(0);
-    expect(report.settings).toMatchObject({ lrDecay: 0.9, maskOptimizer: 'layer-adam', calibrateHead: true, headFit: 'linear', suspectShift: 0.5 });
+    expect(report.settings).toMatchObject({ lrDecay: 0.9, maskOptimizer: 'layer-adam', calibrateHead: true, headFit: 'linear', suspectShift: 0.5, suspectTrigger: true });
     expect(report.details.suspectShift?.shift).toBe(0.5);
 
     mkdirSync(artifacts, { recursive: true });
