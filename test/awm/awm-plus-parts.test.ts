@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import * as ops from '../../src/ops/index.js';
 import { createModel } from '../../src/nn/index.js';
+import { clearMasks } from '../../src/nn/masks.js';
 import { alternateFixedRows, runAwm, withNoiseBlends, type AwmVariant } from '../../src/awm/awm.js';
 import { blendPatternStep, sparsifyTriggers } from '../../src/awm/steps.js';
 import { backward, noGrad, requireGrad } from '../../src/autograd/engine.js';
@@ -233,6 +234,15 @@ describe('fixed triggers (AWM+ --suspect-trigger)', () => {
     // On by default wherever the search can run, and off by default where it cannot.
     const on = (p: Parameters<typeof resolveAwmPlusOptions>[0]) => resolveAwmPlusOptions(p, { clean: tinySet, seed: 0 }).suspectTrigger;
     expect([on({}), on({ suspectShift: 0 }), on({ suspectStarts: 0 }), on({ selfCheck: false }), on({ suspectTrigger: false })]).toEqual([true, true, false, false, false]);
+  });
+
+  it('leave no tensors behind once the masks are cleared', async () => {
+    const model = createModel(cpu32, { arch: 'small-cnn', inChannels: 1, numClasses: 3, width: 4, inputSize: 8 }, { seed: 1 });
+    const start = cpu32.liveBytes();
+    await runAwm(model, cpu32, tinySet, tinyOptions, {}, { sparseTrigger: true, noiseBlend: 0.2, fixedTriggers: randomArray(2 * 64, 14, -0.2, 0.2) });
+    clearMasks(model);
+    expect(cpu32.liveBytes()).toBe(start);
+    model.dispose();
   });
 });
 
