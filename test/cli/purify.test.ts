@@ -90,7 +90,13 @@ describe('awm purify (CPU backend)', () => {
     expect(readFileSync(join(dir, 'cand-m.safetensors')).equals(readFileSync(`${single}-m.safetensors`))).toBe(true);
     await expect(run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--candidates', '0'])).rejects.toThrow(/candidates must be a whole number >= 1, got 0/);
     await expect(run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--candidates', '2', '--self-check=false'])).rejects.toThrow(/--candidates needs the self-check/);
-    // Without the check (one candidate) the masks are the same and the report has no self-check.
+    // Without the check (one candidate) the masks are the same and the report has no self-check. With it, the suspect
+    // triggers were on (the default) but no two searches agreed on this random model, so nothing was unlearned: the
+    // masks cannot differ from a run without them.
+    const cand = JSON.parse(readFileSync(join(dir, 'cand.json'), 'utf8'));
+    expect(cand.settings.suspectTrigger).toBe(true);
+    expect(cand.details.suspectShift.search.agreeing).toBeLessThan(2);
+    expect(cand.details).not.toHaveProperty('suspectTrigger');
     await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'nocheck.safetensors'), '--masks', join(dir, 'nocheck-m.safetensors'), '--report', join(dir, 'nocheck.json'), ...tiny, ...plus.slice(0, -1), keptSeed, '--self-check=false']);
     expect(readFileSync(join(dir, 'nocheck-m.safetensors')).equals(readFileSync(`${single}-m.safetensors`))).toBe(true);
     expect(JSON.parse(readFileSync(join(dir, 'nocheck.json'), 'utf8')).details.selfCheck).toBeUndefined();
