@@ -26,8 +26,9 @@ import { Rng } from '../data/rng.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { MASK_OPTIMIZERS, runAwm, type AwmHooks, type AwmResult, type AwmVariant, type MaskOptimizer } from './awm.js';
 import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
-import { formatSuspectSearch, plainSearch, suspectSearch, SUSPECT_MIN_SEARCHES, SUSPECT_MIN_TRIGGER_FLIP, type SuspectSearch } from './suspect-search.js';
+import { formatSuspectSearch, plainSearch, suspectSearch, tallySearches, SUSPECT_MIN_SEARCHES, SUSPECT_MIN_TRIGGER_FLIP, type SuspectSearch } from './suspect-search.js';
 import { addTrigger, recoverSparseTrigger } from './trigger-search.js';
+import { searchFlips } from './trigger-flips.js';
 import { tensorSlot } from '../nn/state-dict.js';
 import { clearMasks, readMasks, setMasks } from '../nn/masks.js';
 import { predictClasses } from '../train/train.js';
@@ -128,6 +129,13 @@ export interface AwmPlusOptions extends AwmOptions {
    * nothing changes.
    */
   suspectTrigger: boolean;
+  /**
+   * With suspectTrigger, below 1: the unlearned triggers come from a second set of searches (the same count) at this
+   * fraction of tau, used when two of them agree on the suspect search's class (else the suspect search's own). Why
+   * (README, "Unlearning the suspect's trigger"): on the page's small CNN the full-budget triggers held only a third of
+   * their L1 in the patch and unlearning them left it; at a third of the budget they still flipped 100 %. Opt-in.
+   */
+  suspectTriggerTau: number;
   tau3072: number;
 }
 
@@ -178,6 +186,7 @@ export const AWM_PLUS_DEFAULTS = {
   checkStarts: 0,
   /** On whenever the suspect search can run (the self-check on, suspectStarts above 0). */
   suspectTrigger: true,
+  suspectTriggerTau: 1,
 } as const;
 
 /**
@@ -251,6 +260,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.suspectTrigger && (p.selfCheck === false || p.suspectStarts === 0)) {
     throw new Error('AWM+: --suspect-trigger needs the suspect search (the self-check on and --suspect-starts above 0)');
   }
+  if (p.suspectTriggerTau !== undefined && !(p.suspectTriggerTau > 0 && p.suspectTriggerTau <= 1)) throw new Error(`AWM+: --suspect-trigger-tau must be above 0 and at most 1, got ${p.suspectTriggerTau}`);
   if ((p.checkStarts ?? 0) > 0 && p.selfCheck === false) throw new Error('AWM+: --check-starts needs the self-check (drop --self-check=false)');
   // Asked for explicitly it needs the self-check; as a default it is simply off without one.
   if ((p.suspectShift ?? 0) > 0 && p.selfCheck === false) throw new Error('AWM+: --suspect-shift needs the self-check to find the suspected class (drop --self-check=false)');
@@ -305,6 +315,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     suspectStarts: p.suspectStarts ?? AWM_PLUS_DEFAULTS.suspectStarts,
     checkStarts: p.checkStarts ?? AWM_PLUS_DEFAULTS.checkStarts,
     suspectTrigger: p.suspectTrigger ?? (p.selfCheck !== false && p.suspectStarts !== 0 && AWM_PLUS_DEFAULTS.suspectTrigger),
+    suspectTriggerTau: p.suspectTriggerTau ?? AWM_PLUS_DEFAULTS.suspectTriggerTau,
   };
 }
 
@@ -489,6 +500,7 @@ export async function runAwmPlusCandidates(
   let before: SelfCheck | undefined;
   let search: SuspectSearch | undefined;
   let suspectTriggers: Float32Array | undefined;
+  let tightTau: number | undefined;
   for (let k = 0; k < o.candidates; k++) {
     const seed = o.seed + k;
     const oc = { ...o, seed };
@@ -505,6 +517,16 @@ export async function runAwmPlusCandidates(
           log(`suspect search: ${formatSuspectSearch(search)}`);
           if (o.suspectTrigger) {
             suspectTriggers = suspectTriggersOf(search);
+            if (suspectTriggers && o.suspectTriggerTau < 1) {
+              const tight = tallySearches(await searchFlips(model, backend, plan.check, plan.reference, { ...plan.options, tau: plan.options.tau * o.suspectTriggerTau, extraStarts: o.suspectStarts, seed: plan.options.seed ^ 0x7a3 }));
+              const used = tight.cls === search.cls ? suspectTriggersOf(tight) : undefined;
+              log(`suspect triggers at ${o.suspectTriggerTau} of tau: ${formatSuspectSearch(tight)}${used ? '; these are unlearned' : '; not enough agree on the class, the full-budget ones are unlearned'}`);
+              if (used) {
+                suspectTriggers = used;
+                search = { ...search, triggers: tight.triggers };
+                tightTau = o.suspectTriggerTau;
+              }
+            }
             log(suspectTriggers ? `unlearning the suspect search's ${search.triggers.length} trigger(s) into class ${search.cls} on every other triggered image` : 'suspect trigger: none to unlearn (no class named by the searches)');
           }
         }
@@ -541,7 +563,7 @@ export async function runAwmPlusCandidates(
   setMasks(model, best.result.masks);
   const fitted = calibration ? await applyHeadCalibration(model, backend, calibration, o, log) : {};
   const suspect = o.suspectShift > 0 && before ? await applySuspectShift(model, before, o.suspectShift, log, search) : undefined;
-  const unlearned = suspectTriggers && search ? { suspectTrigger: { cls: search.cls, count: search.triggers.length } } : {};
+  const unlearned = suspectTriggers && search ? { suspectTrigger: { cls: search.cls, count: search.triggers.length, ...(tightTau !== undefined ? { tauFraction: tightTau } : {}) } } : {};
   return { best, runs, before, ...fitted, ...(suspect ? { suspect } : {}), ...unlearned };
 }
 
@@ -588,8 +610,8 @@ export interface AwmPlusRuns {
   headRefit?: HeadFit;
   triggerRounds?: CalibrationTriggerRound[];
   suspect?: SuspectShift;
-  /** With --suspect-trigger, when the suspect search named a class: that class and how many of its triggers were unlearned. */
-  suspectTrigger?: { cls: number; count: number };
+  /** With --suspect-trigger, when the suspect search named a class: that class, how many triggers were unlearned and, when they came from the tighter searches (suspectTriggerTau), their fraction of tau. */
+  suspectTrigger?: { cls: number; count: number; tauFraction?: number };
 }
 
 /** Folds the kept candidate's masks into the weights and packages the run: its rounds, every candidate's self-check, the GEMM work of all of them. */

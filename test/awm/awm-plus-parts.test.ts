@@ -360,7 +360,7 @@ describe('resolveAwmPlusOptions', () => {
 
 describe('head calibration options and crops', () => {
   it('are checked by name, default to the linear fit on crops of at least 60 % of the image', () => {
-    expect(resolveAwmPlusOptions({}, { clean: tinySet, seed: 0 })).toMatchObject({ calibrateHead: true, headFit: 'linear', calibrationScale: 0.6, headL2: 0.03, calibrationNoise: 0.2, calibrationTriggers: 0, suspectShift: 1, suspectStarts: 6, checkStarts: 0, suspectTrigger: true });
+    expect(resolveAwmPlusOptions({}, { clean: tinySet, seed: 0 })).toMatchObject({ calibrateHead: true, headFit: 'linear', calibrationScale: 0.6, headL2: 0.03, calibrationNoise: 0.2, calibrationTriggers: 0, suspectShift: 1, suspectStarts: 6, checkStarts: 0, suspectTrigger: true, suspectTriggerTau: 1 });
     expect(() => resolveAwmPlusOptions({ checkStarts: -2 }, { clean: tinySet, seed: 0 })).toThrow(/--check-starts must be a whole number >= 0, got -2/);
     expect(() => resolveAwmPlusOptions({ checkStarts: 1, selfCheck: false }, { clean: tinySet, seed: 0 })).toThrow(/--check-starts needs the self-check/);
     expect(() => resolveAwmPlusOptions({ suspectStarts: -1 }, { clean: tinySet, seed: 0 })).toThrow(/--suspect-starts must be a whole number >= 0, got -1/);

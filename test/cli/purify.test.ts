@@ -197,6 +197,16 @@ describe('awm purify (CPU backend)', () => {
     expect(st.details).not.toHaveProperty('suspectTrigger');
     expect(st.settings.suspectTrigger).toBe(false);
     expect(readFileSync(join(dir, 'st-m.safetensors')).equals(readFileSync(join(dir, 'sus-m.safetensors')))).toBe(false);
+    // --suspect-trigger-tau: triggers from as many searches again at a fraction of tau (they agree on class 0 here).
+    await run([...clean, '--out', join(dir, 'tt.safetensors'), '--masks', join(dir, 'tt-m.safetensors'), '--report', join(dir, 'tt.json'), ...tiny, ...plus, '--suspect-shift', '0.5', '--suspect-trigger-tau', '0.35']);
+    const tt = JSON.parse(readFileSync(join(dir, 'tt.json'), 'utf8')).details;
+    expect(tt.suspectShift.search).toEqual(search);
+    expect(tt.suspectTrigger.cls).toBe(0);
+    expect(tt.suspectTrigger.tauFraction).toBe(0.35);
+    expect(tt.suspectTrigger.count).toBeGreaterThanOrEqual(2);
+    expect(report.details.suspectTrigger).not.toHaveProperty('tauFraction');
+    expect(readFileSync(join(dir, 'tt-m.safetensors')).equals(readFileSync(join(dir, 'sus-m.safetensors')))).toBe(false);
+    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-trigger-tau', '0'])).rejects.toThrow(/--suspect-trigger-tau must be above 0 and at most 1, got 0/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-trigger', '--suspect-starts', '0'])).rejects.toThrow(/--suspect-trigger needs the suspect search/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-shift', '1', '--self-check=false'])).rejects.toThrow(/--suspect-shift needs the self-check/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-starts', '-1'])).rejects.toThrow(/--suspect-starts must be a whole number >= 0, got -1/);
