@@ -499,8 +499,7 @@ export async function runAwmPlusCandidates(
   let plan: SelfCheckPlan | undefined;
   let before: SelfCheck | undefined;
   let search: SuspectSearch | undefined;
-  let suspectTriggers: Float32Array | undefined;
-  let tightTau: number | undefined;
+  let unlearned: SuspectTriggers | undefined;
   for (let k = 0; k < o.candidates; k++) {
     const seed = o.seed + k;
     const oc = { ...o, seed };
@@ -515,20 +514,7 @@ export async function runAwmPlusCandidates(
           // Its own generators: nothing else draws differently for it. Its search from zero is the self-check's.
           search = await suspectSearch(model, backend, plan.check, plan.reference, { ...plan.options, extraStarts: o.suspectStarts, fromZero: { flip: before.triggerFlip, cls: before.triggerClass } });
           log(`suspect search: ${formatSuspectSearch(search)}`);
-          if (o.suspectTrigger) {
-            suspectTriggers = suspectTriggersOf(search);
-            if (suspectTriggers && o.suspectTriggerTau < 1) {
-              const tight = tallySearches(await searchFlips(model, backend, plan.check, plan.reference, { ...plan.options, tau: plan.options.tau * o.suspectTriggerTau, extraStarts: o.suspectStarts, seed: plan.options.seed ^ 0x7a3 }));
-              const used = tight.cls === search.cls ? suspectTriggersOf(tight) : undefined;
-              log(`suspect triggers at ${o.suspectTriggerTau} of tau: ${formatSuspectSearch(tight)}${used ? '; these are unlearned' : '; not enough agree on the class, the full-budget ones are unlearned'}`);
-              if (used) {
-                suspectTriggers = used;
-                search = { ...search, triggers: tight.triggers };
-                tightTau = o.suspectTriggerTau;
-              }
-            }
-            log(suspectTriggers ? `unlearning the suspect search's ${search.triggers.length} trigger(s) into class ${search.cls} on every other triggered image` : 'suspect trigger: none to unlearn (no class named by the searches)');
-          }
+          if (o.suspectTrigger) unlearned = await chooseSuspectTriggers(model, backend, plan, search, o, log);
         }
       }
       log(description);
@@ -548,7 +534,7 @@ export async function runAwmPlusCandidates(
         if (!kept || c.score < kept.check.score) kept = { round: stats.round, check: c, masks: await readMasks(model) };
       },
     } : hooks;
-    const result = await runAwm(model, backend, pool, oc, runHooks, suspectTriggers ? { ...variant, fixedTriggers: suspectTriggers } : variant);
+    const result = await runAwm(model, backend, pool, oc, runHooks, unlearned ? { ...variant, fixedTriggers: unlearned.values } : variant);
     if (kept) {
       result.masks = kept.masks;
       log(`kept the masks of round ${kept.round} of ${o.outer}: the lowest self-check score`);
@@ -563,8 +549,37 @@ export async function runAwmPlusCandidates(
   setMasks(model, best.result.masks);
   const fitted = calibration ? await applyHeadCalibration(model, backend, calibration, o, log) : {};
   const suspect = o.suspectShift > 0 && before ? await applySuspectShift(model, before, o.suspectShift, log, search) : undefined;
-  const unlearned = suspectTriggers && search ? { suspectTrigger: { cls: search.cls, count: search.triggers.length, ...(tightTau !== undefined ? { tauFraction: tightTau } : {}) } } : {};
-  return { best, runs, before, ...fitted, ...(suspect ? { suspect } : {}), ...unlearned };
+  const suspectTrigger = unlearned ? { suspectTrigger: { cls: unlearned.cls, count: unlearned.count, ...(unlearned.tauFraction !== undefined ? { tauFraction: unlearned.tauFraction } : {}) } } : {};
+  return { best, runs, before, ...fitted, ...(suspect ? { suspect } : {}), ...suspectTrigger };
+}
+
+/** The triggers --suspect-trigger unlearns (stacked, suspectTriggersOf), their class and count, and with suspectTriggerTau the fraction of tau they came from. */
+interface SuspectTriggers {
+  values: Float32Array;
+  cls: number;
+  count: number;
+  tauFraction?: number;
+}
+
+/**
+ * The suspect search's agreeing triggers or, with o.suspectTriggerTau below 1, those of as many searches again at that
+ * fraction of tau when two of them agree on the same class; undefined when the search names no class. Logs the choice.
+ */
+async function chooseSuspectTriggers(
+  model: Classifier, backend: Backend, plan: SelfCheckPlan, search: SuspectSearch,
+  o: Pick<AwmPlusOptions, 'suspectStarts' | 'suspectTriggerTau'>, log: (line: string) => void,
+): Promise<SuspectTriggers | undefined> {
+  let chosen: SuspectTriggers | undefined;
+  const full = suspectTriggersOf(search);
+  if (full) chosen = { values: full, cls: search.cls, count: search.triggers.length };
+  if (full && o.suspectTriggerTau < 1) {
+    const tight = tallySearches(await searchFlips(model, backend, plan.check, plan.reference, { ...plan.options, tau: plan.options.tau * o.suspectTriggerTau, extraStarts: o.suspectStarts, seed: plan.options.seed ^ 0x7a3 }));
+    const used = tight.cls === search.cls ? suspectTriggersOf(tight) : undefined;
+    log(`suspect triggers at ${o.suspectTriggerTau} of tau: ${formatSuspectSearch(tight)}${used ? '; these are unlearned' : '; not enough agree on the class, the full-budget ones are unlearned'}`);
+    if (used) chosen = { values: used, cls: search.cls, count: tight.triggers.length, tauFraction: o.suspectTriggerTau };
+  }
+  log(chosen ? `unlearning the suspect search's ${chosen.count} trigger(s) into class ${chosen.cls} on every other triggered image` : 'suspect trigger: none to unlearn (no class named by the searches)');
+  return chosen;
 }
 
 /** The suspect search's agreeing triggers stacked (K x C*H*W), or undefined when they name no class or none was kept. */
