@@ -63,7 +63,7 @@ export function describeAwmRun(cleanImages: number, setSize: number, o: AwmDefen
 export function formatRound(s: AwmRoundStats, etaSeconds: number): string {
   return `round ${String(s.round).padStart(2)}/${s.rounds}  loss ${s.loss.toFixed(4)} (clean ${s.cleanLoss.toFixed(4)}, triggered ${s.triggeredLoss.toFixed(4)})  ` +
     `trigger L1 ${s.triggerL1.toFixed(1)} -> ${s.triggerL1Rescaled.toFixed(1)}  mean mask ${s.meanMask.toFixed(4)}  ` +
-    `${s.blendPatternLoss !== undefined ? `blend-pattern CE ${(-s.blendPatternLoss).toFixed(3)}  ` : ''}${s.seconds.toFixed(1)} s  ETA ${Math.round(etaSeconds)} s`;
+    `${s.blendPatternLoss !== undefined ? `blend-pattern CE ${(-s.blendPatternLoss).toFixed(3)}  ` : ''}${s.targetedLoss !== undefined ? `targeted CE ${s.targetedLoss.toFixed(3)}  ` : ''}${s.seconds.toFixed(1)} s  ETA ${Math.round(etaSeconds)} s`;
 }
 
 export const awmDefense: Defense<AwmDefenseOptions> = {

@@ -18,6 +18,7 @@ import { attachMasks, readMasks } from '../nn/masks.js';
 import { Rng } from '../data/rng.js';
 import type { CleanSet } from './clean-set.js';
 import { stepsPerPhase, validateAwmOptions, type AwmOptions } from './options.js';
+import { targetedTriggerSearch, validateTargetedSearch, type TargetedSearchOptions } from './targeted-search.js';
 import { blendPatternStep, clampMasks, maskLoss, rescaleTrigger, sparsifyTriggers, triggerStep } from './steps.js';
 import { classTriggerStep, otherClasses, pickTriggers, rescaleEach } from './class-triggers.js';
 
@@ -40,6 +41,8 @@ export interface AwmRoundStats {
   trigger: Float32Array;
   /** With blendAscentSteps: the blend-pattern search's objective (-CE) at its last step. */
   blendPatternLoss?: number;
+  /** With a targeted trigger (AWM+ --suspect-target): its search's last cross-entropy towards the class (low: the class is easy to reach). */
+  targetedLoss?: number;
   /** With per-class triggers: the class whose trigger is pictured (the one that grew most). */
   triggerClass?: number;
 }
@@ -86,6 +89,13 @@ export interface AwmVariant {
    * random starts find, and then no round's masks remove it (README, "Unlearning the suspect's trigger").
    */
   fixedTriggers?: Float32Array;
+  /**
+   * A trigger searched towards one class (AWM+'s --suspect-target: the suspect search's class) inside a small L1 budget,
+   * once per round against the masked model after its own ascent, warm-started from the last round's
+   * (targeted-search.ts). Every other triggered row unlearns it; with fixedTriggers as well, it and they take turns.
+   * Why: on the page's small CNN every untargeted search flipped 100 % of the images yet missed the patch (README).
+   */
+  targetedTrigger?: TargetedSearchOptions;
   /** Clip and sparsify the recovered trigger(s) into the L1 budget instead of rescaling (steps.ts sparsifyTriggers). */
   sparseTrigger?: boolean;
   /**
@@ -155,9 +165,14 @@ function randomRows(count: number, rows: number, rng: Rng): Int32Array {
   return Int32Array.from({ length: count }, () => rng.int(rows));
 }
 
-/** Row k's index into [recovered, ...fixed]: 0 (the recovered trigger) for even k, a random fixed trigger for odd k. */
-export function alternateFixedRows(rows: number, fixedCount: number, rng: Rng): Int32Array {
-  return Int32Array.from({ length: rows }, (_, k) => (k % 2 === 0 ? 0 : 1 + rng.int(fixedCount)));
+/**
+ * Row k's index into [recovered, ...fixed] (or [recovered, targeted, ...fixed] with `targeted`): 0 (the recovered
+ * trigger) for even k; for odd k a random fixed trigger, or with `targeted` the targeted one at k = 1 mod 4 (and at
+ * every odd k when there are no fixed ones) and a random fixed one at k = 3 mod 4.
+ */
+export function alternateFixedRows(rows: number, fixedCount: number, rng: Rng, targeted = false): Int32Array {
+  if (!targeted) return Int32Array.from({ length: rows }, (_, k) => (k % 2 === 0 ? 0 : 1 + rng.int(fixedCount)));
+  return Int32Array.from({ length: rows }, (_, k) => (k % 2 === 0 ? 0 : k % 4 === 1 || fixedCount === 0 ? 1 : 2 + rng.int(fixedCount)));
 }
 
 /** The real trigger's change to each drawn image (knownTriggered - images), [B, C, H, W]. */
@@ -269,6 +284,10 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
     if (variant.knownTriggered || variant.triggerBank || variant.classTriggers) throw new Error('AWM: fixed triggers go with the one recovered trigger, not with knownTriggered, triggerBank or classTriggers');
     if (!f.every(Number.isFinite)) throw new Error('AWM: the fixed triggers hold a value that is not finite');
   }
+  if (variant.targetedTrigger !== undefined) {
+    validateTargetedSearch(variant.targetedTrigger, set.numClasses);
+    if (variant.knownTriggered || variant.triggerBank || variant.classTriggers) throw new Error('AWM: a targeted trigger goes with the one recovered trigger, not with knownTriggered, triggerBank or classTriggers');
+  }
   const t0 = performance.now();
   const flops0 = ops.gemmWork.flops;
   const T = stepsPerPhase(set.n, options.batchSize, options.inner);
@@ -287,11 +306,15 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   const noiseRng = new Rng(options.seed ^ 0x0b1e);
   const patternRng = new Rng(options.seed ^ 0xb1e4d);
   const fixedRng = new Rng(options.seed ^ 0xf1ed);
+  const targetedRng = new Rng(options.seed ^ 0x7a26e7);
+  let targeted: Float32Array = new Float32Array(per0);
   const perClass = variant.classTriggers === true;
   const k = set.numClasses;
   const rounds: AwmRoundStats[] = [];
   let kept: Tensor | null = null;
   let bank: Tensor | null = null;
+  // With a targeted trigger: this round's [targeted, ...fixed], disposed at the round's end.
+  let alternates: Tensor | null = null;
   const fixed: Tensor | null = variant.fixedTriggers ? keep(ops.tensor(backend, variant.fixedTriggers, [variant.fixedTriggers.length / per0, set.c, set.h, set.w])) : null;
   try {
     for (let round = 0; round < options.outer; round++) {
@@ -340,6 +363,17 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
         }
       }
 
+      // Phase 1c (AWM+ --suspect-target): the targeted trigger, refined from the last round's against the masks as they are now.
+      let targetedLoss: number | undefined;
+      if (variant.targetedTrigger) {
+        const found = await targetedTriggerSearch(model, backend, set, targeted, variant.targetedTrigger, targetedRng);
+        targeted = found.trigger;
+        targetedLoss = found.loss;
+        const t = ops.tensor(backend, targeted, [1, set.c, set.h, set.w]);
+        alternates = keep(fixed ? noGrad(() => ops.concat([t, fixed], 0)) : t);
+        if (fixed) t.dispose();
+      }
+
       if (variant.triggerBank) {
         const grown: Tensor = keep(noGrad(() => (bank ? ops.concat([bank, delta], 0) : ops.mul(delta, 1))));
         bank?.dispose();
@@ -358,7 +392,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
           const recovered = variant.knownTriggered ? knownShift(backend, set, variant.knownTriggered, indices)
             : bank ? noGrad(() => pickTriggers(bank!, randomRows(batch, bank!.shape[0]!, rng)))
             : perClass ? noGrad(() => pickTriggers(delta, otherClasses(labels, k, rng)))
-            : fixed ? noGrad(() => pickTriggers(ops.concat([delta, fixed], 0), alternateFixedRows(batch, fixed.shape[0]!, fixedRng))) : delta;
+            : (alternates ?? fixed) ? noGrad(() => pickTriggers(ops.concat([delta, (alternates ?? fixed)!], 0), alternateFixedRows(batch, fixed ? fixed.shape[0]! : 0, fixedRng, variant.targetedTrigger !== undefined))) : delta;
           const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlendMax !== undefined ? [variant.noiseBlend!, variant.noiseBlendMax] : variant.noiseBlend!, noiseRng, variant.noiseShare, pattern)) : recovered;
           const parts = maskLoss(model, masks, x, y, shift, options.alpha, options.gamma);
           backward(parts.total);
@@ -390,11 +424,14 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
       const trigger = Float32Array.from((await delta.data()).subarray(shown * per, (shown + 1) * per));
       if (variant.keepTrigger) kept = delta;
       else delta.dispose();
+      alternates?.dispose();
+      alternates = null;
       const stats: AwmRoundStats = {
         round: round + 1, rounds: options.outer, loss, cleanLoss, triggeredLoss, maskL1: maskL1!,
         triggerLoss, triggerL1, triggerL1Rescaled: triggerL1 * scale, meanMask: maskL1! / total,
         seconds: (performance.now() - r0) / 1000, trigger, ...(perClass ? { triggerClass: shown } : {}),
         ...(blendLoss !== undefined ? { blendPatternLoss: blendLoss } : {}),
+        ...(targetedLoss !== undefined ? { targetedLoss } : {}),
       };
       rounds.push(stats);
       await hooks.onRound?.(stats);
@@ -402,6 +439,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   } finally {
     kept?.dispose();
     bank?.dispose();
+    alternates?.dispose();
     fixed?.dispose();
     adam.dispose();
     for (const m of masks) {

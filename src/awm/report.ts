@@ -57,6 +57,10 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
   if (unlearned) {
     lines.push('## Suspect triggers unlearned', '', `The suspect search's ${unlearned.count} trigger(s) into class ${unlearned.cls} took every other triggered image of each mask step, beside the round's recovered trigger.`, '');
   }
+  const targeted = r.details.suspectTarget as { cls: number; budget: number; steps: number } | undefined;
+  if (targeted) {
+    lines.push('## Trigger searched towards the suspect', '', `Each round, ${targeted.steps} steps of descent towards class ${targeted.cls} inside L1 ${targeted.budget.toFixed(2)}, against the masked model and from the last round's trigger; it took every other triggered image it was offered.`, '');
+  }
   if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, left to right (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
   if (r.maskStats?.length) {
     lines.push('## Masks per layer', '', '| layer | entries | mean | min | fraction < 0.5 |', '|---|---|---|---|---|');

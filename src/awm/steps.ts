@@ -121,22 +121,24 @@ export async function sparsifyTriggers(delta: Tensor, tau: number): Promise<Floa
   const per = delta.size / rows;
   const v = Float32Array.from(await delta.data());
   const l1 = new Float32Array(rows);
-  for (let r = 0; r < rows; r++) {
-    const row = v.subarray(r * per, (r + 1) * per);
-    let norm = 0;
-    for (const x of row) norm += Math.abs(x);
-    if (!Number.isFinite(norm)) throw new Error(`AWM: the recovered trigger's L1 norm is ${norm} (the model produced NaN or Inf gradients)`);
-    l1[r] = norm;
-    // Ranked by the ascent's own magnitudes: after clipping most of them tie at 1.
-    const order = Array.from({ length: per }, (_, i) => i).sort((a, b) => Math.abs(row[b]!) - Math.abs(row[a]!));
-    for (let i = 0; i < per; i++) row[i] = Math.min(1, Math.max(-1, row[i]!));
-    let budget = tau;
-    for (const i of order) {
-      const m = Math.abs(row[i]!);
-      if (m <= budget) budget -= m;
-      else { row[i] = Math.sign(row[i]!) * budget; budget = 0; }
-    }
-  }
+  for (let r = 0; r < rows; r++) l1[r] = sparsifyRow(v.subarray(r * per, (r + 1) * per), tau);
   noGrad(() => tidy(() => ops.assign(delta, ops.tensor(delta.backend, v, delta.shape))));
   return l1;
+}
+
+/** sparsifyTriggers on one row of values, in place; returns its L1 norm before. */
+export function sparsifyRow(row: Float32Array, tau: number): number {
+  let norm = 0;
+  for (const x of row) norm += Math.abs(x);
+  if (!Number.isFinite(norm)) throw new Error(`AWM: the recovered trigger's L1 norm is ${norm} (the model produced NaN or Inf gradients)`);
+  // Ranked by the ascent's own magnitudes: after clipping most of them tie at 1.
+  const order = Array.from({ length: row.length }, (_, i) => i).sort((a, b) => Math.abs(row[b]!) - Math.abs(row[a]!));
+  for (let i = 0; i < row.length; i++) row[i] = Math.min(1, Math.max(-1, row[i]!));
+  let budget = tau;
+  for (const i of order) {
+    const m = Math.abs(row[i]!);
+    if (m <= budget) budget -= m;
+    else { row[i] = Math.sign(row[i]!) * budget; budget = 0; }
+  }
+  return norm;
 }

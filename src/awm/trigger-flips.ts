@@ -29,6 +29,19 @@ export function maxClassFlip(base: Int32Array, after: Int32Array, numClasses: nu
   return best;
 }
 
+/** The share of the images the model put outside `cls` (`base`) that are now in it (`after`, one probe per image). */
+export function classFlip(base: Int32Array, after: Int32Array, cls: number): number {
+  if (base.length !== after.length) throw new Error(`classFlip: ${after.length} answers for ${base.length} images`);
+  let outside = 0;
+  let moved = 0;
+  for (let i = 0; i < base.length; i++) {
+    if (base[i] === cls) continue;
+    outside++;
+    if (after[i] === cls) moved++;
+  }
+  return outside > 0 ? moved / outside : 0;
+}
+
 /**
  * How the searches after the first start: a uniform random start of this amplitude, with this much noise blended into
  * the batches. Why: from zero the ascent follows the clean images' local gradient, which a patch backdoor gated behind

@@ -246,6 +246,49 @@ describe('fixed triggers (AWM+ --suspect-trigger)', () => {
   });
 });
 
+describe('a trigger searched towards the suspect (AWM+ --suspect-target)', () => {
+  const targeted = { cls: 1, budget: 1.5, steps: 3, batchSize: 4, lr: 0.1 };
+
+  it('takes the rows k = 1 mod 4, the fixed triggers k = 3 mod 4, or every odd row when there are none', () => {
+    const rng = new Rng(2);
+    const rows = alternateFixedRows(9, 3, new Rng(2), true);
+    expect(Array.from(rows)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8].map((k) => (k % 2 === 0 ? 0 : k % 4 === 1 ? 1 : 2 + rng.int(3))));
+    expect(Array.from(alternateFixedRows(6, 0, new Rng(2), true))).toEqual([0, 1, 0, 1, 0, 1]);
+  });
+
+  it('runs each round after the ascent, reports its loss, changes the masks, and is checked', async () => {
+    const without = await tinyAwm({ sparseTrigger: true });
+    const withTargeted = await tinyAwm({ sparseTrigger: true, targetedTrigger: targeted });
+    const flat = (r: typeof without) => [...r.masks.values()].flatMap((m) => Array.from(m));
+    expect(flat(withTargeted)).not.toEqual(flat(without));
+    expect(Array.from(withTargeted.rounds[0]!.trigger)).toEqual(Array.from(without.rounds[0]!.trigger));
+    expect(withTargeted.rounds.every((r) => Number.isFinite(r.targetedLoss))).toBe(true);
+    expect(without.rounds[0]!.targetedLoss).toBeUndefined();
+    // Seeded.
+    expect(flat(await tinyAwm({ sparseTrigger: true, targetedTrigger: targeted }))).toEqual(flat(withTargeted));
+    // With fixed triggers as well, both take turns.
+    const both = await tinyAwm({ sparseTrigger: true, targetedTrigger: targeted, fixedTriggers: randomArray(64, 13, -0.3, 0.3) });
+    expect(flat(both)).not.toEqual(flat(withTargeted));
+    await expect(tinyAwm({ targetedTrigger: { ...targeted, cls: 3 } })).rejects.toThrow(/class 3 is not one of the model's 3/);
+    await expect(tinyAwm({ targetedTrigger: targeted, classTriggers: true })).rejects.toThrow(/targeted trigger goes with the one recovered trigger/);
+    const resolve = (p: Parameters<typeof resolveAwmPlusOptions>[0]) => resolveAwmPlusOptions(p, { clean: tinySet, seed: 0 });
+    expect(resolve({}).suspectTarget).toBe(0);
+    expect(resolve({ suspectTarget: 0.2 }).suspectTarget).toBe(0.2);
+    expect(() => resolve({ suspectTarget: 1.5 })).toThrow(/--suspect-target must be at least 0 and at most 1/);
+    expect(() => resolve({ suspectTarget: 0.2, selfCheck: false })).toThrow(/--suspect-target needs the suspect search/);
+    expect(() => resolve({ suspectTarget: 0.2, suspectStarts: 0 })).toThrow(/--suspect-target needs the suspect search/);
+  });
+
+  it('leaves no tensors behind once the masks are cleared', async () => {
+    const model = createModel(cpu32, { arch: 'small-cnn', inChannels: 1, numClasses: 3, width: 4, inputSize: 8 }, { seed: 1 });
+    const start = cpu32.liveBytes();
+    await runAwm(model, cpu32, tinySet, tinyOptions, {}, { sparseTrigger: true, noiseBlend: 0.2, targetedTrigger: targeted, fixedTriggers: randomArray(2 * 64, 14, -0.2, 0.2) });
+    clearMasks(model);
+    expect(cpu32.liveBytes()).toBe(start);
+    model.dispose();
+  });
+});
+
 describe('blend-pattern ascent', () => {
   const set = { images: randomArray(4 * 2 * 3, 8, 0, 1), labels: Int32Array.from([0, 1, 0, 1]), n: 4, c: 2, h: 1, w: 3, numClasses: 2 };
 

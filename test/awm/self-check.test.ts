@@ -10,12 +10,24 @@ import { Linear } from '../../src/nn/linear.js';
 import type { Tensor } from '../../src/tensor/tensor.js';
 import type { Backend } from '../../src/tensor/backend.js';
 import { maxClassFlip, selfCheck, type SelfCheckOptions } from '../../src/awm/self-check.js';
+import { classFlip } from '../../src/awm/trigger-flips.js';
 import { predictClasses } from '../../src/train/train.js';
 import type { CleanSet } from '../../src/awm/clean-set.js';
 import { Rng } from '../../src/data/rng.js';
 import { cpu32 } from '../helpers/backends.js';
 import { suspectSearch, SUSPECT_MIN_TRIGGER_FLIP } from '../../src/awm/suspect-search.js';
 import { addTrigger } from '../../src/awm/trigger-search.js';
+import { targetedTriggerSearch, type TargetedSearchOptions } from '../../src/awm/targeted-search.js';
+
+describe('classFlip', () => {
+  it('is the share of images outside the class that land in it', () => {
+    const base = Int32Array.from([0, 1, 2, 2, 0]);
+    expect(classFlip(base, Int32Array.from([0, 0, 2, 0, 1]), 0)).toBeCloseTo(2 / 3, 12);
+    expect(classFlip(base, Int32Array.from([0, 1, 2, 2, 0]), 2)).toBe(0);
+    expect(classFlip(Int32Array.from([1, 1]), Int32Array.from([1, 1]), 1)).toBe(0);
+    expect(() => classFlip(base, Int32Array.from([0]), 0)).toThrow(/1 answers for 5 images/);
+  });
+});
 
 describe('maxClassFlip', () => {
   it('is the largest share of images outside a class that land in it', () => {
@@ -87,6 +99,24 @@ const options: SelfCheckOptions = { tau: 1, triggerLr: 10, steps: 10, batchSize:
 
 describe('selfCheck', () => {
   const set = quadrantSet(30, 2);
+
+  it('with a targeted search counts its flip into that class in the score', async () => {
+    const targeted = { cls: 0, budget: 0.9, steps: 12, batchSize: 8, lr: 0.1 };
+    const results = [];
+    for (const backdoor of [true, false]) {
+      const net = new QuadrantNet(cpu32, backdoor);
+      const reference = await predictClasses(net, cpu32, set.images, [set.n, 1, 4, 4]);
+      const plain = await selfCheck(net, cpu32, set, reference, options);
+      const r = await selfCheck(net, cpu32, set, reference, { ...options, targeted });
+      // Its own generator: the other probes are as without it.
+      expect({ ...r, targetedFlip: undefined, score: undefined }).toEqual({ ...plain, targetedFlip: undefined, score: undefined });
+      expect(r.score).toBeCloseTo(Math.max(r.triggerFlip, r.noiseFlip, r.targetedFlip!) + 1 - r.agreement, 12);
+      results.push(r.targetedFlip);
+      net.dispose();
+    }
+    expect(results[0]).toBe(1);
+    expect(results[1]).toBeLessThan(0.5);
+  });
 
   it('flags a planted one-pixel backdoor and passes the same model without it', async () => {
     const clean = new QuadrantNet(cpu32, false);
@@ -182,6 +212,64 @@ describe('suspectSearch', () => {
     const r = await suspectSearch(net, cpu32, set, own, { ...o, extraStarts: 4 });
     expect(r.flip).toBeLessThan(0.5);
     expect(r.agreeing).toBe(0);
+    net.dispose();
+  });
+});
+
+describe('targetedTriggerSearch (AWM+ --suspect-target)', () => {
+  const set = quadrantSet(30, 2);
+  const o: TargetedSearchOptions = { cls: 0, budget: 0.9, steps: 12, batchSize: 8, lr: 0.1 };
+  const flipOf = async (net: Module, t: Float32Array) => {
+    const own = await predictClasses(net, cpu32, set.images, [set.n, 1, 4, 4]);
+    return maxClassFlip(own, await predictClasses(net, cpu32, addTrigger(set.images, t), [set.n, 1, 4, 4]), 3);
+  };
+
+  it('puts its whole budget on the backdoor pixel, the one that moves the class most, and fires it', async () => {
+    const net = new QuadrantNet(cpu32, true);
+    const { trigger: t, loss } = await targetedTriggerSearch(net, cpu32, set, new Float32Array(16), o, new Rng(3));
+    expect(loss).toBeLessThan(0.5);
+    const l1 = t.reduce((s, v) => s + Math.abs(v), 0);
+    expect(l1).toBeCloseTo(0.9, 5);
+    expect(t[15]).toBeCloseTo(0.9, 5);
+    expect(await flipOf(net, t)).toEqual({ rate: 1, cls: 0 });
+    // Seeded, and the start is only read.
+    expect(Array.from((await targetedTriggerSearch(net, cpu32, set, new Float32Array(16), o, new Rng(3))).trigger)).toEqual(Array.from(t));
+    net.dispose();
+  });
+
+  it('on the model without the backdoor finds no pixel that flips the images', async () => {
+    const net = new QuadrantNet(cpu32, false);
+    const { trigger: t, loss } = await targetedTriggerSearch(net, cpu32, set, new Float32Array(16), o, new Rng(3));
+    expect(loss).toBeGreaterThan(1);
+    expect(t.reduce((s, v) => s + Math.abs(v), 0)).toBeLessThanOrEqual(0.9 + 1e-6);
+    expect(Math.abs(t[15]!)).toBeLessThan(0.1);
+    expect((await flipOf(net, t)).rate).toBeLessThan(0.5);
+    net.dispose();
+  });
+
+  it('keeps a warm start inside the budget and [-1, 1], and rejects bad options', async () => {
+    const net = new QuadrantNet(cpu32, true);
+    const start = Float32Array.from({ length: 16 }, (_, i) => (i % 2 ? 3 : -2));
+    const { trigger: t } = await targetedTriggerSearch(net, cpu32, set, start, { ...o, steps: 1 }, new Rng(1));
+    expect(t.reduce((s, v) => s + Math.abs(v), 0)).toBeLessThanOrEqual(0.9 + 1e-6);
+    expect(t.every((v) => Math.abs(v) <= 1)).toBe(true);
+    expect(start[1]).toBe(3);
+    const bad = (p: Partial<TargetedSearchOptions>, start = new Float32Array(16)) => targetedTriggerSearch(net, cpu32, set, start, { ...o, ...p }, new Rng(1));
+    await expect(bad({ cls: 3 })).rejects.toThrow(/class 3 is not one of the model's 3/);
+    await expect(bad({ budget: 0 })).rejects.toThrow(/L1 budget must be a finite positive number, got 0/);
+    await expect(bad({ steps: 0 })).rejects.toThrow(/steps must be a whole number >= 1/);
+    await expect(bad({ lr: Number.NaN })).rejects.toThrow(/lr must be a finite positive number/);
+    await expect(bad({}, new Float32Array(15))).rejects.toThrow(/the start holds 15 values, expected 1x4x4/);
+    const zeros = { ...set, labels: new Int32Array(set.n) };
+    await expect(targetedTriggerSearch(net, cpu32, zeros, new Float32Array(16), o, new Rng(1))).rejects.toThrow(/every image is labelled 0/);
+    net.dispose();
+  });
+
+  it('leaves no tensors behind', async () => {
+    const net = new QuadrantNet(cpu32, true);
+    const before = cpu32.liveBytes();
+    await targetedTriggerSearch(net, cpu32, set, new Float32Array(16), o, new Rng(3));
+    expect(cpu32.liveBytes()).toBe(before);
     net.dispose();
   });
 });

@@ -198,14 +198,22 @@ describe('awm purify (CPU backend)', () => {
     expect(st.settings.suspectTrigger).toBe(false);
     expect(readFileSync(join(dir, 'st-m.safetensors')).equals(readFileSync(join(dir, 'sus-m.safetensors')))).toBe(false);
     // --suspect-trigger-tau: triggers from as many searches again at a fraction of tau (they agree on class 0 here).
-    await run([...clean, '--out', join(dir, 'tt.safetensors'), '--masks', join(dir, 'tt-m.safetensors'), '--report', join(dir, 'tt.json'), ...tiny, ...plus, '--suspect-shift', '0.5', '--suspect-trigger-tau', '0.35']);
+    // With --suspect-target as well: a trigger searched towards class 0 each round, and in the self-check after.
+    await run([...clean, '--out', join(dir, 'tt.safetensors'), '--masks', join(dir, 'tt-m.safetensors'), '--report', join(dir, 'tt.json'), ...tiny, ...plus, '--suspect-shift', '0.5', '--suspect-trigger-tau', '0.35', '--suspect-target', '0.4']);
     const tt = JSON.parse(readFileSync(join(dir, 'tt.json'), 'utf8')).details;
+    expect(tt.suspectTarget).toEqual({ cls: 0, budget: expect.closeTo(0.4 * JSON.parse(readFileSync(join(dir, 'tt.json'), 'utf8')).settings.tau, 6), steps: 20 });
+    expect(tt.rounds[0].targetedLoss).toEqual(expect.any(Number));
+    expect(tt.selfCheck.candidates[0].targetedFlip).toEqual(expect.any(Number));
+    expect(report.details.selfCheck.candidates[0]).not.toHaveProperty('targetedFlip');
+    expect(readFileSync(join(dir, 'tt.md'), 'utf8')).toMatch(/## Trigger searched towards the suspect\n\nEach round, 20 steps of descent towards class 0 inside L1 [\d.]+/);
     expect(tt.suspectShift.search).toEqual(search);
     expect(tt.suspectTrigger.cls).toBe(0);
     expect(tt.suspectTrigger.tauFraction).toBe(0.35);
     expect(tt.suspectTrigger.count).toBeGreaterThanOrEqual(2);
     expect(report.details.suspectTrigger).not.toHaveProperty('tauFraction');
     expect(readFileSync(join(dir, 'tt-m.safetensors')).equals(readFileSync(join(dir, 'sus-m.safetensors')))).toBe(false);
+    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-target', '2'])).rejects.toThrow(/--suspect-target must be at least 0 and at most 1 \(a fraction of tau\), got 2/);
+    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-target', '0.4', '--suspect-starts', '0'])).rejects.toThrow(/--suspect-target needs the suspect search/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-trigger-tau', '0'])).rejects.toThrow(/--suspect-trigger-tau must be above 0 and at most 1, got 0/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-trigger', '--suspect-starts', '0'])).rejects.toThrow(/--suspect-trigger needs the suspect search/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-shift', '1', '--self-check=false'])).rejects.toThrow(/--suspect-shift needs the self-check/);
