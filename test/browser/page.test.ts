@@ -21,7 +21,7 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const artifacts = join(root, 'test/browser/artifacts');
 
 /** Small enough for SwiftShader on two cores; the demo model's ASR still falls (checked below). */
-const TINY = { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', 'lr-decay': '0.9', copies: '4', candidates: '2', seed: '1', device: 'webgpu', 'mask-optimizer': 'layer-adam', 'suspect-shift': '0.5' };
+const TINY = { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', 'lr-decay': '0.9', copies: '4', candidates: '2', seed: '1', device: 'webgpu', 'mask-optimizer': 'layer-adam', 'suspect-shift': '0.5', 'suspect-target': '0.4' };
 
 if (!chromiumAvailable) {
   if (requireWebGpu) throw new Error('AWM_REQUIRE_WEBGPU=1 but /usr/bin/chromium is missing (apt-get install chromium)');
@@ -132,6 +132,7 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     expect(result.log).toMatch(/masks by layer-adam/);
     expect(result.log).toMatch(/suspect search: 7 trigger searches/);
     expect(result.log).toMatch(/unlearning the suspect search's \d trigger\(s\) into class \d on every other triggered image|suspect trigger: none to unlearn/);
+    expect(result.log).toMatch(/suspect target: (each round also unlearns a trigger searched towards class \d inside L1 10\.00 \(0\.4 of tau\)|off \(no class named by the searches\))/);
     expect(result.log).toMatch(/suspect-class shift: (class \d's bias lowered by 0.5 \(the (suspect search's trigger|noise probe) sent [\d.]+ % of the check images there\)|none)/);
     expect(result.log).toMatch(/head calibration \(linear\) on \d+ fresh crops: cross-entropy to the original model [\d.]+ -> [\d.]+, weight moved [\d.]+ %/);
     expect(result.before).toBeGreaterThan(0.9);
@@ -149,7 +150,7 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     });
     expect(report.details.headCalibration?.mode).toBe('linear');
     expect(report.details.headCalibration?.weightChange).toBeGreaterThan(0);
-    expect(report.settings).toMatchObject({ lrDecay: 0.9, maskOptimizer: 'layer-adam', calibrateHead: true, headFit: 'linear', suspectShift: 0.5, suspectTrigger: true });
+    expect(report.settings).toMatchObject({ lrDecay: 0.9, maskOptimizer: 'layer-adam', calibrateHead: true, headFit: 'linear', suspectShift: 0.5, suspectTrigger: true, suspectTarget: 0.4 });
     expect(report.details.suspectShift?.shift).toBe(0.5);
 
     mkdirSync(artifacts, { recursive: true });

@@ -19,12 +19,12 @@ export interface Settings {
 }
 
 /** Form field id -> value. Empty tau means "the method's default, scaled to the image size". */
-type Preset = Record<'method' | 'rounds' | 'inner' | 'batch' | 'alpha' | 'tau' | 'trigger-lr' | 'mask-lr' | 'lr-decay' | 'copies' | 'mixup' | 'noise-blend' | 'blend-ascent' | 'mask-optimizer' | 'head-fit' | 'suspect-shift' | 'candidates' | 'seed', string>
+type Preset = Record<'method' | 'rounds' | 'inner' | 'batch' | 'alpha' | 'tau' | 'trigger-lr' | 'mask-lr' | 'lr-decay' | 'copies' | 'mixup' | 'noise-blend' | 'blend-ascent' | 'mask-optimizer' | 'head-fit' | 'suspect-shift' | 'suspect-target' | 'candidates' | 'seed', string>
   & { sparse: boolean; 'select-round': boolean; 'calibrate-head': boolean; 'suspect-trigger': boolean };
 
 export const PRESETS: Readonly<Record<'quick' | 'paper', Preset>> = {
-  quick: { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', 'lr-decay': '1', copies: '4', mixup: '0', 'noise-blend': '0', 'blend-ascent': '0', 'mask-optimizer': 'adam', 'head-fit': 'linear', 'suspect-shift': '0', candidates: '1', sparse: false, 'select-round': false, 'calibrate-head': false, 'suspect-trigger': false, seed: '1' },
-  paper: { method: 'awm', rounds: '20', inner: '5', batch: '128', alpha: '0.9', tau: '', 'trigger-lr': '10', 'mask-lr': '0.01', 'lr-decay': '1', copies: '', mixup: '0', 'noise-blend': '0', 'blend-ascent': '0', 'mask-optimizer': 'adam', 'head-fit': 'linear', 'suspect-shift': '0', candidates: '1', sparse: false, 'select-round': false, 'calibrate-head': false, 'suspect-trigger': false, seed: '1' },
+  quick: { method: 'awm+', rounds: '3', inner: '1', batch: '16', alpha: '0.5', tau: '25', 'trigger-lr': '10', 'mask-lr': '0.1', 'lr-decay': '1', copies: '4', mixup: '0', 'noise-blend': '0', 'blend-ascent': '0', 'mask-optimizer': 'adam', 'head-fit': 'linear', 'suspect-shift': '0', 'suspect-target': '0', candidates: '1', sparse: false, 'select-round': false, 'calibrate-head': false, 'suspect-trigger': false, seed: '1' },
+  paper: { method: 'awm', rounds: '20', inner: '5', batch: '128', alpha: '0.9', tau: '', 'trigger-lr': '10', 'mask-lr': '0.01', 'lr-decay': '1', copies: '', mixup: '0', 'noise-blend': '0', 'blend-ascent': '0', 'mask-optimizer': 'adam', 'head-fit': 'linear', 'suspect-shift': '0', 'suspect-target': '0', candidates: '1', sparse: false, 'select-round': false, 'calibrate-head': false, 'suspect-trigger': false, seed: '1' },
 };
 
 export function applyPreset(name: keyof typeof PRESETS): void {
@@ -77,6 +77,7 @@ export function readSettings(): Settings {
       headFit: inputById('head-fit').value as HeadFitMode,
       suspectShift: number('suspect-shift', 'Suspect-class shift', (v) => v >= 0, 'a number ≥ 0 (0: off)'),
       suspectTrigger: inputById('suspect-trigger').checked,
+      suspectTarget: number('suspect-target', 'Search towards the suspect', (v) => v >= 0 && v <= 1, 'a fraction of tau from 0 to 1 (0: off)'),
       candidates: number('candidates', 'Candidates', wholeAtLeast(1), 'a whole number ≥ 1'),
       selectRound: inputById('select-round').checked,
       seed,
