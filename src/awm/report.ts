@@ -59,7 +59,7 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
   }
   const targeted = r.details.suspectTarget as { cls: number; budget: number; steps: number } | undefined;
   if (targeted) {
-    lines.push('## Trigger searched towards the suspect', '', `Each round, ${targeted.steps} steps of descent towards class ${targeted.cls} inside L1 ${targeted.budget.toFixed(2)}, against the masked model and from the last round's trigger; it took every other triggered image it was offered.`, '');
+    lines.push('## Trigger searched towards the suspect', '', `Each round, ${targeted.steps} steps of descent towards class ${targeted.cls} inside L1 ${targeted.budget.toFixed(2)}, against the masked model and from the last round's trigger; the trigger found took every other triggered image (every fourth beside the suspect triggers), and the self-checks searched towards the class as well.`, '');
   }
   if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, left to right (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
   if (r.maskStats?.length) {
