@@ -4,7 +4,8 @@
  *   - conv2d forward, backward-data and backward-weight at the ResNet-18 CIFAR layer shapes
  *     (batch 32, 3x3, stride 1, padding 1, cIn = cOut: 64x32x32, 128x16x16, 256x8x8, 512x4x4),
  *   - conv2d backward-data of the stride-2 downsampling layers, per output phase and dilated,
- * for each kernel form (register-tiled and workgroup-memory), optionally also the conv path that
+ * for each kernel form (register-tiled and workgroup-memory; by default each also with Winograd F(4x4, 3x3) for the
+ * stride-1 conv forward and backward-data, as '<form>-winograd' rows), optionally also the conv path that
  * WebGpuBackend itself routes to (whichever that is), for comparison. Each case is warmed up, then `reps` repetitions are recorded in one batch
  * between two `await backend.sync()`; ms is wall time per repetition. cpuMs is this process's CPU
  * time per repetition (SwiftShader's worker threads included), which stays meaningful when other
@@ -42,9 +43,13 @@ const FLAGS = {
   tfjs: { type: 'boolean', default: true, help: "also time TensorFlow.js's WebGPU backend on the same adapter (--tfjs=false to skip)" },
   shapes: { type: 'string', default: 'all', help: "comma-separated substrings of 'kernel shape' to keep, e.g. '512x512,32x256x8'" },
   'no-split': { type: 'boolean', default: false, help: 'also time each form with the conv forward / backward-data reduction split off (WebGpuBackendOptions.splitIm2col)' },
+  winograd: { type: 'boolean', default: true, help: 'also time each form with Winograd F(4x4, 3x3) for conv forward and backward-data (the plain forms run the im2col GEMM)' },
 } as const;
 
-type Form = 'register' | 'shared' | 'backend' | 'register-nosplit' | 'shared-nosplit';
+type Form = 'register' | 'shared' | 'backend' | 'register-nosplit' | 'shared-nosplit' | 'register-winograd' | 'shared-winograd';
+
+/** The cases the Winograd forms run: stride-1 3x3 forward and backward-data (the others do not take that path). */
+const winogradCase = (c: Case) => c.kernel === 'conv2d forward' || c.kernel === 'conv2d backward-data';
 
 interface Row {
   kernel: string;
@@ -205,12 +210,14 @@ async function measure(flags: Record<string, unknown>, robustness: 'on' | 'off')
   console.log(`\n${describeAdapter(handle.report)}; robustness ${robustness}`);
   console.log('| kernel | shape | form | robustness | ms | GFLOP/s | cpu ms |\n|---|---|---|---|---|---|---|');
   const noSplit: Form[] = flags['no-split'] ? forms.map((f) => (f === 'shared' ? 'shared-nosplit' : 'register-nosplit')) : [];
-  for (const form of [...forms, ...noSplit, ...(flags['compare-backend'] ? ['backend' as const] : [])]) {
-    // The backend's own path follows the adapter's default choice of kernel form.
-    const be = new WebGpuBackend(handle, form === 'backend' ? {} : { preferWorkgroupMemory: form.startsWith('shared'), splitIm2col: !form.endsWith('-nosplit') });
+  const winograd: Form[] = flags.winograd ? forms.map((f) => (f === 'shared' ? 'shared-winograd' : 'register-winograd')) : [];
+  for (const form of [...forms, ...noSplit, ...winograd, ...(flags['compare-backend'] ? ['backend' as const] : [])]) {
+    // The backend's own path follows the adapter's default choices; the named forms fix theirs.
+    const be = new WebGpuBackend(handle, form === 'backend' ? {} : { preferWorkgroupMemory: form.startsWith('shared'), splitIm2col: !form.endsWith('-nosplit'), winograd: form.endsWith('-winograd') });
     const reps = form.startsWith('shared') ? (flags['shared-reps'] as number) : (flags.reps as number);
     for (const c of cases(flags.only as string, flags.shapes as string)) {
       if ((form === 'backend' || form.endsWith('-nosplit')) && c.kernel === 'matmul') continue;
+      if (form.endsWith('-winograd') && !winogradCase(c)) continue;
       rows.push(await time(be, c, form, reps, robustness));
     }
   }
@@ -259,7 +266,7 @@ async function main(): Promise<void> {
   let tfjsError: string | undefined;
   for (const setting of ['off', 'on']) {
     const part = `${out}.${setting}.tmp`;
-    const args = ['forms', 'reps', 'shared-reps', 'only', 'compare-backend', 'shapes', 'no-split'].map((f) => `--${f}=${String(flags[f])}`);
+    const args = ['forms', 'reps', 'shared-reps', 'only', 'compare-backend', 'shapes', 'no-split', 'winograd'].map((f) => `--${f}=${String(flags[f])}`);
     // tfjs runs once, in the robustness-on process (Dawn's default, as tfjs would normally get).
     args.push(`--tfjs=${setting === 'on' && flags.tfjs ? 'true' : 'false'}`);
     const r = spawnSync(process.execPath, [process.argv[1]!, ...args, `--robustness=${setting}`, `--out=${part}`], { stdio: 'inherit' });

@@ -44,6 +44,7 @@ export function recordingContext(be: WebGpuBackend, record: (key: string) => voi
     gemmForms: rt.gemmForms,
     stridedBackwardData: rt.stridedBackwardData,
     splitIm2col: rt.splitIm2col,
+    winograd: rt.winograd,
     isSoftwareAdapter: rt.isSoftwareAdapter,
     alloc: (length, dtype) => rt.alloc(length, dtype),
     release: (s) => rt.release(s),

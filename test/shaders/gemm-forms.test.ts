@@ -32,7 +32,7 @@ describe('defaultStridedBackwardData', () => {
 
 describe.skipIf(!gpuBackend)('mixed GEMM forms on one backend', () => {
   it('routes each conv pass to the form chosen for its family', async () => {
-    const be = new WebGpuBackend(gpuBackend!.handle, { gemmForms: { convForward: 'shared', convBackwardData: 'register', convBackwardWeight: 'shared' } });
+    const be = new WebGpuBackend(gpuBackend!.handle, { winograd: false, gemmForms: { convForward: 'shared', convBackwardData: 'register', convBackwardWeight: 'shared' } });
     expect(be.runtime.gemmForms.convForward).toBe('shared');
     const keys = new Set<string>();
     const ctx = recordingContext(be, (k) => keys.add(k));

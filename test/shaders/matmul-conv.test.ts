@@ -24,9 +24,10 @@ interface Form {
 /** Counts dispatches per program key into `keys`. */
 const counting = (keys: Map<string, number>) => (key: string) => keys.set(key, (keys.get(key) ?? 0) + 1);
 
+// Winograd off, so 3x3 stride-1 cases exercise the im2col GEMMs (conv2d-winograd.test.ts covers that path).
 const forms: Form[] = gpuBackend
   ? [false, true].map((shared) => {
-    const be = new WebGpuBackend(gpuBackend!.handle, { preferWorkgroupMemory: shared });
+    const be = new WebGpuBackend(gpuBackend!.handle, { preferWorkgroupMemory: shared, winograd: false });
     const keys = new Map<string, number>();
     return { name: shared ? 'workgroup-memory form' : 'register form', be, keys, ctx: recordingContext(be, counting(keys)) };
   })

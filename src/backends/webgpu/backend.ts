@@ -31,6 +31,8 @@ export interface WebGpuBackendOptions {
   stridedBackwardData?: StridedBackwardData;
   /** Split the reduction of deep conv layers' forward and backward-data GEMMs (default true; see conv2d.ts im2colSplitPlan). */
   splitIm2col?: boolean;
+  /** Override the per-adapter choice of Winograd for 3x3 stride-1 conv forward and backward-data (see defaultWinograd). */
+  winograd?: boolean;
 }
 
 export class WebGpuBackend implements Backend {
@@ -38,7 +40,7 @@ export class WebGpuBackend implements Backend {
   readonly runtime: WebGpuRuntime;
 
   constructor(readonly handle: GpuHandle, options: WebGpuBackendOptions = {}) {
-    this.runtime = new WebGpuRuntime(handle.device, handle.report.isSoftware, options.preferWorkgroupMemory, options.gemmForms, options.stridedBackwardData, options.splitIm2col);
+    this.runtime = new WebGpuRuntime(handle.device, handle.report.isSoftware, options.preferWorkgroupMemory, options.gemmForms, options.stridedBackwardData, options.splitIm2col, options.winograd);
     this.info = { name: 'webgpu', description: `WebGPU on ${handle.report.description || handle.report.vendor} (${handle.report.source})` };
   }
 

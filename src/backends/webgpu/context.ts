@@ -71,6 +71,16 @@ export function defaultStridedBackwardData(isSoftwareAdapter: boolean): StridedB
   return isSoftwareAdapter ? 'phases' : 'dilated';
 }
 
+/**
+ * 3x3 stride-1 conv forward and backward-data by Winograd F(4x4, 3x3) (conv2d-winograd.ts): a quarter of
+ * the multiply-adds, plus three memory-bound transform passes. Measured on SwiftShader (bench/kernels.ts
+ * `--winograd both`): about twice as fast as the direct im2col GEMM at ResNet-18's shapes. Unmeasured on
+ * hardware GPUs, which keep the direct form until a run there says otherwise (WebGpuBackendOptions.winograd).
+ */
+export function defaultWinograd(isSoftwareAdapter: boolean): boolean {
+  return isSoftwareAdapter;
+}
+
 export interface GpuContext {
   readonly device: GPUDevice;
   readonly limits: GpuLimits;
@@ -87,6 +97,8 @@ export interface GpuContext {
   readonly stridedBackwardData: StridedBackwardData;
   /** Whether conv forward and backward-data may split long reductions over few outputs (conv2d.ts im2colSplitPlan). */
   readonly splitIm2col: boolean;
+  /** Whether 3x3 stride-1 conv forward and backward-data use Winograd F(4x4, 3x3) (see defaultWinograd). */
+  readonly winograd: boolean;
   alloc(length: number, dtype: DType): GpuStorage;
   /**
    * Returns a kernel's scratch storage to the pool. Safe right after recording the dispatches that

@@ -14,7 +14,7 @@
 import type { DType, Storage } from '../../tensor/backend.js';
 import { gpuWait } from '../../device/poll-throttle.js';
 import type { GemmForm, GemmForms, GpuBinding, GpuContext, GpuLimits, GpuProgram, GpuStorage } from './context.js';
-import { defaultGemmForms, defaultStridedBackwardData, type StridedBackwardData } from './context.js';
+import { defaultGemmForms, defaultStridedBackwardData, defaultWinograd, type StridedBackwardData } from './context.js';
 import { BufferPool } from './pool.js';
 
 const UNIFORM_SLOT = 256; // minUniformBufferOffsetAlignment's default
@@ -48,6 +48,7 @@ export class WebGpuRuntime implements GpuContext {
   readonly gemmForms: GemmForms;
   readonly stridedBackwardData: StridedBackwardData;
   readonly splitIm2col: boolean;
+  readonly winograd: boolean;
   private pipelines = new Map<string, CachedPipeline>();
   private pool: BufferPool;
   private encoder: GPUCommandEncoder | null = null;
@@ -63,7 +64,7 @@ export class WebGpuRuntime implements GpuContext {
   /** Submit automatically once a batch holds this many dispatches, to bound encoder memory. */
   maxDispatchesPerBatch = 4096;
 
-  constructor(readonly device: GPUDevice, readonly isSoftwareAdapter: boolean, preferWorkgroupMemory?: boolean, gemmForms?: Partial<GemmForms>, stridedBackwardData?: StridedBackwardData, splitIm2col = true) {
+  constructor(readonly device: GPUDevice, readonly isSoftwareAdapter: boolean, preferWorkgroupMemory?: boolean, gemmForms?: Partial<GemmForms>, stridedBackwardData?: StridedBackwardData, splitIm2col = true, winograd?: boolean) {
     const l = device.limits;
     this.limits = {
       maxStorageBufferBindingSize: l.maxStorageBufferBindingSize,
@@ -84,6 +85,7 @@ export class WebGpuRuntime implements GpuContext {
     this.gemmForms = { ...base, ...gemmForms };
     this.stridedBackwardData = stridedBackwardData ?? defaultStridedBackwardData(isSoftwareAdapter);
     this.splitIm2col = splitIm2col;
+    this.winograd = winograd ?? defaultWinograd(isSoftwareAdapter);
     this.pool = new BufferPool(device, GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST);
     device.addEventListener('uncapturederror', (ev) => {
       const e = (ev as GPUUncapturedErrorEvent).error;
