@@ -278,15 +278,19 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   if (variant.maskOptimizer !== undefined && !MASK_OPTIMIZERS.includes(variant.maskOptimizer)) throw new Error(`AWM: maskOptimizer must be one of ${MASK_OPTIMIZERS.join(', ')}, got ${String(variant.maskOptimizer)}`);
   if (variant.maskEps !== undefined && !(variant.maskEps > 0 && Number.isFinite(variant.maskEps))) throw new Error(`AWM: maskEps must be a finite positive number, got ${variant.maskEps}`);
   const per0 = set.c * set.h * set.w;
+  // Fixed and targeted triggers take turns with the round's one recovered trigger, so they exclude the other trigger sources.
+  const oneRecoveredTrigger = (what: string) => {
+    if (variant.knownTriggered || variant.triggerBank || variant.classTriggers) throw new Error(`AWM: ${what} with the one recovered trigger, not with knownTriggered, triggerBank or classTriggers`);
+  };
   if (variant.fixedTriggers !== undefined) {
     const f = variant.fixedTriggers;
     if (!f.length || f.length % per0 !== 0) throw new Error(`AWM: the fixed triggers hold ${f.length} values, not a whole number (> 0) of ${set.c}x${set.h}x${set.w} images`);
-    if (variant.knownTriggered || variant.triggerBank || variant.classTriggers) throw new Error('AWM: fixed triggers go with the one recovered trigger, not with knownTriggered, triggerBank or classTriggers');
+    oneRecoveredTrigger('fixed triggers go');
     if (!f.every(Number.isFinite)) throw new Error('AWM: the fixed triggers hold a value that is not finite');
   }
   if (variant.targetedTrigger !== undefined) {
     validateTargetedSearch(variant.targetedTrigger, set.numClasses);
-    if (variant.knownTriggered || variant.triggerBank || variant.classTriggers) throw new Error('AWM: a targeted trigger goes with the one recovered trigger, not with knownTriggered, triggerBank or classTriggers');
+    oneRecoveredTrigger('a targeted trigger goes');
   }
   const t0 = performance.now();
   const flops0 = ops.gemmWork.flops;
@@ -315,6 +319,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   let bank: Tensor | null = null;
   // With a targeted trigger: this round's [targeted, ...fixed], disposed at the round's end.
   let alternates: Tensor | null = null;
+  let choices: Tensor | null = null;
   const fixed: Tensor | null = variant.fixedTriggers ? keep(ops.tensor(backend, variant.fixedTriggers, [variant.fixedTriggers.length / per0, set.c, set.h, set.w])) : null;
   try {
     for (let round = 0; round < options.outer; round++) {
@@ -380,7 +385,9 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
         bank = grown;
       }
 
-      // Phase 2: the masks.
+      // Phase 2: the masks. With fixed or targeted triggers, each step's rows come from the recovered trigger (row 0) and these.
+      const others = alternates ?? fixed;
+      choices = others ? keep(noGrad(() => ops.concat([delta, others], 0))) : null;
       for (const m of masks) m.requiresGrad = true;
       let sums = keep(ops.zeros(backend, [4]));
       for (let step = 0; step < T; step++) {
@@ -392,7 +399,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
           const recovered = variant.knownTriggered ? knownShift(backend, set, variant.knownTriggered, indices)
             : bank ? noGrad(() => pickTriggers(bank!, randomRows(batch, bank!.shape[0]!, rng)))
             : perClass ? noGrad(() => pickTriggers(delta, otherClasses(labels, k, rng)))
-            : (alternates ?? fixed) ? noGrad(() => pickTriggers(ops.concat([delta, (alternates ?? fixed)!], 0), alternateFixedRows(batch, fixed ? fixed.shape[0]! : 0, fixedRng, variant.targetedTrigger !== undefined))) : delta;
+            : choices ? noGrad(() => pickTriggers(choices!, alternateFixedRows(batch, fixed ? fixed.shape[0]! : 0, fixedRng, variant.targetedTrigger !== undefined))) : delta;
           const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlendMax !== undefined ? [variant.noiseBlend!, variant.noiseBlendMax] : variant.noiseBlend!, noiseRng, variant.noiseShare, pattern)) : recovered;
           const parts = maskLoss(model, masks, x, y, shift, options.alpha, options.gamma);
           backward(parts.total);
@@ -426,6 +433,8 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
       else delta.dispose();
       alternates?.dispose();
       alternates = null;
+      choices?.dispose();
+      choices = null;
       const stats: AwmRoundStats = {
         round: round + 1, rounds: options.outer, loss, cleanLoss, triggeredLoss, maskL1: maskL1!,
         triggerLoss, triggerL1, triggerL1Rescaled: triggerL1 * scale, meanMask: maskL1! / total,
@@ -440,6 +449,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
     kept?.dispose();
     bank?.dispose();
     alternates?.dispose();
+    choices?.dispose();
     fixed?.dispose();
     adam.dispose();
     for (const m of masks) {
