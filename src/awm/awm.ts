@@ -317,8 +317,9 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   const rounds: AwmRoundStats[] = [];
   let kept: Tensor | null = null;
   let bank: Tensor | null = null;
-  // With a targeted trigger: this round's [targeted, ...fixed], disposed at the round's end.
-  let alternates: Tensor | null = null;
+  // With a targeted trigger: this round's, disposed at the round's end.
+  let targetedRow: Tensor | null = null;
+  // With fixed or targeted triggers: this round's [recovered, targeted?, ...fixed], the rows the mask steps pick from.
   let choices: Tensor | null = null;
   const fixed: Tensor | null = variant.fixedTriggers ? keep(ops.tensor(backend, variant.fixedTriggers, [variant.fixedTriggers.length / per0, set.c, set.h, set.w])) : null;
   try {
@@ -374,9 +375,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
         const found = await targetedTriggerSearch(model, backend, set, targeted, variant.targetedTrigger, targetedRng);
         targeted = found.trigger;
         targetedLoss = found.loss;
-        const t = ops.tensor(backend, targeted, [1, set.c, set.h, set.w]);
-        alternates = keep(fixed ? noGrad(() => ops.concat([t, fixed], 0)) : t);
-        if (fixed) t.dispose();
+        targetedRow = keep(ops.tensor(backend, targeted, [1, set.c, set.h, set.w]));
       }
 
       if (variant.triggerBank) {
@@ -386,8 +385,8 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
       }
 
       // Phase 2: the masks. With fixed or targeted triggers, each step's rows come from the recovered trigger (row 0) and these.
-      const others = alternates ?? fixed;
-      choices = others ? keep(noGrad(() => ops.concat([delta, others], 0))) : null;
+      const others = [targetedRow, fixed].filter((t): t is Tensor => t !== null);
+      choices = others.length ? keep(noGrad(() => ops.concat([delta, ...others], 0))) : null;
       for (const m of masks) m.requiresGrad = true;
       let sums = keep(ops.zeros(backend, [4]));
       for (let step = 0; step < T; step++) {
@@ -431,8 +430,8 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
       const trigger = Float32Array.from((await delta.data()).subarray(shown * per, (shown + 1) * per));
       if (variant.keepTrigger) kept = delta;
       else delta.dispose();
-      alternates?.dispose();
-      alternates = null;
+      targetedRow?.dispose();
+      targetedRow = null;
       choices?.dispose();
       choices = null;
       const stats: AwmRoundStats = {
@@ -448,7 +447,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   } finally {
     kept?.dispose();
     bank?.dispose();
-    alternates?.dispose();
+    targetedRow?.dispose();
     choices?.dispose();
     fixed?.dispose();
     adam.dispose();

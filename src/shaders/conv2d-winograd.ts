@@ -7,7 +7,7 @@
  * passes around them transform the weights, the input tiles and the results:
  *   U[xi][m][c] = (G g G^T)[xi],  V[xi][c][t] = (B^T d B)[xi],  Y[m][t] = A^T (sum_c U V) A.
  * On SwiftShader the multiply-adds are the cost, so a quarter of them is about twice as fast overall
- * (bench/kernels.ts, `--winograd both`). The transforms widen intermediate values by up to 100x
+ * (bench/kernels.ts, whose '-winograd' rows time it beside the im2col GEMM). The transforms widen intermediate values by up to 100x
  * (A^T's 8s, B^T's 5s), so float32 results differ from the direct form by a few 1e-6 relative,
  * still far inside the kernels' tolerance (test/shaders/conv2d-winograd.test.ts).
  *
@@ -89,6 +89,18 @@ function sandwich(left: readonly (readonly number[])[], right: readonly (readonl
   return lines.join('\n  ');
 }
 
+/** WGSL: stores the 36 transformed values v{i}_{j} at O[point * plane + idx], one plane per point (U's and V's layout). */
+function storePoints(plane: string): string {
+  return [`let plane = ${plane};`, ...range(WINO_TILE).flatMap((i) => range(WINO_TILE).map((j) => `O[${i * WINO_TILE + j}u * plane + idx] = v${i}_${j};`))].join('\n  ');
+}
+
+/** WGSL: image `b` of tile `t` and the tile's first output row and column (ty0, tx0), from uniforms tilesY and tilesX. */
+const TILE_ORIGIN = `let perImage = u.tilesY * u.tilesX;
+  let b = t / perImage;
+  let r = t % perImage;
+  let ty0 = (r / u.tilesX) * ${WINO_OUT}u;
+  let tx0 = (r % u.tilesX) * ${WINO_OUT}u;`;
+
 const WEIGHT_FIELDS: Array<[string, 'u32']> = [['m', 'u32'], ['c', 'u32']];
 
 /** U[xi][m][c] from w: forward reads w[m][c] (w is [M][C][3][3]); transposeFlip reads w[c][m] rotated by 180 degrees (w is [C][M][3][3]). */
@@ -109,8 +121,7 @@ ${main1d()}
     return `let g${ky}_${kx} = W[base + ${at}u];`;
   })).join('\n  ')}
   ${sandwich(WINOGRAD_G, WINOGRAD_G, 'g', 'v', WINO_K, WINO_K)}
-  let plane = u.m * u.c;
-  ${range(WINO_TILE).flatMap((i) => range(WINO_TILE).map((j) => `O[${i * WINO_TILE + j}u * plane + idx] = v${i}_${j};`)).join('\n  ')}
+  ${storePoints('u.m * u.c')}
 }`,
   };
 }
@@ -136,16 +147,13 @@ ${main1d()}
   if (idx >= u.c * u.tiles) { return; }
   let ci = idx / u.tiles;
   let t = idx % u.tiles;
-  let perImage = u.tilesY * u.tilesX;
-  let b = t / perImage;
-  let r = t % perImage;
-  let y0 = i32((r / u.tilesX) * ${WINO_OUT}u) - u.padY;
-  let x0 = i32((r % u.tilesX) * ${WINO_OUT}u) - u.padX;
+  ${TILE_ORIGIN}
+  let y0 = i32(ty0) - u.padY;
+  let x0 = i32(tx0) - u.padX;
   let base = ((u.b0 + b) * u.c + ci) * u32(u.h * u.w);
   ${range(WINO_TILE).flatMap((y) => range(WINO_TILE).map((x) => `let d${y}_${x} = at(base, y0 + ${y}, x0 + ${x});`)).join('\n  ')}
   ${sandwich(WINOGRAD_BT, WINOGRAD_BT, 'd', 'v', WINO_TILE, WINO_TILE)}
-  let plane = u.c * u.tiles;
-  ${range(WINO_TILE).flatMap((i) => range(WINO_TILE).map((j) => `O[${i * WINO_TILE + j}u * plane + idx] = v${i}_${j};`)).join('\n  ')}
+  ${storePoints('u.c * u.tiles')}
 }`,
   };
 }
@@ -168,17 +176,13 @@ ${main1d()}
   if (idx >= u.m * u.tiles) { return; }
   let mi = idx / u.tiles;
   let t = idx % u.tiles;
-  let perImage = u.tilesY * u.tilesX;
-  let b = t / perImage;
-  let r = t % perImage;
-  let y0 = (r / u.tilesX) * ${WINO_OUT}u;
-  let x0 = (r % u.tilesX) * ${WINO_OUT}u;
+  ${TILE_ORIGIN}
   let plane = u.m * u.tiles;
   ${range(WINO_TILE).flatMap((i) => range(WINO_TILE).map((j) => `let p${i}_${j} = P[${i * WINO_TILE + j}u * plane + idx];`)).join('\n  ')}
   ${sandwich(WINOGRAD_AT, WINOGRAD_AT, 'p', 'y', WINO_TILE, WINO_TILE)}
   let add = ${bias ? 'B[mi]' : '0.0'};
   let base = ((u.b0 + b) * u.m + mi) * u.outH * u.outW;
-  ${range(WINO_OUT).flatMap((i) => range(WINO_OUT).map((j) => `if (y0 + ${i}u < u.outH && x0 + ${j}u < u.outW) { O[base + (y0 + ${i}u) * u.outW + x0 + ${j}u] = y${i}_${j} + add; }`)).join('\n  ')}
+  ${range(WINO_OUT).flatMap((i) => range(WINO_OUT).map((j) => `if (ty0 + ${i}u < u.outH && tx0 + ${j}u < u.outW) { O[base + (ty0 + ${i}u) * u.outW + tx0 + ${j}u] = y${i}_${j} + add; }`)).join('\n  ')}
 }`,
   };
 }
@@ -198,7 +202,10 @@ export interface WinogradPass {
   bias: Storage | null;
 }
 
-/** Floats of U (the transformed weights), V and the products per image; null when they cannot fit one binding. */
+/**
+ * Images per chunk so that one chunk's transformed tiles (V) and products fit one binding; null when even one image's,
+ * or the transformed weights U, cannot.
+ */
 export function winogradSizes(ctx: GpuContext, q: Pick<WinogradPass, 'c' | 'm' | 'outH' | 'outW'>): { imagesPerChunk: number } | null {
   const maxFloats = Math.floor(ctx.limits.maxStorageBufferBindingSize / 4);
   const perImage = POINTS * Math.ceil(q.outH / WINO_OUT) * Math.ceil(q.outW / WINO_OUT) * Math.max(q.c, q.m);
