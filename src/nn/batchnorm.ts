@@ -42,12 +42,15 @@ export class BatchNorm2d extends Module {
     this.runningVar = this.registerBuffer('running_var', full(backend, [numFeatures], 1));
   }
 
-  forward(x: Tensor): Tensor {
+  /** bn(x), or with `then` the fused relu(bn(x) + residual) that ends a ResNet block (see ops' batchNorm). */
+  forward(x: Tensor, then: { relu?: boolean; residual?: Tensor } = {}): Tensor {
     const affine = this.affineOverride?.() ?? { weight: this.weight, bias: this.bias };
     const y = batchNorm(x, affine.weight, affine.bias, { mean: this.runningMean, var: this.runningVar }, {
       training: this.training,
       eps: this.eps,
       momentum: this.momentum,
+      relu: then.relu,
+      residual: then.residual,
     });
     if (this.training) this.numBatchesTracked++;
     return y;

@@ -4,7 +4,7 @@
  */
 import type { Backend } from '../tensor/backend.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { add, relu } from '../ops/elementwise.js';
+import { add } from '../ops/elementwise.js';
 import { globalAvgPool2d } from '../ops/conv.js';
 import { Module } from './module.js';
 import { Conv2d } from './conv.js';
@@ -34,9 +34,9 @@ export class PreActBlock extends Module {
 
   /** The projection shortcut sees the pre-activated input; the identity shortcut sees x itself. */
   forward(x: Tensor): Tensor {
-    const pre = relu(this.bn1.forward(x));
+    const pre = this.bn1.forward(x, { relu: true });
     const sc = this.shortcut ? this.shortcut.forward(pre) : x;
-    const out = this.conv2.forward(relu(this.bn2.forward(this.conv1.forward(pre))));
+    const out = this.conv2.forward(this.bn2.forward(this.conv1.forward(pre), { relu: true }));
     return add(out, sc);
   }
 }
@@ -68,6 +68,6 @@ export class PreActResNet18 extends Classifier {
   protected logits(x: Tensor): Tensor {
     let out = this.conv1.forward(x);
     for (const layer of this.layers) out = layer.forward(out);
-    return this.linear.forward(globalAvgPool2d(relu(this.bn.forward(out))));
+    return this.linear.forward(globalAvgPool2d(this.bn.forward(out, { relu: true })));
   }
 }

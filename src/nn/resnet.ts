@@ -6,7 +6,6 @@
  */
 import type { Backend } from '../tensor/backend.js';
 import type { Tensor } from '../tensor/tensor.js';
-import { add, relu } from '../ops/elementwise.js';
 import { globalAvgPool2d } from '../ops/conv.js';
 import { Module } from './module.js';
 import { Conv2d } from './conv.js';
@@ -48,8 +47,8 @@ export class BasicBlock extends Module {
   }
 
   forward(x: Tensor): Tensor {
-    const out = relu(this.bn1.forward(this.conv1.forward(x)));
-    return relu(add(this.bn2.forward(this.conv2.forward(out)), this.shortcut.forward(x)));
+    const out = this.bn1.forward(this.conv1.forward(x), { relu: true });
+    return this.bn2.forward(this.conv2.forward(out), { relu: true, residual: this.shortcut.forward(x) });
   }
 }
 
@@ -84,7 +83,7 @@ export class ResNet18 extends Classifier {
   }
 
   protected logits(x: Tensor): Tensor {
-    let out = relu(this.bn1.forward(this.conv1.forward(x)));
+    let out = this.bn1.forward(this.conv1.forward(x), { relu: true });
     for (const layer of this.layers) out = layer.forward(out);
     return this.linear.forward(globalAvgPool2d(out));
   }

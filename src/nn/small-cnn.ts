@@ -49,8 +49,8 @@ export class SmallCNN extends Classifier {
   protected logits(x: Tensor): Tensor {
     const s = this.spec.inputSize!;
     if (x.shape[2] !== s || x.shape[3] !== s) throw new Error(`small-cnn: built for ${s}x${s} inputs, got ${x.shape[2]}x${x.shape[3]}`);
-    let out = maxPool2d(relu(this.bn1.forward(this.conv1.forward(x))), { kernel: 2 });
-    out = maxPool2d(relu(this.bn2.forward(this.conv2.forward(out))), { kernel: 2 });
+    let out = maxPool2d(this.bn1.forward(this.conv1.forward(x), { relu: true }), { kernel: 2 });
+    out = maxPool2d(this.bn2.forward(this.conv2.forward(out), { relu: true }), { kernel: 2 });
     return this.fc2.forward(relu(this.fc1.forward(flatten(out))));
   }
 }

@@ -15,7 +15,7 @@
  * The elementwise steps read per-channel coefficients that a one-thread-per-channel kernel prepares,
  * so each element costs a channel lookup and a multiply-add.
  */
-import type { BatchNormParams, BatchNormRunningUpdate, Storage } from '../tensor/backend.js';
+import type { BatchNormEpilogue, BatchNormParams, BatchNormRunningUpdate, Storage } from '../tensor/backend.js';
 import type { GpuBinding, GpuContext, GpuProgram } from '../backends/webgpu/context.js';
 import { grid, main1d, packUniforms, uniformStruct } from './common.js';
 import { fill, FLOAT_HELPERS, releaseTemporary } from './elementwise.js';
@@ -215,28 +215,42 @@ ${main1d()}
   };
 }
 
-const forwardApplyProgram: GpuProgram = {
-  key: 'bn_fwd_apply',
-  wgsl: () => `
+/** y = (x - mean) * scale + shift per element, then the epilogue: + residual, ReLU (as the relu op's WGSL). */
+function forwardApplyProgram(residual: boolean, relu: boolean): GpuProgram {
+  const list: Array<[string, 'read' | 'read_write']> = [['x', 'read'], ['coef', 'read']];
+  if (residual) list.push(['res', 'read']);
+  list.push(['y', 'read_write']);
+  return {
+    key: `bn_fwd_apply_r${+residual}_a${+relu}`,
+    wgsl: () => `
 ${uniformStruct('U', [['total', 'u32'], ['c', 'u32'], ['hw', 'u32']])}
-${bindings([['x', 'read'], ['coef', 'read'], ['y', 'read_write']])}
+${bindings(list)}
 ${main1d()}
   if (idx >= u.total) { return; }
   let ch = (idx / u.hw) % u.c;
-  y[idx] = (x[idx] - coef[ch]) * coef[u.c + ch] + coef[2u * u.c + ch];
+  let v = (x[idx] - coef[ch]) * coef[u.c + ch] + coef[2u * u.c + ch]${residual ? ' + res[idx]' : ''};
+  y[idx] = ${relu ? 'select(0.0, v, v > 0.0)' : 'v'};
 }`,
-};
+  };
+}
 
-export function batchNormForward(ctx: GpuContext, x: Storage, mean: Storage, variance: Storage, weight: Storage | null, bias: Storage | null, p: BatchNormParams): Storage {
+export function batchNormForward(
+  ctx: GpuContext, x: Storage, mean: Storage, variance: Storage, weight: Storage | null, bias: Storage | null, p: BatchNormParams,
+  epilogue: BatchNormEpilogue = {},
+): Storage {
   check(p, x, 'batchNormForward', { mean, var: variance, weight, bias });
+  const residual = epilogue.residual ?? null;
+  if (residual && (residual.length !== x.length || residual.dtype !== 'float32')) {
+    throw new Error(`batchNormForward residual: expected ${x.length} float32 elements, got ${residual.length} ${residual.dtype}`);
+  }
   const y = ctx.alloc(x.length, 'float32');
   if (x.length === 0) return y;
   const coef = ctx.alloc(3 * p.c, 'float32');
   ctx.dispatch(forwardPrepProgram(!!weight, !!bias), [
     read(mean), read(variance), ...(weight ? [read(weight)] : []), ...(bias ? [read(bias)] : []), write(coef),
   ], grid(ctx, p.c), packUniforms([['u32', p.c], ['f32', p.eps]]));
-  ctx.dispatch(forwardApplyProgram, [read(x), read(coef), write(y)], grid(ctx, x.length),
-    packUniforms([['u32', x.length], ['u32', p.c], ['u32', p.hw]]));
+  ctx.dispatch(forwardApplyProgram(!!residual, !!epilogue.relu), [read(x), read(coef), ...(residual ? [read(residual)] : []), write(y)],
+    grid(ctx, x.length), packUniforms([['u32', x.length], ['u32', p.c], ['u32', p.hw]]));
   releaseTemporary(ctx, coef);
   return y;
 }

@@ -115,6 +115,15 @@ export interface BatchNormParams {
   eps: number;
 }
 
+/**
+ * What batchNormForward does after the affine map, in the same pass (one read and one write per
+ * element instead of three passes): add `residual` (contiguous, x's length), then ReLU.
+ */
+export interface BatchNormEpilogue {
+  residual?: Storage | null;
+  relu?: boolean;
+}
+
 /** In-place update of running statistics from one batch's statistics (PyTorch's rule). */
 export interface BatchNormRunningUpdate {
   /** [c], overwritten with (1 - momentum) * mean + momentum * batchMean. */
@@ -174,9 +183,10 @@ export interface Backend {
   /**
    * y = (x - mean[c]) * invstd[c] * weight[c] + bias[c], invstd[c] = 1 / sqrt(var[c] + eps); a null
    * weight counts as ones and a null bias as zeros. mean/var are the batch's statistics in training
-   * and the running ones in evaluation.
+   * and the running ones in evaluation. An `epilogue` adds a residual of x's shape and/or applies
+   * ReLU in the same pass: y = relu(bn(x) + residual), as ResNet blocks end.
    */
-  batchNormForward(x: Storage, mean: Storage, variance: Storage, weight: Storage | null, bias: Storage | null, p: BatchNormParams): Storage;
+  batchNormForward(x: Storage, mean: Storage, variance: Storage, weight: Storage | null, bias: Storage | null, p: BatchNormParams, epilogue?: BatchNormEpilogue): Storage;
   /**
    * Gradients of batchNormForward given dy, with the same x, mean, var and weight. `training` says
    * whether mean and var are x's own batch statistics, so that dx includes the paths through them:

@@ -63,6 +63,56 @@ describe('fused batchNorm gradients (float64 CPU, central differences)', () => {
     }
   }
 
+  // The epilogue y = relu(bn(x) + residual): every input's gradient, in both modes, with ReLU cutting about half.
+  for (const training of [true, false]) {
+    const mode = training ? 'train' : 'eval';
+    const shape = [3, 2, 2, 3];
+    const stats = () => (training ? { mean: ops.zeros(cpu64, [2]), var: ops.ones(cpu64, [2]) } : evalStats(2));
+    it(`${mode}: epilogue + residual, ReLU and both; gradients to x, weight, bias and the residual`, async () => {
+      for (const [res, relu] of [[true, false], [false, true], [true, true]] as const) {
+        const tag = `bn ${mode} residual ${res} relu ${relu}`;
+        const inputs = [input(shape, 240, -2, 2, 'x'), input([2], 241, 0.5, 1.5, 'weight'), input([2], 242, -1, 1, 'bias')];
+        if (res) inputs.push(input(shape, 243, -1.5, 1.5, 'residual'));
+        await check(tag, (x, w, b, r) => ops.batchNorm(x, w!, b!, stats(), { training, eps: 1e-3, relu, residual: r }), inputs);
+      }
+    });
+    it(`${mode}: epilogue with a constant residual, and with frozen weights (AWM's case)`, async () => {
+      const r = constant(input(shape, 244, -1, 1).data, shape, 'float32', 'residual');
+      await check(`bn ${mode} constant residual`, (x, w, b, rt) => ops.batchNorm(x, w!, b!, stats(), { training, relu: true, residual: rt }),
+        [input(shape, 245, -2, 2, 'x'), input([2], 246, 0.5, 1.5, 'weight'), input([2], 247, -1, 1, 'bias'), r]);
+      const w = constant(input([2], 248, 0.5, 1.5).data, [2], 'float32', 'weight');
+      await check(`bn ${mode} frozen`, (x, wt, rt) => ops.batchNorm(x, wt!, null, stats(), { training, relu: true, residual: rt }),
+        [input(shape, 249, -2, 2, 'x'), w, input(shape, 250, -1, 1, 'residual')]);
+    });
+  }
+
+  it('the epilogue equals relu(add(batchNorm, residual)), values and gradients', async () => {
+    const shape = [2, 3, 3, 2];
+    for (const training of [true, false]) {
+      const make = () => {
+        const ts = [ops.tensor(cpu64, input(shape, 260, -2, 2).data, shape), ops.tensor(cpu64, input([3], 261, 0.5, 1.5).data, [3]),
+          ops.tensor(cpu64, input([3], 262, -1, 1).data, [3]), ops.tensor(cpu64, input(shape, 263, -1, 1).data, shape)];
+        for (const t of ts) t.requiresGrad = true;
+        return ts as [Tensor, Tensor, Tensor, Tensor];
+      };
+      const g = ops.tensor(cpu64, input(shape, 264).data, shape);
+      const [x, w, b, r] = make();
+      const y = ops.batchNorm(x, w, b, training ? null : evalStats(3), { training, relu: true, residual: r });
+      backward(y, g);
+      const [x2, w2, b2, r2] = make();
+      const y2 = ops.relu(ops.add(ops.batchNorm(x2, w2, b2, training ? null : evalStats(3), { training }), r2));
+      backward(y2, g);
+      for (const [a, e, what] of [[y, y2, 'y'], [x.grad!, x2.grad!, 'dx'], [w.grad!, w2.grad!, 'dweight'], [b.grad!, b2.grad!, 'dbias'], [r.grad!, r2.grad!, 'dresidual']] as const) {
+        const av = await a.data();
+        const ev = await e.data();
+        for (let i = 0; i < ev.length; i++) expect(Math.abs(av[i]! - ev[i]!), `${training ? 'train' : 'eval'} ${what} [${i}]`).toBeLessThan(1e-12 * (1 + Math.abs(ev[i]!)));
+      }
+      expect((await y.data()).some((v) => v === 0)).toBe(true);
+    }
+    const x = ops.zeros(cpu64, [2, 3, 2, 2]);
+    expect(() => ops.batchNorm(x, null, null, null, { training: true, residual: ops.zeros(cpu64, [2, 3, 4]) })).toThrow(/residual must have the input's shape \[2, 3, 2, 2\]/);
+  });
+
   it('matches the composed formula it replaced, values and gradients (train and eval)', async () => {
     const shape = [3, 4, 2, 5];
     const c = 4;

@@ -3,7 +3,7 @@
  * fused ReLU backward against the CPU reference (cpu32), at odd shapes (N = 1, 3; C = 1, 5, 33;
  * HW = 1, 7, 49) and long reductions (HW = 32*32*32), on both chunking targets (the register form
  * aims at CPU-emulated adapters, the workgroup-memory form at GPUs). Also: the batchNorm op stays a
- * handful of dispatches per layer.
+ * handful of dispatches per layer, and the fused epilogue (+ residual, ReLU) matches the CPU.
  */
 import { describe, expect, it } from 'vitest';
 import type { Backend, BatchNormParams, HostArray, Storage } from '../../src/tensor/backend.js';
@@ -82,6 +82,30 @@ describe.skipIf(!gpuBackend)('WebGPU fused batch norm', () => {
           expectClose(got.y!, want.y!, { rtol: 1e-5, atol: 1e-5, what: `forward [${n}, ${c}, ${hw}] w ${w} b ${b}` });
         }
       }
+    });
+
+    it(`batchNormForward's epilogue: + residual, ReLU, both (${form})`, async () => {
+      for (const [n, c, hw] of SMALL) {
+        for (const [res, relu] of [[true, false], [false, true], [true, true]] as const) {
+          const p: BatchNormParams = { n, c, hw, eps: 1e-3 };
+          const inputs = {
+            x: data(n, c, hw, 8 + hw), mean: channels(c, 3, -1, 1), var: channels(c, 4, 0.1, 3),
+            w: channels(c, 5, -1.5, 1.5), b: channels(c, 6, -1, 1), r: res ? randomArray(n * c * hw, 9 + c, -2, 2) : null,
+          };
+          const op = (be2: Backend) => (s: Record<string, Storage | null>) => ({ y: be2.batchNormForward(s.x!, s.mean!, s.var!, s.w, s.b, p, { residual: s.r, relu }) });
+          const got = await run(be, inputs, op(be));
+          const want = await run(cpu32, inputs, op(cpu32));
+          const what = `[${n}, ${c}, ${hw}] residual ${res} relu ${relu}`;
+          expectClose(got.y!, want.y!, { rtol: 1e-5, atol: 1e-5, what: `forward ${what}` });
+          // The cases are built so that ReLU has work: some outputs are cut to zero, others pass.
+          if (relu && n * c * hw > 8) {
+            expect(want.y!.some((v) => v === 0), what).toBe(true);
+            expect(want.y!.some((v) => v > 0), what).toBe(true);
+          }
+        }
+      }
+      await expect(run(be, { x: data(1, 2, 3, 1), m: channels(2, 1, 0, 1), v: channels(2, 2, 1, 2), r: randomArray(5, 3) },
+        (s) => ({ y: be.batchNormForward(s.x!, s.m!, s.v!, null, null, { n: 1, c: 2, hw: 3, eps: 1e-5 }, { residual: s.r }) }))).rejects.toThrow(/residual: expected 6/);
     });
 
     it(`batchNormBackward in train and eval mode, every subset of outputs (${form})`, async () => {
@@ -177,5 +201,19 @@ describe.skipIf(!gpuBackend)('WebGPU fused batch norm', () => {
     expect(counts.evalForward).toBeLessThanOrEqual(4);
     expect(counts.trainBackward).toBeLessThanOrEqual(3);
     expect(counts.evalBackward).toBeLessThanOrEqual(3 + 3);
+  });
+
+  it('the fused epilogue saves the ReLU and add passes of a ResNet block end', async () => {
+    const be = gpu;
+    const count = (fused: boolean) => tidy(() => {
+      const x = ops.tensor(be, data(2, 3, 16, 41), [2, 3, 4, 4]);
+      const r = ops.tensor(be, randomArray(96, 42), [2, 3, 4, 4]);
+      const running = { mean: ops.zeros(be, [3]), var: ops.ones(be, [3]) };
+      const d0 = be.runtime.dispatchCount;
+      if (fused) ops.batchNorm(x, null, null, running, { training: false, residual: r, relu: true });
+      else ops.relu(ops.add(ops.batchNorm(x, null, null, running, { training: false }), r));
+      return be.runtime.dispatchCount - d0;
+    });
+    expect(count(true)).toBe(count(false) - 2);
   });
 });

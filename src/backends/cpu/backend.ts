@@ -4,7 +4,7 @@
  * one file per family; this class checks inputs, allocates outputs and tracks live memory.
  */
 import type {
-  AdamParams, Backend, BackendInfo, BatchNormParams, BatchNormRunningUpdate, BinaryOp, Conv2dParams, DType, FloatArray, GridSampleParams,
+  AdamParams, Backend, BackendInfo, BatchNormEpilogue, BatchNormParams, BatchNormRunningUpdate, BinaryOp, Conv2dParams, DType, FloatArray, GridSampleParams,
   HostArray, MatmulParams, Pool2dParams, ReduceOp, SgdParams, Storage, StridedView, UnaryOp, UnaryParams,
 } from '../../tensor/backend.js';
 import { randpermHost } from '../../tensor/counter-rng.js';
@@ -218,12 +218,14 @@ export class CpuBackend implements Backend {
     return { mean: this.own(mean, 'float32'), var: this.own(variance, 'float32') };
   }
 
-  batchNormForward(x: Storage, mean: Storage, variance: Storage, weight: Storage | null, bias: Storage | null, p: BatchNormParams): Storage {
+  batchNormForward(x: Storage, mean: Storage, variance: Storage, weight: Storage | null, bias: Storage | null, p: BatchNormParams, epilogue?: BatchNormEpilogue): Storage {
     const dx = floatData(x, 'batchNormForward x');
     checkBatchNorm(p, dx.length, 'batchNormForward');
     const ch = channelData(p.c, 'batchNormForward', { mean, var: variance, weight, bias });
+    const residual = epilogue?.residual ? floatData(epilogue.residual, 'batchNormForward residual') : null;
+    if (residual && residual.length !== dx.length) throw new Error(`batchNormForward residual: expected ${dx.length} elements, got ${residual.length}`);
     const out = this.floats(dx.length);
-    batchNormForwardKernel(dx, ch.mean!, ch.var!, ch.weight, ch.bias, p, out);
+    batchNormForwardKernel(dx, ch.mean!, ch.var!, ch.weight, ch.bias, p, out, residual, !!epilogue?.relu);
     return this.own(out, 'float32');
   }
 

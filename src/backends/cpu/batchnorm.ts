@@ -52,7 +52,7 @@ function invStd(variance: FloatArray, eps: number): Float64Array {
 
 export function batchNormForwardKernel(
   x: FloatArray, mean: FloatArray, variance: FloatArray, weight: FloatArray | null, bias: FloatArray | null,
-  p: BatchNormParams, out: FloatArray,
+  p: BatchNormParams, out: FloatArray, residual: FloatArray | null = null, relu = false,
 ): void {
   const inv = invStd(variance, p.eps);
   for (let ci = 0; ci < p.c; ci++) {
@@ -60,7 +60,10 @@ export function batchNormForwardKernel(
     const scale = inv[ci]! * (weight ? weight[ci]! : 1);
     const shift = bias ? bias[ci]! : 0;
     channelRows(p, ci, (base) => {
-      for (let j = base; j < base + p.hw; j++) out[j] = (x[j]! - mu) * scale + shift;
+      for (let j = base; j < base + p.hw; j++) {
+        const v = (x[j]! - mu) * scale + shift + (residual ? residual[j]! : 0);
+        out[j] = relu && !(v > 0 || v !== v) ? 0 : v; // as the relu op: NaN propagates
+      }
     });
   }
 }

@@ -4,7 +4,7 @@
  * of its CPU reference in src/backends/cpu/.
  */
 import type {
-  AdamParams, Backend, BackendInfo, BatchNormParams, BatchNormRunningUpdate, BinaryOp, Conv2dParams, DType, GridSampleParams, HostArray,
+  AdamParams, Backend, BackendInfo, BatchNormEpilogue, BatchNormParams, BatchNormRunningUpdate, BinaryOp, Conv2dParams, DType, GridSampleParams, HostArray,
   MatmulParams, Pool2dParams, ReduceOp, SgdParams, Storage, StridedView, UnaryOp, UnaryParams,
 } from '../../tensor/backend.js';
 import type { GpuHandle } from '../../device/gpu.js';
@@ -67,8 +67,8 @@ export class WebGpuBackend implements Backend {
   where(cond: StridedView, a: StridedView, b: StridedView, outShape: readonly number[]): Storage { return ew.where(this.runtime, cond, a, b, outShape); }
   reduce(op: ReduceOp, x: Storage, shape: readonly number[], axes: readonly number[]): Storage { return red.reduce(this.runtime, op, x, shape, axes); }
   batchNormStats(x: Storage, p: BatchNormParams, running?: BatchNormRunningUpdate): { mean: Storage; var: Storage } { return bn.batchNormStats(this.runtime, x, p, running); }
-  batchNormForward(x: Storage, mean: Storage, variance: Storage, weight: Storage | null, bias: Storage | null, p: BatchNormParams): Storage {
-    return bn.batchNormForward(this.runtime, x, mean, variance, weight, bias, p);
+  batchNormForward(x: Storage, mean: Storage, variance: Storage, weight: Storage | null, bias: Storage | null, p: BatchNormParams, epilogue?: BatchNormEpilogue): Storage {
+    return bn.batchNormForward(this.runtime, x, mean, variance, weight, bias, p, epilogue);
   }
   batchNormBackward(
     dy: Storage, x: Storage, mean: Storage, variance: Storage, weight: Storage | null, p: BatchNormParams,
