@@ -9,7 +9,7 @@ import type { BatchNormParams } from '../tensor/backend.js';
 import type { Tensor } from '../tensor/tensor.js';
 import { isGradEnabled, record } from '../autograd/engine.js';
 import { sameShape } from '../tensor/shape.js';
-import { assertFloat, contiguousView, sameBackend, shapeStr, wrap } from './util.js';
+import { assertFloat, sameBackend, shapeStr, wrap } from './util.js';
 
 export interface BatchNormOptions {
   training: boolean;
@@ -79,19 +79,21 @@ export function batchNorm(x: Tensor, weight: Tensor | null, bias: Tensor | null,
   }
   // One node for the whole layer; the backward reads x, the statistics and the weight it closes over.
   record(y, 'batchNorm', inputs, (g) => {
-    // Through the ReLU: the gradient passes where the output is positive (as relu's backward, from y
-    // instead of its input: same sign). The sum passes it on unchanged to both addends.
-    const gs = relu ? wrap(be, be.binary('reluGrad', contiguousView(g), contiguousView(y), y.shape), y.shape) : g;
-    const r = be.batchNormBackward(gs.storage, x.storage, mean.storage, variance.storage, weight?.storage ?? null, p, {
+    // Through the ReLU (inside the backend's passes): the gradient passes where the output y is
+    // positive, as relu's backward from its input (same sign). The sum hands the gated gradient on
+    // unchanged to the residual.
+    const wantResidual = !!residual?.requiresGrad;
+    const r = be.batchNormBackward(g.storage, x.storage, mean.storage, variance.storage, weight?.storage ?? null, p, {
       training: opts.training,
       dx: x.requiresGrad,
       dweight: !!weight?.requiresGrad,
       dbias: !!bias?.requiresGrad,
-    });
+      dgated: relu && wantResidual,
+    }, relu ? y.storage : null);
     const grads: Array<Tensor | null> = [r.dx && wrap(be, r.dx, x.shape)];
     if (weight) grads.push(r.dweight && wrap(be, r.dweight, [c]));
     if (bias) grads.push(r.dbias && wrap(be, r.dbias, [c]));
-    if (residual) grads.push(residual.requiresGrad ? gs : null);
+    if (residual) grads.push(!wantResidual ? null : relu ? wrap(be, r.dgated!, x.shape) : g);
     return grads;
   });
   return y;

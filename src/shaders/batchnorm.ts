@@ -15,7 +15,7 @@
  * The elementwise steps read per-channel coefficients that a one-thread-per-channel kernel prepares,
  * so each element costs a channel lookup and a multiply-add.
  */
-import type { BatchNormEpilogue, BatchNormParams, BatchNormRunningUpdate, Storage } from '../tensor/backend.js';
+import type { BatchNormEpilogue, BatchNormGrads, BatchNormParams, BatchNormRunningUpdate, BatchNormWant, Storage } from '../tensor/backend.js';
 import type { GpuBinding, GpuContext, GpuProgram } from '../backends/webgpu/context.js';
 import { grid, main1d, packUniforms, uniformStruct } from './common.js';
 import { fill, FLOAT_HELPERS, releaseTemporary } from './elementwise.js';
@@ -257,21 +257,29 @@ export function batchNormForward(
 
 // ---- backward ---------------------------------------------------------------------------------
 
-/** Per-chunk sums of dy and dy * (x - mean[c]), laid out [2][chunk][channel]. */
-const backwardPartialProgram: GpuProgram = {
-  key: 'bn_bwd_partial',
-  wgsl: () => `
+/** WGSL: dy[q], through the ReLU epilogue's backward when gated (a product, as the reluGrad op). */
+const gatedDy = (gated: boolean, q: string) => (gated ? `dy[${q}] * select(0.0, 1.0, gate[${q}] > 0.0)` : `dy[${q}]`);
+
+/** Per-chunk sums of dy and dy * (x - mean[c]), laid out [2][chunk][channel]; dy gated by the ReLU output when `gated`. */
+function backwardPartialProgram(gated: boolean): GpuProgram {
+  const list: Array<[string, 'read' | 'read_write']> = [['dy', 'read'], ['x', 'read'], ['mean', 'read']];
+  if (gated) list.push(['gate', 'read']);
+  list.push(['part', 'read_write']);
+  return {
+    key: `bn_bwd_partial_g${+gated}`,
+    wgsl: () => `
 ${uniformStruct('U', CHUNK_FIELDS)}
-${bindings([['dy', 'read'], ['x', 'read'], ['mean', 'read'], ['part', 'read_write']])}
+${bindings(list)}
 ${main1d()}
 ${CHUNK_PROLOGUE}
   let mu = mean[ch];
   ${kahanVars('D', 'P')}
-  ${walk(`let g = dy[q]; ${kahanAdd('D', 'g')} ${kahanAdd('P', 'g * (x[q] - mu)')}`)}
+  ${walk(`let g = ${gatedDy(gated, 'q')}; ${kahanAdd('D', 'g')} ${kahanAdd('P', 'g * (x[q] - mu)')}`)}
   part[t] = accD;
   part[u.total + t] = accP;
 }`,
-};
+  };
+}
 
 /**
  * One thread per channel: with `sums`, combines the partials into dbias = sum(dy) and
@@ -319,29 +327,44 @@ ${main1d()}
   };
 }
 
-/** dx from the coefficients; eval mode's dx = k1 * dy does not read x (as the CPU reference). */
-function backwardDataProgram(training: boolean): GpuProgram {
+/**
+ * dx from the coefficients (eval mode's dx = k1 * dy does not read x, as the CPU reference), and/or
+ * with a gate the gated dy itself (the residual's gradient), from one read of dy and the gate.
+ */
+function backwardDataProgram(training: boolean, gated: boolean, wantDx: boolean, wantGated: boolean): GpuProgram {
+  const list: Array<[string, 'read' | 'read_write']> = [['dy', 'read']];
+  if (wantDx && training) list.push(['x', 'read']);
+  if (gated) list.push(['gate', 'read']);
+  list.push(['coef', 'read']);
+  if (wantDx) list.push(['dx', 'read_write']);
+  if (wantGated) list.push(['dg', 'read_write']);
   return {
-    key: `bn_bwd_data_t${+training}`,
+    key: `bn_bwd_data_t${+training}_g${+gated}_x${+wantDx}_d${+wantGated}`,
     wgsl: () => `
 ${uniformStruct('U', [['total', 'u32'], ['c', 'u32'], ['hw', 'u32']])}
-${bindings(training ? [['dy', 'read'], ['x', 'read'], ['coef', 'read'], ['dx', 'read_write']] : [['dy', 'read'], ['coef', 'read'], ['dx', 'read_write']])}
+${bindings(list)}
 ${main1d()}
   if (idx >= u.total) { return; }
   let ch = (idx / u.hw) % u.c;
-  dx[idx] = ${training
-    ? 'coef[ch] * dy[idx] + coef[u.c + ch] * (x[idx] - coef[3u * u.c + ch]) + coef[2u * u.c + ch]'
-    : 'coef[ch] * dy[idx]'};
+  let g = ${gatedDy(gated, 'idx')};
+  ${wantDx ? `dx[idx] = ${training
+    ? 'coef[ch] * g + coef[u.c + ch] * (x[idx] - coef[3u * u.c + ch]) + coef[2u * u.c + ch]'
+    : 'coef[ch] * g'};` : ''}
+  ${wantGated ? 'dg[idx] = g;' : ''}
 }`,
   };
 }
 
 export function batchNormBackward(
   ctx: GpuContext, dy: Storage, x: Storage, mean: Storage, variance: Storage, weight: Storage | null, p: BatchNormParams,
-  want: { training: boolean; dx: boolean; dweight: boolean; dbias: boolean },
-): { dx: Storage | null; dweight: Storage | null; dbias: Storage | null } {
+  want: BatchNormWant, gate: Storage | null = null,
+): BatchNormGrads {
   check(p, x, 'batchNormBackward', { mean, var: variance, weight });
   if (dy.length !== x.length || dy.dtype !== 'float32') throw new Error(`batchNormBackward dy: expected ${x.length} float32 elements, got ${dy.length} ${dy.dtype}`);
+  if (gate && (gate.length !== x.length || gate.dtype !== 'float32')) throw new Error(`batchNormBackward gate: expected ${x.length} float32 elements, got ${gate.length} ${gate.dtype}`);
+  if (want.dgated && !gate) throw new Error('batchNormBackward: dgated needs a gate');
+  const gated = gate !== null;
+  const wantGated = !!want.dgated;
   const plan = planChunks(ctx, p);
   const sums = want.dweight || want.dbias || (want.dx && want.training);
   if (p.c === 0 || plan.m === 0) {
@@ -350,16 +373,19 @@ export function batchNormBackward(
       dx: want.dx ? ctx.alloc(x.length, 'float32') : null,
       dweight: want.dweight ? fill(ctx, p.c, 0, 'float32') : null,
       dbias: want.dbias ? fill(ctx, p.c, 0, 'float32') : null,
+      dgated: wantGated ? ctx.alloc(x.length, 'float32') : null,
     };
   }
   const dweight = sums ? ctx.alloc(p.c, 'float32') : null;
   const dbias = sums ? ctx.alloc(p.c, 'float32') : null;
   const dx = want.dx ? ctx.alloc(x.length, 'float32') : null;
-  if (!sums && !dx) return { dx: null, dweight: null, dbias: null };
+  const dg = wantGated ? ctx.alloc(x.length, 'float32') : null;
+  if (!sums && !dx && !dg) return { dx: null, dweight: null, dbias: null, dgated: null };
   let part: Storage | null = null;
   if (sums) {
     part = ctx.alloc(2 * plan.total, 'float32');
-    ctx.dispatch(backwardPartialProgram, [read(dy), read(x), read(mean), write(part)], grid(ctx, plan.total), chunkUniforms(p, plan));
+    ctx.dispatch(backwardPartialProgram(gated), [read(dy), read(x), read(mean), ...(gate ? [read(gate)] : []), write(part)],
+      grid(ctx, plan.total), chunkUniforms(p, plan));
   }
   const coef = ctx.alloc(4 * p.c, 'float32');
   ctx.dispatch(backwardFinishProgram(sums, !!weight), [
@@ -369,10 +395,11 @@ export function batchNormBackward(
     ['u32', p.c], ['u32', plan.chunks], ['u32', plan.total], ['u32', want.training ? 1 : 0], ['f32', p.eps], ['f32', 1 / plan.m],
   ]));
   if (part) releaseTemporary(ctx, part);
-  if (dx) {
+  if (dx || dg) {
     const training = want.training;
-    ctx.dispatch(backwardDataProgram(training), [read(dy), ...(training ? [read(x)] : []), read(coef), write(dx)], grid(ctx, x.length),
-      packUniforms([['u32', x.length], ['u32', p.c], ['u32', p.hw]]));
+    ctx.dispatch(backwardDataProgram(training, gated, !!dx, !!dg), [
+      read(dy), ...(dx && training ? [read(x)] : []), ...(gate ? [read(gate)] : []), read(coef), ...(dx ? [write(dx)] : []), ...(dg ? [write(dg)] : []),
+    ], grid(ctx, x.length), packUniforms([['u32', x.length], ['u32', p.c], ['u32', p.hw]]));
   }
   releaseTemporary(ctx, coef);
   // Sums computed only for dx (training) are scratch.
@@ -380,5 +407,5 @@ export function batchNormBackward(
   let outB = dbias;
   if (outW && !want.dweight) { releaseTemporary(ctx, outW); outW = null; }
   if (outB && !want.dbias) { releaseTemporary(ctx, outB); outB = null; }
-  return { dx, dweight: outW, dbias: outB };
+  return { dx, dweight: outW, dbias: outB, dgated: dg };
 }

@@ -124,6 +124,23 @@ export interface BatchNormEpilogue {
   relu?: boolean;
 }
 
+/** Which gradients batchNormBackward computes, and whether the statistics were the batch's own. */
+export interface BatchNormWant {
+  training: boolean;
+  dx: boolean;
+  dweight: boolean;
+  dbias: boolean;
+  /** With a gate: return dy after the ReLU's backward (needs the gate). */
+  dgated?: boolean;
+}
+
+export type BatchNormGrads = {
+  dx: Storage | null;
+  dweight: Storage | null;
+  dbias: Storage | null;
+  dgated: Storage | null;
+};
+
 /** In-place update of running statistics from one batch's statistics (PyTorch's rule). */
 export interface BatchNormRunningUpdate {
   /** [c], overwritten with (1 - momentum) * mean + momentum * batchMean. */
@@ -194,12 +211,14 @@ export interface Backend {
    *   eval:  dx = dy * weight*invstd
    * with xhat = (x - mean[c]) * invstd[c] and sums per channel. dweight = sum(dy*xhat) and
    * dbias = sum(dy) per channel. Only the requested outputs are computed (others are null); eval
-   * mode's dx alone needs no reduction.
+   * mode's dx alone needs no reduction. With `gate`, the forward's output after a ReLU epilogue,
+   * dy first goes back through that ReLU: dy * (gate > 0 ? 1 : 0), as the reluGrad op (no separate
+   * pass); `want.dgated` also returns that gated dy (the gradient of an epilogue's residual).
    */
   batchNormBackward(
     dy: Storage, x: Storage, mean: Storage, variance: Storage, weight: Storage | null, p: BatchNormParams,
-    want: { training: boolean; dx: boolean; dweight: boolean; dbias: boolean },
-  ): { dx: Storage | null; dweight: Storage | null; dbias: Storage | null };
+    want: BatchNormWant, gate?: Storage | null,
+  ): BatchNormGrads;
 
   // --- linear algebra and convolution -----------------------------------
   matmul(a: Storage, b: Storage, p: MatmulParams): Storage;

@@ -148,6 +148,50 @@ describe.skipIf(!gpuBackend)('WebGPU fused batch norm', () => {
     });
   }
 
+  for (const [form, be] of gpuForms) {
+    it(`batchNormBackward through a ReLU epilogue (gate), with and without the gated gradient (${form})`, async () => {
+      const wants = [
+        { dx: true, dweight: true, dbias: true, dgated: true }, { dx: true, dweight: false, dbias: false, dgated: false },
+        { dx: true, dweight: false, dbias: false, dgated: true }, { dx: false, dweight: false, dbias: false, dgated: true },
+        { dx: false, dweight: true, dbias: false, dgated: false },
+      ];
+      for (const [n, c, hw] of [[1, 1, 1], [3, 5, 7], [1, 33, 49], [3, 5, 32 * 32 * 4]] as const) {
+        for (const training of [true, false]) {
+          for (const want of wants) {
+            const p: BatchNormParams = { n, c, hw, eps: 1e-5 };
+            const x = data(n, c, hw, 51 + c);
+            const stats = await run(cpu32, { x }, (s) => cpu32.batchNormStats(s.x!, p));
+            // The gate is a ReLU output: zero (cut) or positive, about half each; the NaN gradient must stay NaN where cut.
+            const gate = randomArray(x.length, 52 + hw, -1, 1).map((v) => Math.max(v, 0));
+            const inputs = {
+              dy: randomArray(x.length, 53 + hw, -1, 1), x, gate,
+              mean: training ? stats.mean! : channels(c, 54, -1, 1), var: training ? stats.var! : channels(c, 55, 0.2, 2), w: channels(c, 56, -1.5, 1.5),
+            };
+            const op = (b: Backend) => (s: Record<string, Storage | null>) =>
+              b.batchNormBackward(s.dy!, s.x!, s.mean!, s.var!, s.w, p, { training, ...want }, s.gate);
+            const got = await run(be, inputs, op(be));
+            const ref = await run(cpu32, inputs, op(cpu32));
+            const what = `[${n}, ${c}, ${hw}] ${training ? 'train' : 'eval'} ${JSON.stringify(want)}`;
+            for (const key of ['dx', 'dweight', 'dbias', 'dgated'] as const) expect(got[key] === null, `${key} presence ${what}`).toBe(!want[key]);
+            if (want.dx) expectClose(got.dx!, ref.dx!, { rtol: 1e-5, atol: 1e-5, what: `dx ${what}` });
+            if (want.dgated) {
+              expectClose(got.dgated!, ref.dgated!, { rtol: 0, atol: 1e-30, what: `dgated ${what}` });
+              for (let i = 0; i < gate.length; i++) if (gate[i] === 0 && ref.dgated![i] !== 0) throw new Error(`dgated not cut at ${i} ${what}`);
+            }
+            const sums = { rtol: 1e-6, atol: 1e-6, reduceLength: n * hw };
+            if (want.dweight) expectClose(got.dweight!, ref.dweight!, { ...sums, what: `dweight ${what}` });
+            if (want.dbias) expectClose(got.dbias!, ref.dbias!, { ...sums, what: `dbias ${what}` });
+          }
+        }
+      }
+      const tiny = { dy: [1, 2], x: [0, 1], m: [0], v: [1] };
+      const noGate = (b: Backend) => (s: Record<string, Storage | null>) =>
+        b.batchNormBackward(s.dy!, s.x!, s.m!, s.v!, null, { n: 2, c: 1, hw: 1, eps: 1e-5 }, { training: false, dx: true, dweight: false, dbias: false, dgated: true });
+      await expect(run(be, tiny, noGate(be))).rejects.toThrow(/dgated needs a gate/);
+      await expect(run(cpu32, tiny, noGate(cpu32))).rejects.toThrow(/dgated needs a gate/);
+    });
+  }
+
   it('reluGrad matches the CPU, NaN and infinities included', async () => {
     const specials = [NaN, Infinity, -Infinity, 0, -0, 1, -1, 2.5];
     const g: number[] = [];
@@ -203,17 +247,25 @@ describe.skipIf(!gpuBackend)('WebGPU fused batch norm', () => {
     expect(counts.evalBackward).toBeLessThanOrEqual(3 + 3);
   });
 
-  it('the fused epilogue saves the ReLU and add passes of a ResNet block end', async () => {
+  it('the fused epilogue saves the ReLU and add passes of a ResNet block end, and the ReLU backward pass', async () => {
     const be = gpu;
     const count = (fused: boolean) => tidy(() => {
       const x = ops.tensor(be, data(2, 3, 16, 41), [2, 3, 4, 4]);
       const r = ops.tensor(be, randomArray(96, 42), [2, 3, 4, 4]);
+      x.requiresGrad = true;
+      r.requiresGrad = true;
       const running = { mean: ops.zeros(be, [3]), var: ops.ones(be, [3]) };
       const d0 = be.runtime.dispatchCount;
-      if (fused) ops.batchNorm(x, null, null, running, { training: false, residual: r, relu: true });
-      else ops.relu(ops.add(ops.batchNorm(x, null, null, running, { training: false }), r));
-      return be.runtime.dispatchCount - d0;
+      const y = fused
+        ? ops.batchNorm(x, null, null, running, { training: false, residual: r, relu: true })
+        : ops.relu(ops.add(ops.batchNorm(x, null, null, running, { training: false }), r));
+      const d1 = be.runtime.dispatchCount;
+      backward(y, ops.ones(be, [2, 3, 4, 4]));
+      return { forward: d1 - d0, backward: be.runtime.dispatchCount - d1 };
     });
-    expect(count(true)).toBe(count(false) - 2);
+    const fused = count(true);
+    const composed = count(false);
+    expect(fused.forward).toBe(composed.forward - 2);
+    expect(fused.backward).toBe(composed.backward - 1);
   });
 });

@@ -4,7 +4,7 @@
  * one file per family; this class checks inputs, allocates outputs and tracks live memory.
  */
 import type {
-  AdamParams, Backend, BackendInfo, BatchNormEpilogue, BatchNormParams, BatchNormRunningUpdate, BinaryOp, Conv2dParams, DType, FloatArray, GridSampleParams,
+  AdamParams, Backend, BackendInfo, BatchNormEpilogue, BatchNormGrads, BatchNormParams, BatchNormRunningUpdate, BatchNormWant, BinaryOp, Conv2dParams, DType, FloatArray, GridSampleParams,
   HostArray, MatmulParams, Pool2dParams, ReduceOp, SgdParams, Storage, StridedView, UnaryOp, UnaryParams,
 } from '../../tensor/backend.js';
 import { randpermHost } from '../../tensor/counter-rng.js';
@@ -231,12 +231,20 @@ export class CpuBackend implements Backend {
 
   batchNormBackward(
     dy: Storage, x: Storage, mean: Storage, variance: Storage, weight: Storage | null, p: BatchNormParams,
-    want: { training: boolean; dx: boolean; dweight: boolean; dbias: boolean },
-  ): { dx: Storage | null; dweight: Storage | null; dbias: Storage | null } {
-    const ddy = floatData(dy, 'batchNormBackward dy');
+    want: BatchNormWant, gate?: Storage | null,
+  ): BatchNormGrads {
     const dx = floatData(x, 'batchNormBackward x');
     checkBatchNorm(p, dx.length, 'batchNormBackward');
+    if (want.dgated && !gate) throw new Error('batchNormBackward: dgated needs a gate');
+    let ddy = floatData(dy, 'batchNormBackward dy');
     expectLength(ddy.length, dx.length, 'batchNormBackward dy');
+    if (gate) {
+      const dg = floatData(gate, 'batchNormBackward gate');
+      expectLength(dg.length, dx.length, 'batchNormBackward gate');
+      const gated = this.floats(dx.length);
+      binaryKernel('reluGrad', ddy, dg, gated);
+      ddy = gated;
+    }
     const ch = channelData(p.c, 'batchNormBackward', { mean, var: variance, weight });
     const out = {
       dx: want.dx ? this.floats(dx.length) : null,
@@ -248,6 +256,7 @@ export class CpuBackend implements Backend {
       dx: out.dx && this.own(out.dx, 'float32'),
       dweight: out.dweight && this.own(out.dweight, 'float32'),
       dbias: out.dbias && this.own(out.dbias, 'float32'),
+      dgated: want.dgated ? this.own(ddy, 'float32') : null,
     };
   }
 

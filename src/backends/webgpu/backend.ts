@@ -4,7 +4,7 @@
  * of its CPU reference in src/backends/cpu/.
  */
 import type {
-  AdamParams, Backend, BackendInfo, BatchNormEpilogue, BatchNormParams, BatchNormRunningUpdate, BinaryOp, Conv2dParams, DType, GridSampleParams, HostArray,
+  AdamParams, Backend, BackendInfo, BatchNormEpilogue, BatchNormGrads, BatchNormParams, BatchNormRunningUpdate, BatchNormWant, BinaryOp, Conv2dParams, DType, GridSampleParams, HostArray,
   MatmulParams, Pool2dParams, ReduceOp, SgdParams, Storage, StridedView, UnaryOp, UnaryParams,
 } from '../../tensor/backend.js';
 import type { GpuHandle } from '../../device/gpu.js';
@@ -72,9 +72,9 @@ export class WebGpuBackend implements Backend {
   }
   batchNormBackward(
     dy: Storage, x: Storage, mean: Storage, variance: Storage, weight: Storage | null, p: BatchNormParams,
-    want: { training: boolean; dx: boolean; dweight: boolean; dbias: boolean },
-  ): { dx: Storage | null; dweight: Storage | null; dbias: Storage | null } {
-    return bn.batchNormBackward(this.runtime, dy, x, mean, variance, weight, p, want);
+    want: BatchNormWant, gate?: Storage | null,
+  ): BatchNormGrads {
+    return bn.batchNormBackward(this.runtime, dy, x, mean, variance, weight, p, want, gate ?? null);
   }
   matmul(a: Storage, b: Storage, p: MatmulParams): Storage { return mm.matmul(this.runtime, a, b, p); }
   conv2d(x: Storage, w: Storage, bias: Storage | null, p: Conv2dParams): Storage { return conv.conv2d(this.runtime, x, w, bias, p); }
