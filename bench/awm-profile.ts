@@ -10,7 +10,8 @@
  *      between two waits);
  *   3. reports the run's seconds against the sum over shapes of calls x seconds per call.
  * The gap is everything else: elementwise and normalisation kernels, the host (batch assembly, noise,
- * trigger sparsification), readbacks and waits.
+ * trigger sparsification), readbacks and waits. On WebGPU it also counts the run's dispatches by
+ * program family, since on a CPU-emulated adapter each one has a fixed cost besides its work.
  */
 import { writeFileSync } from 'node:fs';
 import { parseFlags } from '../src/cli/args.js';
@@ -21,6 +22,7 @@ import type { DefenseMethod } from '../src/awm/defense.js';
 import { purifyModel } from '../src/awm/purify.js';
 import { gemmWork, type GemmTally } from '../src/ops/work.js';
 import type { Backend, Conv2dParams, MatmulParams } from '../src/tensor/backend.js';
+import { WebGpuBackend } from '../src/backends/webgpu/backend.js';
 
 const argv = process.argv.slice(2);
 const split = argv.indexOf('--');
@@ -44,7 +46,20 @@ const choice = await chooseCleanSource(flags, spec, seed);
 io.log(`model: ${String(flags.model)}; clean: ${choice.description}`);
 
 gemmWork.calls = new Map();
+// Dispatches by program family (the key up to its first ':'), on WebGPU: where the work outside the GEMMs goes.
+const runtime = backend instanceof WebGpuBackend ? backend.runtime : null;
+const families = new Map<string, number>();
+if (runtime) {
+  const dispatch = runtime.dispatch.bind(runtime);
+  runtime.dispatch = (program, bindings, workgroups, uniforms) => {
+    const family = program.key.split(':')[0]!;
+    families.set(family, (families.get(family) ?? 0) + 1);
+    dispatch(program, bindings, workgroups, uniforms);
+  };
+}
 const { outcome } = await purifyModel(backend, model, choice.clean, purifyOptions(flags, method, seed), io);
+const dispatches = [...families.values()].reduce((s, n) => s + n, 0);
+const topFamilies = [...families].sort((a, b) => b[1] - a[1]).slice(0, 20);
 const tallies = [...gemmWork.calls.values()];
 gemmWork.calls = null;
 model.dispose();
@@ -91,7 +106,8 @@ const gflop = rows.reduce((s, r) => s + r.gflop, 0);
 const result = {
   date: new Date().toISOString(), backend: backendLine(backend), purifyArgs, reps,
   defenseSeconds: outcome.seconds, kernelBoundSeconds: kernelSeconds, ratio: outcome.seconds / kernelSeconds,
-  gflop, runGflopPerSecond: gflop / outcome.seconds, kernelGflopPerSecond: gflop / kernelSeconds, shapes: rows,
+  gflop, runGflopPerSecond: gflop / outcome.seconds, kernelGflopPerSecond: gflop / kernelSeconds,
+  dispatches: runtime ? dispatches : null, dispatchFamilies: runtime ? Object.fromEntries(topFamilies) : null, shapes: rows,
 };
 writeFileSync(outPath, JSON.stringify(result, null, 2) + '\n');
 const shape = (r: Row) => (r.kind === 'matmul'
@@ -99,6 +115,7 @@ const shape = (r: Row) => (r.kind === 'matmul'
   : (({ n, cIn, h, w, cOut, kh, strideH }) => `n${n} ${cIn}->${cOut} ${h}x${w} k${kh} s${strideH}`)(r.params as Conv2dParams));
 console.log('\n| kernel | shape | calls | ms per call | GFLOP/s | seconds in the run (alone) |\n|---|---|---|---|---|---|');
 for (const r of rows.slice(0, 15)) console.log(`| ${r.kind}${r.bias ? '+bias' : ''} | ${shape(r)} | ${r.count} | ${(r.secondsPerCall * 1000).toFixed(2)} | ${(r.gflop / r.count / r.secondsPerCall).toFixed(2)} | ${r.seconds.toFixed(1)} |`);
+if (runtime) console.log(`\n${dispatches} dispatches in the defense; most frequent programs: ${topFamilies.slice(0, 10).map(([k, n]) => `${k} ${n}`).join(', ')}`);
 console.log(`\ndefense: ${outcome.seconds.toFixed(1)} s for ${gflop.toFixed(0)} GFLOP of GEMM work (${result.runGflopPerSecond.toFixed(2)} GFLOP/s); ` +
   `the same GEMMs alone: ${kernelSeconds.toFixed(1)} s (${result.kernelGflopPerSecond.toFixed(2)} GFLOP/s); ratio ${result.ratio.toFixed(2)}x (goal <= 1.3x). Written to ${outPath}`);
 process.exit(0);
