@@ -7,7 +7,8 @@
  * for each kernel form (register-tiled and workgroup-memory; by default each also with Winograd F(4x4, 3x3) for the
  * stride-1 conv forward and backward-data, as '<form>-winograd' rows), optionally also the conv path that
  * WebGpuBackend itself routes to (whichever that is), for comparison. Each case is warmed up, then `reps` repetitions are recorded in one batch
- * between two `await backend.sync()`; ms is wall time per repetition. cpuMs is this process's CPU
+ * between two `await backend.sync()`; ms is wall time per repetition (with `--trials T`, T such batches back to back and
+ * ms their median, each batch's figure kept in the row's trialsMs). cpuMs is this process's CPU
  * time per repetition (SwiftShader's worker threads included), which stays meaningful when other
  * processes share the cores.
  *
@@ -37,6 +38,7 @@ const FLAGS = {
   forms: { type: 'string', choices: ['both', 'register', 'shared'], default: 'both', help: 'kernel forms to time' },
   robustness: { type: 'string', choices: ['both', 'on', 'off'], default: 'both', help: "Dawn's bounds-check injection" },
   reps: { type: 'int', default: 3, help: 'timed repetitions per case (register form)' },
+  trials: { type: 'int', default: 1, help: 'timed batches of reps per case; ms is their median and every batch is recorded (a transient slowdown of the machine then moves one trial, not the figure)' },
   'shared-reps': { type: 'int', default: 1, help: 'timed repetitions per case (workgroup-memory form; slow on SwiftShader)' },
   only: { type: 'string', choices: ['all', 'matmul', 'conv', 'strided'], default: 'all', help: 'which kernels (strided: backward-data of the stride-2 layers, per phase and dilated)' },
   'compare-backend': { type: 'boolean', default: false, help: "also time conv through WebGpuBackend's own methods" },
@@ -61,6 +63,8 @@ interface Row {
   ms: number;
   gflops: number;
   cpuMs: number;
+  /** ms per run of each timed batch, when there were several (ms is their median). */
+  trialsMs?: number[];
 }
 
 interface Case {
@@ -174,24 +178,38 @@ function cases(only: string, shapes: string): Case[] {
   return list.filter((c) => keep.some((k) => `${c.kernel} ${c.shape}`.includes(k)));
 }
 
-async function time(be: WebGpuBackend, c: Case, form: Form, reps: number, robustness: 'on' | 'off'): Promise<Row> {
+async function time(be: WebGpuBackend, c: Case, form: Form, reps: number, robustness: 'on' | 'off', trials: number): Promise<Row> {
   const release = (ss: Storage[]) => ss.forEach((s) => be.release(s));
   release(c.warm(be, form));
   // A full-size warm-up where it is cheap, so the buffer pool already holds the outputs.
   if (!form.startsWith('shared')) release(c.run(be, form));
   await be.sync();
-  const cpu0 = process.cpuUsage();
-  const t0 = performance.now();
-  for (let i = 0; i < reps; i++) release(c.run(be, form));
-  await be.sync();
-  const ms = (performance.now() - t0) / reps;
-  const cpu = process.cpuUsage(cpu0);
+  const perRun: number[] = [];
+  const cpuPerRun: number[] = [];
+  for (let t = 0; t < trials; t++) {
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    for (let i = 0; i < reps; i++) release(c.run(be, form));
+    await be.sync();
+    perRun.push((performance.now() - t0) / reps);
+    const cpu = process.cpuUsage(cpu0);
+    cpuPerRun.push((cpu.user + cpu.system) / 1000 / reps);
+  }
+  const ms = median(perRun);
   const row: Row = {
     kernel: c.kernel, shape: c.shape, form, robustness, gflop: c.flop / 1e9, reps,
-    ms: round(ms), gflops: round(c.flop / ms / 1e6), cpuMs: round((cpu.user + cpu.system) / 1000 / reps),
+    ms: round(ms), gflops: round(c.flop / ms / 1e6), cpuMs: round(median(cpuPerRun)),
+    ...(trials > 1 ? { trialsMs: perRun.map(round) } : {}),
   };
-  console.log(`| ${row.kernel} | ${row.shape} | ${form} | ${robustness} | ${row.ms} | ${row.gflops} | ${row.cpuMs} |`);
+  const spread = trials > 1 ? ` (trials ${perRun.map((v) => round(c.flop / v / 1e6)).join(', ')} GFLOP/s)` : '';
+  console.log(`| ${row.kernel} | ${row.shape} | ${form} | ${robustness} | ${row.ms} | ${row.gflops}${spread} | ${row.cpuMs} |`);
   return row;
+}
+
+function median(values: number[]): number {
+  const v = [...values].sort((a, b) => a - b);
+  const mid = v.length >> 1;
+  return v.length % 2 ? v[mid]! : (v[mid - 1]! + v[mid]!) / 2;
 }
 
 const round = (v: number) => Math.round(v * 100) / 100;
@@ -218,7 +236,7 @@ async function measure(flags: Record<string, unknown>, robustness: 'on' | 'off')
     for (const c of cases(flags.only as string, flags.shapes as string)) {
       if ((form === 'backend' || form.endsWith('-nosplit')) && c.kernel === 'matmul') continue;
       if (form.endsWith('-winograd') && !winogradCase(c)) continue;
-      rows.push(await time(be, c, form, reps, robustness));
+      rows.push(await time(be, c, form, reps, robustness, flags.trials as number));
     }
   }
   const result: Measured = { adapter: describeAdapter(handle.report), rows };
@@ -251,6 +269,7 @@ function printCombined(rows: Row[], tfjs: TfjsResult | undefined): void {
 
 async function main(): Promise<void> {
   const flags = parseFlags(process.argv.slice(2), FLAGS);
+  if ((flags.trials as number) < 1 || (flags.reps as number) < 1) throw new Error('--reps and --trials must be at least 1');
   const out = flags.out as string;
   mkdirSync(dirname(out) || '.', { recursive: true });
   if (flags.robustness !== 'both') {
@@ -266,7 +285,7 @@ async function main(): Promise<void> {
   let tfjsError: string | undefined;
   for (const setting of ['off', 'on']) {
     const part = `${out}.${setting}.tmp`;
-    const args = ['forms', 'reps', 'shared-reps', 'only', 'compare-backend', 'shapes', 'no-split', 'winograd'].map((f) => `--${f}=${String(flags[f])}`);
+    const args = ['forms', 'reps', 'trials', 'shared-reps', 'only', 'compare-backend', 'shapes', 'no-split', 'winograd'].map((f) => `--${f}=${String(flags[f])}`);
     // tfjs runs once, in the robustness-on process (Dawn's default, as tfjs would normally get).
     args.push(`--tfjs=${setting === 'on' && flags.tfjs ? 'true' : 'false'}`);
     const r = spawnSync(process.execPath, [process.argv[1]!, ...args, `--robustness=${setting}`, `--out=${part}`], { stdio: 'inherit' });
