@@ -18,7 +18,7 @@
 import type { BatchNormEpilogue, BatchNormGrads, BatchNormParams, BatchNormRunningUpdate, BatchNormWant, Storage } from '../tensor/backend.js';
 import type { GpuBinding, GpuContext, GpuProgram } from '../backends/webgpu/context.js';
 import { grid, main1d, packUniforms, uniformStruct } from './common.js';
-import { fill, FLOAT_HELPERS, releaseTemporary } from './elementwise.js';
+import { fill, FLOAT_HELPERS, releaseTemporary, reluGradWgsl } from './elementwise.js';
 
 /** Partials kernel: aim for about this many threads (GPU / CPU-emulated), each summing >= MIN_CHUNK values. */
 const TARGET_THREADS = 32768;
@@ -257,8 +257,8 @@ export function batchNormForward(
 
 // ---- backward ---------------------------------------------------------------------------------
 
-/** WGSL: dy[q], through the ReLU epilogue's backward when gated (a product, as the reluGrad op). */
-const gatedDy = (gated: boolean, q: string) => (gated ? `dy[${q}] * select(0.0, 1.0, gate[${q}] > 0.0)` : `dy[${q}]`);
+/** WGSL statements defining `g`: dy[q], through the ReLU epilogue's backward when gated (the reluGrad op's expression). */
+const gatedDy = (gated: boolean, q: string) => (gated ? `let gd = dy[${q}]; let gy = gate[${q}]; let g = ${reluGradWgsl('gd', 'gy')};` : `let g = dy[${q}];`);
 
 /** Per-chunk sums of dy and dy * (x - mean[c]), laid out [2][chunk][channel]; dy gated by the ReLU output when `gated`. */
 function backwardPartialProgram(gated: boolean): GpuProgram {
@@ -267,14 +267,14 @@ function backwardPartialProgram(gated: boolean): GpuProgram {
   list.push(['part', 'read_write']);
   return {
     key: `bn_bwd_partial_g${+gated}`,
-    wgsl: () => `
+    wgsl: () => `${gated ? FLOAT_HELPERS : ''}
 ${uniformStruct('U', CHUNK_FIELDS)}
 ${bindings(list)}
 ${main1d()}
 ${CHUNK_PROLOGUE}
   let mu = mean[ch];
   ${kahanVars('D', 'P')}
-  ${walk(`let g = ${gatedDy(gated, 'q')}; ${kahanAdd('D', 'g')} ${kahanAdd('P', 'g * (x[q] - mu)')}`)}
+  ${walk(`${gatedDy(gated, 'q')} ${kahanAdd('D', 'g')} ${kahanAdd('P', 'g * (x[q] - mu)')}`)}
   part[t] = accD;
   part[u.total + t] = accP;
 }`,
@@ -340,13 +340,13 @@ function backwardDataProgram(training: boolean, gated: boolean, wantDx: boolean,
   if (wantGated) list.push(['dg', 'read_write']);
   return {
     key: `bn_bwd_data_t${+training}_g${+gated}_x${+wantDx}_d${+wantGated}`,
-    wgsl: () => `
+    wgsl: () => `${gated ? FLOAT_HELPERS : ''}
 ${uniformStruct('U', [['total', 'u32'], ['c', 'u32'], ['hw', 'u32']])}
 ${bindings(list)}
 ${main1d()}
   if (idx >= u.total) { return; }
   let ch = (idx / u.hw) % u.c;
-  let g = ${gatedDy(gated, 'idx')};
+  ${gatedDy(gated, 'idx')}
   ${wantDx ? `dx[idx] = ${training
     ? 'coef[ch] * g + coef[u.c + ch] * (x[idx] - coef[3u * u.c + ch]) + coef[2u * u.c + ch]'
     : 'coef[ch] * g'};` : ''}

@@ -414,12 +414,21 @@ function binaryExpr(op: BinaryOp): string {
   }
 }
 
+/**
+ * WGSL for reluGrad(g, y) = g * step(y) on two plain identifiers (each is read more than once), with
+ * FLOAT_HELPERS in scope: only g's NaN propagates (a NaN y counts as not positive), and a NaN or
+ * infinite g where y <= 0 gives NaN as the product would, written out since compilers may fold g * 0.
+ * Shared by the binary op and batch norm's fused ReLU backward.
+ */
+export function reluGradWgsl(g: string, y: string): string {
+  return `select(${g} * select(0.0, 1.0, ${y} > 0.0), nanF32(), isNan(${g}) || (isInf(${g}) && !(${y} > 0.0)))`;
+}
+
 function binaryProgram(op: BinaryOp, dtype: DType, rank: number, flat: boolean, tag: string): GpuProgram {
   const t = wgslType(dtype);
   // Arithmetic results are NaN whenever an operand is; only the comparisons ignore it.
   const expr = op === 'reluGrad'
-    // Only x's NaN propagates (a NaN y counts as not positive); written out since compilers may fold x * 0.
-    ? `select(${binaryExpr(op)}, nanF32(), isNan(x) || (isInf(x) && !(y > 0.0)))`
+    ? reluGradWgsl('x', 'y')
     : dtype === 'float32' && !comparisons.has(op) && op !== 'pow' && op !== 'max' && op !== 'min'
       ? `select(${binaryExpr(op)}, nanF32(), isNan(x) || isNan(y))`
       : binaryExpr(op);

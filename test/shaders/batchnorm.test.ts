@@ -184,6 +184,25 @@ describe.skipIf(!gpuBackend)('WebGPU fused batch norm', () => {
           }
         }
       }
+      // NaN and infinite gradients against cut, positive and NaN gates: the gated gradient is the reluGrad op's, exactly.
+      const specials = [NaN, Infinity, -Infinity, 0, -0, 1, -1, 2.5];
+      const sdy: number[] = [];
+      const sgate: number[] = [];
+      for (const a of specials) for (const b of [NaN, 0, 1, 2.5]) { sdy.push(a); sgate.push(b); }
+      const sp: BatchNormParams = { n: sdy.length, c: 1, hw: 1, eps: 1e-5 };
+      const sop = (b: Backend) => (s: Record<string, Storage | null>) =>
+        b.batchNormBackward(s.dy!, s.x!, s.m!, s.v!, null, sp, { training: false, dx: true, dweight: false, dbias: false, dgated: true }, s.gate);
+      const sIn = { dy: sdy, x: sdy.map(() => 0), gate: sgate, m: [0], v: [1] };
+      const sGot = await run(be, sIn, sop(be));
+      const sRef = await run(cpu32, sIn, sop(cpu32));
+      for (const key of ['dgated', 'dx'] as const) {
+        for (let i = 0; i < sdy.length; i++) {
+          const [g, w] = [sGot[key]![i]!, sRef[key]![i]!];
+          if (!(Number.isNaN(w) ? Number.isNaN(g) : g === w)) throw new Error(`${key}(dy ${sdy[i]}, gate ${sgate[i]}): got ${g}, expected ${w}`);
+        }
+      }
+      expect(Number.isNaN(sRef.dgated![specials.indexOf(Infinity) * 4 + 1]!)).toBe(true); // inf * step(0) is NaN
+
       const tiny = { dy: [1, 2], x: [0, 1], m: [0], v: [1] };
       const noGate = (b: Backend) => (s: Record<string, Storage | null>) =>
         b.batchNormBackward(s.dy!, s.x!, s.m!, s.v!, null, { n: 2, c: 1, hw: 1, eps: 1e-5 }, { training: false, dx: true, dweight: false, dbias: false, dgated: true });

@@ -223,7 +223,7 @@ export class CpuBackend implements Backend {
     checkBatchNorm(p, dx.length, 'batchNormForward');
     const ch = channelData(p.c, 'batchNormForward', { mean, var: variance, weight, bias });
     const residual = epilogue?.residual ? floatData(epilogue.residual, 'batchNormForward residual') : null;
-    if (residual && residual.length !== dx.length) throw new Error(`batchNormForward residual: expected ${dx.length} elements, got ${residual.length}`);
+    if (residual) expectLength(residual.length, dx.length, 'batchNormForward residual');
     const out = this.floats(dx.length);
     batchNormForwardKernel(dx, ch.mean!, ch.var!, ch.weight, ch.bias, p, out, residual, !!epilogue?.relu);
     return this.own(out, 'float32');
