@@ -5,7 +5,7 @@
  *   - on the two PyTorch-trained ResNet-18 w16 Fashion-MNIST models in models/ (BadNets, Blend):
  *     AWM, AWM+, FT and ANP at 1 and 10 clean images per class;
  *   - on the small CNNs that `npm run bench attacks` backdoors (bench/models/smallcnn-<attack>.safetensors):
- *     AWM and AWM+ at 1 clean image per class.
+ *     AWM and AWM+ at 1 clean image per class (`--smallcnn-per-class 1,10` adds 10).
  * ACC and ASR (target excluded) before and after, on the test split minus the clean images (or a seeded
  * `--eval-count` subset of it), and the seconds of the defense itself. Results are merged into
  * bench/results/defense.json after every cell, so an interrupted run resumes where it stopped
@@ -27,7 +27,8 @@ const FLAGS = {
   'data-dir': { type: 'string', default: '/usr/share/datasets/fashion-mnist', help: 'Fashion-MNIST folder' },
   groups: { type: 'string', default: 'resnet,smallcnn', help: "which models: 'resnet' (models/), 'smallcnn' (bench/models/, from npm run bench attacks)" },
   methods: { type: 'string', default: 'awm,awm+,ft,anp', help: 'defenses for the ResNets (small CNNs get awm and awm+ among these)' },
-  'per-class': { type: 'string', default: '1,10', help: 'clean images per class for the ResNets (small CNNs: 1)' },
+  'per-class': { type: 'string', default: '1,10', help: 'clean images per class for the ResNets' },
+  'smallcnn-per-class': { type: 'string', default: '1', help: 'clean images per class for the small CNNs' },
   'eval-count': { type: 'int', default: 1000, help: 'evaluate on this many test images (0: the whole test split minus the clean images)' },
   seed: { type: 'int', default: 1, help: 'seed of every run' },
   out: { type: 'string', default: 'bench/results/defense.json', help: 'results file (merged after every cell)' },
@@ -84,10 +85,13 @@ function planCells(flags: Record<string, unknown>): Cell[] {
     }
   }
   if (groups.includes('smallcnn')) {
+    const smallPerClass = list(flags['smallcnn-per-class'] as string).map(Number);
     for (const attack of SMALL_CNN_ATTACKS) {
-      for (const method of methods.filter((m) => m === 'awm' || m === 'awm+')) {
-        const model = `bench/models/smallcnn-${attack}.safetensors`;
-        cells.push({ key: key(model, method, 1), group: 'smallcnn', model, attack, method, perClass: 1 });
+      for (const k of smallPerClass) {
+        for (const method of methods.filter((m) => m === 'awm' || m === 'awm+')) {
+          const model = `bench/models/smallcnn-${attack}.safetensors`;
+          cells.push({ key: key(model, method, k), group: 'smallcnn', model, attack, method, perClass: k });
+        }
       }
     }
   }
