@@ -30,7 +30,6 @@ import { formatSuspectSearch, plainSearch, suspectSearch, tallySearches, SUSPECT
 import { addTrigger, recoverSparseTrigger } from './trigger-search.js';
 import { searchFlips } from './trigger-flips.js';
 import type { TargetedSearchOptions } from './targeted-search.js';
-import { localizeTrigger, windowPatterns, windowRegion, type WindowTry } from './localize-trigger.js';
 import { tensorSlot } from '../nn/state-dict.js';
 import { clearMasks, readMasks, setMasks } from '../nn/masks.js';
 import { predictClasses } from '../train/train.js';
@@ -146,14 +145,6 @@ export interface AwmPlusOptions extends AwmOptions {
    * held 67-89 % there (README, "A trigger searched towards the suspect"). Needs the suspect search. Opt-in.
    */
   suspectTarget: number;
-  /**
-   * With suspectTrigger: find the small square window where the unlearned triggers' L1 is densest, search a trigger
-   * towards the suspect inside it, and if that alone sends SUSPECT_MIN_TRIGGER_FLIP of the check images there, unlearn it
-   * instead (localize-trigger.ts); with suspectTarget the per-round search stays in that window too. Why: on the page's
-   * small CNN the full triggers held a third of their L1 in the 3x3 patch and unlearning them left it, while unlearning
-   * the real patch took ASR to 5-6 % (README, "Localizing the suspect's trigger"). Opt-in.
-   */
-  localizeTrigger: boolean;
   tau3072: number;
 }
 
@@ -206,7 +197,6 @@ export const AWM_PLUS_DEFAULTS = {
   suspectTrigger: true,
   suspectTriggerTau: 1,
   suspectTarget: 0,
-  localizeTrigger: false,
 } as const;
 
 /** The targeted search's steps per round (warm-started, so fewer than a search from zero needs) and its step per element. */
@@ -291,9 +281,6 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if ((p.suspectTarget ?? 0) > 0 && (p.selfCheck === false || p.suspectStarts === 0)) {
     throw new Error('AWM+: --suspect-target needs the suspect search (the self-check on and --suspect-starts above 0)');
   }
-  if (p.localizeTrigger && (p.suspectTrigger === false || p.selfCheck === false || p.suspectStarts === 0)) {
-    throw new Error('AWM+: --localize-trigger refines the suspect triggers: it needs --suspect-trigger (the self-check on and --suspect-starts above 0)');
-  }
   if ((p.checkStarts ?? 0) > 0 && p.selfCheck === false) throw new Error('AWM+: --check-starts needs the self-check (drop --self-check=false)');
   // Asked for explicitly it needs the self-check; as a default it is simply off without one.
   if ((p.suspectShift ?? 0) > 0 && p.selfCheck === false) throw new Error('AWM+: --suspect-shift needs the self-check to find the suspected class (drop --self-check=false)');
@@ -350,7 +337,6 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     suspectTrigger: p.suspectTrigger ?? (p.selfCheck !== false && p.suspectStarts !== 0 && AWM_PLUS_DEFAULTS.suspectTrigger),
     suspectTriggerTau: p.suspectTriggerTau ?? AWM_PLUS_DEFAULTS.suspectTriggerTau,
     suspectTarget: p.suspectTarget ?? AWM_PLUS_DEFAULTS.suspectTarget,
-    localizeTrigger: p.localizeTrigger ?? AWM_PLUS_DEFAULTS.localizeTrigger,
   };
 }
 
@@ -556,12 +542,11 @@ export async function runAwmPlusCandidates(
           log(`suspect search: ${formatSuspectSearch(search)}`);
           if (o.suspectTrigger) unlearned = await chooseSuspectTriggers(model, backend, plan, search, o, log);
           if (o.suspectTarget > 0) {
-            const region = unlearned?.window ? { region: windowRegion(unlearned.window, pool.c, pool.h, pool.w) } : {};
             targeted = search.agreeing >= SUSPECT_MIN_SEARCHES
-              ? { cls: search.cls, budget: o.suspectTarget * o.tau, steps: SUSPECT_TARGET_STEPS, batchSize: o.batchSize, lr: SUSPECT_TARGET_LR, ...region }
+              ? { cls: search.cls, budget: o.suspectTarget * o.tau, steps: SUSPECT_TARGET_STEPS, batchSize: o.batchSize, lr: SUSPECT_TARGET_LR }
               : undefined;
             log(targeted
-              ? `suspect target: each round also unlearns a trigger searched towards class ${targeted.cls} inside L1 ${targeted.budget.toFixed(2)} (${o.suspectTarget} of tau)${unlearned?.window ? ', inside the localized window' : ''}`
+              ? `suspect target: each round also unlearns a trigger searched towards class ${targeted.cls} inside L1 ${targeted.budget.toFixed(2)} (${o.suspectTarget} of tau)`
               : 'suspect target: off (no class named by the searches)');
           }
         }
@@ -598,27 +583,17 @@ export async function runAwmPlusCandidates(
   setMasks(model, best.result.masks);
   const fitted = calibration ? await applyHeadCalibration(model, backend, calibration, o, log) : {};
   const suspect = o.suspectShift > 0 && before ? await applySuspectShift(model, before, o.suspectShift, log, search) : undefined;
-  const suspectTrigger = unlearned ? {
-    suspectTrigger: {
-      cls: unlearned.cls, count: unlearned.count, ...(unlearned.tauFraction !== undefined ? { tauFraction: unlearned.tauFraction } : {}),
-      ...(unlearned.windowTries ? { localized: { window: unlearned.window ?? null, tries: unlearned.windowTries } } : {}),
-    },
-  } : {};
-  const suspectTarget = targeted ? { suspectTarget: { cls: targeted.cls, budget: targeted.budget, steps: targeted.steps, inWindow: targeted.region !== undefined } } : {};
+  const suspectTrigger = unlearned ? { suspectTrigger: { cls: unlearned.cls, count: unlearned.count, ...(unlearned.tauFraction !== undefined ? { tauFraction: unlearned.tauFraction } : {}) } } : {};
+  const suspectTarget = targeted ? { suspectTarget: { cls: targeted.cls, budget: targeted.budget, steps: targeted.steps } } : {};
   return { best, runs, before, ...fitted, ...(suspect ? { suspect } : {}), ...suspectTrigger, ...suspectTarget };
 }
 
-/**
- * The triggers --suspect-trigger unlearns (stacked, suspectTriggersOf), their class and count, with suspectTriggerTau
- * the fraction of tau they came from, and with --localize-trigger the windows tried and the one kept.
- */
+/** The triggers --suspect-trigger unlearns (stacked, suspectTriggersOf), their class and count, and with suspectTriggerTau the fraction of tau they came from. */
 interface SuspectTriggers {
   values: Float32Array;
   cls: number;
   count: number;
   tauFraction?: number;
-  window?: WindowTry;
-  windowTries?: WindowTry[];
 }
 
 /**
@@ -627,7 +602,7 @@ interface SuspectTriggers {
  */
 async function chooseSuspectTriggers(
   model: Classifier, backend: Backend, plan: SelfCheckPlan, search: SuspectSearch,
-  o: Pick<AwmPlusOptions, 'suspectStarts' | 'suspectTriggerTau' | 'localizeTrigger' | 'batchSize'>, log: (line: string) => void,
+  o: Pick<AwmPlusOptions, 'suspectStarts' | 'suspectTriggerTau'>, log: (line: string) => void,
 ): Promise<SuspectTriggers | undefined> {
   let chosen: SuspectTriggers | undefined;
   const full = suspectTriggersOf(search);
@@ -637,21 +612,6 @@ async function chooseSuspectTriggers(
     const used = tight.cls === search.cls ? suspectTriggersOf(tight) : undefined;
     log(`suspect triggers at ${o.suspectTriggerTau} of tau: ${formatSuspectSearch(tight)}${used ? '; these are unlearned' : '; not enough agree on the class, the full-budget ones are unlearned'}`);
     if (used) chosen = { values: used, cls: search.cls, count: tight.triggers.length, tauFraction: o.suspectTriggerTau };
-  }
-  if (chosen && o.localizeTrigger) {
-    const per = plan.check.c * plan.check.h * plan.check.w;
-    const rows = Array.from({ length: chosen.values.length / per }, (_, i) => chosen!.values.subarray(i * per, (i + 1) * per));
-    const found = await localizeTrigger(model, backend, plan.check, plan.reference, rows, { cls: chosen.cls, minFlip: SUSPECT_MIN_TRIGGER_FLIP, batchSize: o.batchSize, seed: plan.options.seed ^ 0x10c });
-    const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
-    const tried = found.tries.map((t) => `${t.size}x${t.size} at (${t.y}, ${t.x}): ${pct(t.flip)}`).join('; ');
-    log(`localized trigger: ${tried}${found.window ? `; the ${found.window.size}x${found.window.size} window's trigger is unlearned instead` : `; no window reached ${pct(SUSPECT_MIN_TRIGGER_FLIP)}, the full triggers are unlearned`}`);
-    if (found.trigger && typeof process !== 'undefined' && process.env.LOC_DEBUG) { const t = found.trigger; const w = plan.check.w; log('DEBUG ' + Array.from(t.keys()).filter((i) => t[i] !== 0).map((i) => `(${Math.floor(i / w)},${i % w})=${t[i]!.toFixed(2)}`).join(' ')); }
-    const patterns = found.window && typeof process !== 'undefined' && process.env.LOC_PATTERNS ? windowPatterns(found.window, plan.check.c, plan.check.h, plan.check.w, Number(process.env.LOC_PATTERNS), new Rng(plan.options.seed ^ 0x9a7)) : new Float32Array(0);
-    const values = found.trigger ? new Float32Array(found.trigger.length + patterns.length) : undefined;
-    if (values) { values.set(found.trigger!); values.set(patterns, found.trigger!.length); }
-    chosen = found.trigger && found.window
-      ? { values: values!, cls: chosen.cls, count: 1 + patterns.length / found.trigger.length, ...(chosen.tauFraction !== undefined ? { tauFraction: chosen.tauFraction } : {}), window: found.window, windowTries: found.tries }
-      : { ...chosen, windowTries: found.tries };
   }
   log(chosen ? `unlearning the suspect search's ${chosen.count} trigger(s) into class ${chosen.cls} on every other triggered image` : 'suspect trigger: none to unlearn (no class named by the searches)');
   return chosen;

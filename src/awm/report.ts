@@ -53,23 +53,13 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
       : `Class ${suspect.cls}'s bias in the last layer lowered by ${suspect.shift}: ${by} sent ${(100 * suspect.flip).toFixed(1)} % of the check images there.`, '');
     if (suspect.search) lines.push(`Suspect search: ${formatSuspectSearch(suspect.search)}.`, '');
   }
-  type WindowTry = { y: number; x: number; size: number; flip: number };
-  const unlearned = r.details.suspectTrigger as { cls: number; count: number; localized?: { window: WindowTry | null; tries: WindowTry[] } } | undefined;
+  const unlearned = r.details.suspectTrigger as { cls: number; count: number } | undefined;
   if (unlearned) {
-    const loc = unlearned.localized;
-    const what = loc?.window
-      ? `The trigger searched towards class ${unlearned.cls} inside the ${loc.window.size}x${loc.window.size} window at row ${loc.window.y}, column ${loc.window.x} (where the suspect search's triggers were densest; alone it sent ${(100 * loc.window.flip).toFixed(1)} % of the check images there)`
-      : `The suspect search's ${unlearned.count} trigger(s) into class ${unlearned.cls}`;
-    lines.push('## Suspect triggers unlearned', '', `${what} took every other triggered image of each mask step, beside the round's recovered trigger.`, '');
-    if (loc) {
-      lines.push('Windows tried (`--localize-trigger`), smallest first:', '', '| window | top row, left column | flip into the class |', '|---|---|---|');
-      for (const t of loc.tries) lines.push(`| ${t.size}x${t.size} | ${t.y}, ${t.x} | ${(100 * t.flip).toFixed(1)} % |`);
-      lines.push('');
-    }
+    lines.push('## Suspect triggers unlearned', '', `The suspect search's ${unlearned.count} trigger(s) into class ${unlearned.cls} took every other triggered image of each mask step, beside the round's recovered trigger.`, '');
   }
-  const targeted = r.details.suspectTarget as { cls: number; budget: number; steps: number; inWindow?: boolean } | undefined;
+  const targeted = r.details.suspectTarget as { cls: number; budget: number; steps: number } | undefined;
   if (targeted) {
-    lines.push('## Trigger searched towards the suspect', '', `Each round, ${targeted.steps} steps of descent towards class ${targeted.cls} inside L1 ${targeted.budget.toFixed(2)}${targeted.inWindow ? ' and the localized window' : ''}, against the masked model and from the last round's trigger; the trigger found took every other triggered image (every fourth beside the suspect triggers), and the self-checks searched towards the class as well.`, '');
+    lines.push('## Trigger searched towards the suspect', '', `Each round, ${targeted.steps} steps of descent towards class ${targeted.cls} inside L1 ${targeted.budget.toFixed(2)}, against the masked model and from the last round's trigger; the trigger found took every other triggered image (every fourth beside the suspect triggers), and the self-checks searched towards the class as well.`, '');
   }
   if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, left to right (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
   if (r.maskStats?.length) {

@@ -27,12 +27,6 @@ export interface TargetedSearchOptions {
   batchSize: number;
   /** Step size per element, the gradient being scaled to unit root-mean-square first. */
   lr: number;
-  /**
-   * Where the trigger may be non-zero (C*H*W values, 1 inside, 0 outside; none: everywhere). --localize-trigger keeps
-   * the search in the window where the backdoor was found, so it cannot drift to other pixels as the masks change.
-   */
-  region?: Float32Array;
-  sign?: 1 | -1;
 }
 
 export function validateTargetedSearch(o: TargetedSearchOptions, numClasses: number): void {
@@ -41,17 +35,6 @@ export function validateTargetedSearch(o: TargetedSearchOptions, numClasses: num
   if (!(Number.isInteger(o.steps) && o.steps >= 1)) throw new Error(`targeted trigger search: steps must be a whole number >= 1, got ${o.steps}`);
   if (!(Number.isInteger(o.batchSize) && o.batchSize >= 1)) throw new Error(`targeted trigger search: batchSize must be a whole number >= 1, got ${o.batchSize}`);
   if (!(o.lr > 0 && Number.isFinite(o.lr))) throw new Error(`targeted trigger search: lr must be a finite positive number, got ${o.lr}`);
-  if (o.region && !o.region.some((v) => v !== 0)) throw new Error('targeted trigger search: the region is empty');
-}
-
-/** Clips and sparsifies the trigger into the budget, inside the region when there is one. */
-function project(v: Float32Array, o: TargetedSearchOptions): void {
-  if (o.region) {
-    if (o.region.length !== v.length) throw new Error(`targeted trigger search: the region holds ${o.region.length} values, the trigger ${v.length}`);
-    for (let i = 0; i < v.length; i++) v[i] = v[i]! * o.region[i]!;
-  }
-  if (o.sign) for (let i = 0; i < v.length; i++) v[i] = o.sign > 0 ? Math.max(0, v[i]!) : Math.min(0, v[i]!);
-  sparsifyRow(v, o.budget);
 }
 
 /**
@@ -72,7 +55,7 @@ export async function targetedTriggerSearch(
   model.eval();
   model.setRequiresGrad(false);
   const v = Float32Array.from(start);
-  project(v, o);
+  sparsifyRow(v, o.budget);
   const delta = keep(ops.tensor(backend, v, [1, c, h, w]));
   const target = keep(ops.tensor(backend, new Int32Array(o.batchSize).fill(o.cls), [o.batchSize], { dtype: 'int32' }));
   try {
@@ -92,7 +75,7 @@ export async function targetedTriggerSearch(
       if (step === o.steps - 1) last = await loss.item();
       loss.dispose();
       const next = Float32Array.from(await delta.data());
-      project(next, o);
+      sparsifyRow(next, o.budget);
       noGrad(() => tidy(() => ops.assign(delta, ops.tensor(backend, next, [1, c, h, w]))));
     }
     requireGrad(delta, false);
