@@ -48,7 +48,11 @@ export interface PurifyReport {
   seed: number;
   backend: string;
   model: { arch: string; width: number; inChannels: number; numClasses: number };
-  clean: { images: number; perClass: number[] };
+  /**
+   * The clean images the defense was given: how many, per class, and the share the model got right before and after
+   * the defense (absent from reports made outside purifyModel, e.g. the browser page's).
+   */
+  clean: { images: number; perClass: number[]; accuracyBefore?: number; accuracyAfter?: number };
   settings: Record<string, number | string | boolean>;
   seconds: number;
   before?: BackdoorMetrics;
@@ -81,6 +85,28 @@ export async function evaluateModel(model: Classifier, backend: Backend, ev: Pur
   return evaluateBackdoor((images, n) => predictClasses(model, backend, images, [n, s.c, s.h, s.w], ev.batchSize ?? 256), s, ev.attack, { batchSize: 2000 });
 }
 
+/** The share of the clean set's own images the model answers with their labels (eval mode). */
+export async function cleanSetAccuracy(model: Classifier, backend: Backend, clean: CleanSet): Promise<number> {
+  const predicted = await predictClasses(model, backend, clean.images, [clean.n, clean.c, clean.h, clean.w]);
+  let right = 0;
+  for (let i = 0; i < clean.n; i++) if (predicted[i] === clean.labels[i]) right++;
+  return right / clean.n;
+}
+
+/**
+ * The warning purifyModel logs when the defense lost accuracy on the very images it was given: more than 10 points and
+ * at least two images. Why: with no evaluation data this is the only sign a user gets that a defense (ANP's defaults at
+ * 1-10 images per class, in the README's tables) has wrecked the model; a defense fitted to these images should keep them.
+ */
+export function cleanAccuracyWarning(method: DefenseMethod, n: number, before: number, after: number): string | undefined {
+  if (!(after < before - Math.max(0.1, 2 / n))) return undefined;
+  const count = (x: number) => `${Math.round(x * n)} of ${n}`;
+  const hint = method === 'anp'
+    ? "; ANP's defaults were made for hundreds of clean images: prune fewer channels (--prune-count K) or try --method awm+"
+    : '';
+  return `warning: the purified model answers ${count(after)} clean images right, against ${count(before)} before the defense: it lost accuracy on the very images it was given, so expect worse elsewhere; check it on held-out data (--eval-dataset) before use${hint}`;
+}
+
 export async function purifyModel(
   backend: Backend,
   model: Classifier,
@@ -103,6 +129,7 @@ export async function purifyModel(
     before = await evaluateModel(model, backend, evaluation);
     io.log(`before: clean accuracy ${(100 * before.cleanAccuracy).toFixed(2)}%, ASR ${(100 * before.asr).toFixed(2)}% (target excluded), ${(100 * before.asrAll).toFixed(2)}% (all images)`);
   }
+  const cleanBefore = await cleanSetAccuracy(model, backend, clean);
   const ctx = { backend, model, clean, seed: options.seed, log: io.log, shouldStop: io.shouldStop, attack: evaluation?.attack };
   let outcome: DefenseOutcome;
   switch (options.method) {
@@ -122,6 +149,10 @@ export async function purifyModel(
       throw new Error(`unknown method '${String(options.method)}' (awm, awm+, ft or anp)`);
   }
   await assertFiniteWeights(model);
+  const cleanAfter = await cleanSetAccuracy(model, backend, clean);
+  io.log(`clean images right: ${Math.round(cleanBefore * clean.n)} of ${clean.n} before the defense, ${Math.round(cleanAfter * clean.n)} after`);
+  const warning = cleanAccuracyWarning(options.method, clean.n, cleanBefore, cleanAfter);
+  if (warning) io.log(warning);
   let after: BackdoorMetrics | undefined;
   if (evaluation) {
     after = await evaluateModel(model, backend, evaluation);
@@ -129,6 +160,8 @@ export async function purifyModel(
       `${(100 * after.asrOfCorrect).toFixed(2)}% of those right without the trigger flipped by it, ${(100 * after.cleanToTarget).toFixed(2)}% in the target class with no trigger`);
   }
   const report = purifyReport({ outcome, seed: options.seed, backend, model, clean, before, after, evaluation });
+  report.clean.accuracyBefore = cleanBefore;
+  report.clean.accuracyAfter = cleanAfter;
   return { report, outcome };
 }
 

@@ -8,7 +8,10 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
   const lines: string[] = [];
   lines.push(`# Backdoor purification report (${r.method.toUpperCase()})`, '');
   lines.push(`- model: ${r.model.arch}, width ${r.model.width}, ${r.model.inChannels} input channel(s), ${r.model.numClasses} classes`);
-  lines.push(`- clean images used: ${r.clean.images} (per class: ${r.clean.perClass.join(', ')})`);
+  const right = r.clean.accuracyBefore !== undefined && r.clean.accuracyAfter !== undefined
+    ? `; the model answered ${pct(r.clean.accuracyBefore)} of them right before the defense, ${pct(r.clean.accuracyAfter)} after`
+    : '';
+  lines.push(`- clean images used: ${r.clean.images} (per class: ${r.clean.perClass.join(', ')})${right}`);
   lines.push(`- backend: ${r.backend}`);
   const gflop = r.details.gemmGflop;
   const work = typeof gflop === 'number' ? `; conv/matmul work ${gflop.toFixed(1)} GFLOP, ${(gflop / r.seconds).toFixed(2)} GFLOP/s over the whole run` : '';
