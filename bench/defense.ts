@@ -66,10 +66,18 @@ function list(text: string): string[] {
   return text.split(',').map((s) => s.trim()).filter(Boolean);
 }
 
+/** A comma-separated list of clean-image counts per class, each a whole number >= 1. */
+function counts(flag: string, text: string): number[] {
+  const values = list(text).map(Number);
+  const bad = values.find((v) => !(Number.isInteger(v) && v >= 1));
+  if (bad !== undefined || !values.length) throw new Error(`--${flag}: expected whole numbers >= 1 separated by commas, got '${text}'`);
+  return values;
+}
+
 function planCells(flags: Record<string, unknown>): Cell[] {
   const groups = list(flags.groups as string);
   const methods = list(flags.methods as string);
-  const perClass = list(flags['per-class'] as string).map(Number);
+  const perClass = counts('per-class', flags['per-class'] as string);
   const cells: Cell[] = [];
   const seed = flags.seed as number;
   const evalCount = flags['eval-count'] as number;
@@ -85,7 +93,7 @@ function planCells(flags: Record<string, unknown>): Cell[] {
     }
   }
   if (groups.includes('smallcnn')) {
-    const smallPerClass = list(flags['smallcnn-per-class'] as string).map(Number);
+    const smallPerClass = counts('smallcnn-per-class', flags['smallcnn-per-class'] as string);
     for (const attack of SMALL_CNN_ATTACKS) {
       for (const k of smallPerClass) {
         for (const method of methods.filter((m) => m === 'awm' || m === 'awm+')) {

@@ -104,7 +104,7 @@ export function cleanAccuracyWarning(method: DefenseMethod, n: number, before: n
   const hint = method === 'anp'
     ? "; ANP's defaults were made for hundreds of clean images: prune fewer channels (--prune-count K) or try --method awm+"
     : '';
-  return `warning: the purified model answers ${count(after)} clean images right, against ${count(before)} before the defense: it lost accuracy on the very images it was given, so expect worse elsewhere; check it on held-out data (--eval-dataset) before use${hint}`;
+  return `warning: the purified model answers ${count(after)} clean images right, against ${count(before)} before the defense: it lost accuracy on the very images it was given, so expect worse elsewhere; check it on held-out data before use${hint}`;
 }
 
 export async function purifyModel(
