@@ -8,7 +8,7 @@ import type { Classifier } from '../nn/classifier.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { AttackSpec } from '../attacks/types.js';
 import { der, evaluateBackdoor, type BackdoorMetrics } from '../attacks/metrics.js';
-import { predictClasses } from '../train/train.js';
+import { accuracyOf, predictClasses } from '../train/train.js';
 import { perClassCounts, validateCleanSet, type CleanSet } from './clean-set.js';
 import type { DefenseMethod, DefenseOutcome } from './defense.js';
 import { awmDefense, type AwmPartial } from './awm-defense.js';
@@ -87,10 +87,7 @@ export async function evaluateModel(model: Classifier, backend: Backend, ev: Pur
 
 /** The share of the clean set's own images the model answers with their labels (eval mode). */
 export async function cleanSetAccuracy(model: Classifier, backend: Backend, clean: CleanSet): Promise<number> {
-  const predicted = await predictClasses(model, backend, clean.images, [clean.n, clean.c, clean.h, clean.w]);
-  let right = 0;
-  for (let i = 0; i < clean.n; i++) if (predicted[i] === clean.labels[i]) right++;
-  return right / clean.n;
+  return accuracyOf(await predictClasses(model, backend, clean.images, [clean.n, clean.c, clean.h, clean.w]), clean.labels);
 }
 
 /**
@@ -159,9 +156,7 @@ export async function purifyModel(
     io.log(`after:  clean accuracy ${(100 * after.cleanAccuracy).toFixed(2)}%, ASR ${(100 * after.asr).toFixed(2)}% (target excluded), ${(100 * after.asrAll).toFixed(2)}% (all images); ` +
       `${(100 * after.asrOfCorrect).toFixed(2)}% of those right without the trigger flipped by it, ${(100 * after.cleanToTarget).toFixed(2)}% in the target class with no trigger`);
   }
-  const report = purifyReport({ outcome, seed: options.seed, backend, model, clean, before, after, evaluation });
-  report.clean.accuracyBefore = cleanBefore;
-  report.clean.accuracyAfter = cleanAfter;
+  const report = purifyReport({ outcome, seed: options.seed, backend, model, clean, before, after, evaluation, cleanAccuracy: { before: cleanBefore, after: cleanAfter } });
   return { report, outcome };
 }
 
@@ -169,6 +164,8 @@ export async function purifyModel(
 export function purifyReport(r: {
   outcome: DefenseOutcome; seed: number; backend: Backend; model: Classifier; clean: CleanSet;
   before?: BackdoorMetrics; after?: BackdoorMetrics; evaluation?: PurifyEvaluation;
+  /** The share of the clean images the model answered right before and after the defense, when measured. */
+  cleanAccuracy?: { before: number; after: number };
 }): PurifyReport {
   const spec = r.model.spec;
   return {
@@ -176,7 +173,10 @@ export function purifyReport(r: {
     seed: r.seed,
     backend: r.backend.info.description,
     model: { arch: spec.arch, width: spec.width, inChannels: spec.inChannels, numClasses: spec.numClasses },
-    clean: { images: r.clean.n, perClass: [...perClassCounts(r.clean)] },
+    clean: {
+      images: r.clean.n, perClass: [...perClassCounts(r.clean)],
+      ...(r.cleanAccuracy ? { accuracyBefore: r.cleanAccuracy.before, accuracyAfter: r.cleanAccuracy.after } : {}),
+    },
     settings: r.outcome.settings,
     seconds: r.outcome.seconds,
     before: r.before,

@@ -410,7 +410,7 @@ function binaryExpr(op: BinaryOp): string {
     case 'gt': return 'select(0.0, 1.0, x > y)';
     case 'ge': return 'select(0.0, 1.0, x >= y)';
     // A product with step(y), not a select: NaN/infinite x still give NaN where y <= 0, as mul(g, step(x)) did.
-    case 'reluGrad': return 'x * select(0.0, 1.0, y > 0.0)';
+    case 'reluGrad': return reluGradWgsl('x', 'y');
   }
 }
 
@@ -428,7 +428,7 @@ function binaryProgram(op: BinaryOp, dtype: DType, rank: number, flat: boolean, 
   const t = wgslType(dtype);
   // Arithmetic results are NaN whenever an operand is; only the comparisons ignore it.
   const expr = op === 'reluGrad'
-    ? reluGradWgsl('x', 'y')
+    ? binaryExpr(op)
     : dtype === 'float32' && !comparisons.has(op) && op !== 'pow' && op !== 'max' && op !== 'min'
       ? `select(${binaryExpr(op)}, nanF32(), isNan(x) || isNan(y))`
       : binaryExpr(op);

@@ -153,8 +153,14 @@ export interface EvalResult {
 
 export async function evaluateClassifier(model: Module, backend: Backend, ds: ImageDataset, opts: { batchSize?: number } = {}): Promise<EvalResult> {
   const predictions = await predictClasses(model, backend, toFloatImages(ds.images), [ds.n, ds.c, ds.h, ds.w], opts.batchSize ?? 256);
+  return { accuracy: accuracyOf(predictions, ds.labels), predictions };
+}
+
+/** The share of predictions equal to their labels (0 for none). */
+export function accuracyOf(predictions: Int32Array, labels: Int32Array): number {
+  if (predictions.length !== labels.length) throw new Error(`accuracy: ${predictions.length} predictions for ${labels.length} labels`);
   let correct = 0;
-  for (let i = 0; i < ds.n; i++) if (predictions[i] === ds.labels[i]) correct++;
-  return { accuracy: correct / Math.max(1, ds.n), predictions };
+  for (let i = 0; i < labels.length; i++) if (predictions[i] === labels[i]) correct++;
+  return correct / Math.max(1, labels.length);
 }
 
