@@ -19,13 +19,13 @@
  * diagnostic (the real trigger, an upper bound for recovery), never a defense.
  * The faithful AWM stays the default method; AWM+ is `--method awm+`. */
 import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
-import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
+import { augmentOneShot, cutMixImages, mixupPool, type CleanSet } from './clean-set.js';
 import { calibrateHead, headLinear, modelOutputs, shiftHeadBias, type BiasFit } from './head-calibration.js';
 import { HEAD_REFIT_L2, refitHead, type HeadFit } from './head-refit.js';
 import { Rng } from '../data/rng.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { MASK_OPTIMIZERS, runAwm, type AwmHooks, type AwmResult, type AwmVariant, type MaskOptimizer } from './awm.js';
-import { formatSelfCheck, selfCheck, type SelfCheck, type SelfCheckOptions } from './self-check.js';
+import { formatSelfCheck, selfCheck, type CompositeProbe, type SelfCheck, type SelfCheckOptions } from './self-check.js';
 import { formatSuspectSearch, plainSearch, suspectSearch, tallySearches, SUSPECT_MIN_SEARCHES, SUSPECT_MIN_TRIGGER_FLIP, type SuspectSearch } from './suspect-search.js';
 import { addTrigger, recoverSparseTrigger } from './trigger-search.js';
 import { searchFlips } from './trigger-flips.js';
@@ -35,6 +35,7 @@ import { clearMasks, readMasks, setMasks } from '../nn/masks.js';
 import { predictClasses } from '../train/train.js';
 import { applyTrigger, type AttackSpec } from '../attacks/index.js';
 import { foldedOutcome, roundLogger } from './awm-defense.js';
+import { checkOutput, snapshotHead, type OutputCheckRun } from './output-check.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
 import * as ops from '../ops/index.js';
@@ -145,6 +146,12 @@ export interface AwmPlusOptions extends AwmOptions {
    * held 67-89 % there (README, "A trigger searched towards the suspect"). Needs the suspect search. Opt-in.
    */
   suspectTarget: number;
+  /**
+   * Check the output on composites of the clean images and, when it moves over a quarter of them into one class, run
+   * the faithful AWM instead and keep the output that moves fewer (output-check.ts). Needs the self-check and two
+   * clean images or more; without them it is off.
+   */
+  fallback: boolean;
   tau3072: number;
 }
 
@@ -197,6 +204,8 @@ export const AWM_PLUS_DEFAULTS = {
   suspectTrigger: true,
   suspectTriggerTau: 1,
   suspectTarget: 0,
+  /** On whenever the self-check is. */
+  fallback: true,
 } as const;
 
 /** The targeted search's steps per round (warm-started, so fewer than a search from zero needs) and its step per element. */
@@ -250,6 +259,8 @@ export const HEAD_FIT_MODES: readonly HeadFitMode[] = ['bias', 'linear'];
 const CHECK_COPIES = 8;
 const CHECK_NOISE_DRAWS = 4;
 const CHECK_MIN_STEPS = 20;
+/** Composites in the self-check's drift probe (self-check.ts); a fixed count, so the check costs the same at any clean-set size. */
+const CHECK_COMPOSITES = 256;
 /** The noise probes' blend weight when --noise-blend is off (Blend's 0.2, the literature's usual ratio). */
 const CHECK_NOISE_BLEND = 0.2;
 /** Fresh crops per clean image that the head calibration is fitted on. */
@@ -288,6 +299,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
   if (p.candidates !== undefined && !(Number.isInteger(p.candidates) && p.candidates >= 1)) throw new Error(`AWM+: candidates must be a whole number >= 1, got ${p.candidates}`);
   if (p.selfCheck === false && (p.candidates ?? 1) > 1) throw new Error('AWM+: --candidates needs the self-check to choose between runs (drop --self-check=false)');
   if (p.selfCheck === false && p.selectRound) throw new Error('AWM+: --select-round needs the self-check to choose between rounds (drop --self-check=false)');
+  if (p.selfCheck === false && p.fallback) throw new Error('AWM+: --fallback needs the self-check, whose composites it checks the output on (drop --self-check=false)');
   for (const k of ['mixupCount', 'augmentCopies'] as const) {
     const v = p[k];
     if (v !== undefined && !(Number.isInteger(v) && v >= 0)) throw new Error(`AWM+: ${k} must be a whole number >= 0, got ${v}`);
@@ -337,6 +349,7 @@ export function resolveAwmPlusOptions(p: AwmPlusPartial, ctx: Pick<DefenseContex
     suspectTrigger: p.suspectTrigger ?? (p.selfCheck !== false && p.suspectStarts !== 0 && AWM_PLUS_DEFAULTS.suspectTrigger),
     suspectTriggerTau: p.suspectTriggerTau ?? AWM_PLUS_DEFAULTS.suspectTriggerTau,
     suspectTarget: p.suspectTarget ?? AWM_PLUS_DEFAULTS.suspectTarget,
+    fallback: p.fallback ?? (p.selfCheck !== false && AWM_PLUS_DEFAULTS.fallback),
   };
 }
 
@@ -372,6 +385,8 @@ export interface SelfCheckPlan {
   check: CleanSet;
   reference: Int32Array;
   options: SelfCheckOptions;
+  /** Composites of the clean images and the original model's answers on them (none with a single clean image). */
+  composites?: CompositeProbe;
 }
 
 /** Call before any masks go on the model: the reference answers are the original model's. */
@@ -380,8 +395,13 @@ export async function planSelfCheck(model: Classifier, backend: Backend, clean: 
   const reference = await predictClasses(model, backend, check.images, [check.n, check.c, check.h, check.w]);
   // At least 20 ascent steps: a tiny pool gives AWM+ few steps per phase, too few to recover a trigger for the check.
   const steps = Math.max(CHECK_MIN_STEPS, stepsPerPhase(poolSize, o.batchSize, o.inner));
+  let composites: CompositeProbe | undefined;
+  if (clean.n >= 2) {
+    const images = cutMixImages(clean, CHECK_COMPOSITES, o.seed ^ 0xc0317e);
+    composites = { images, reference: await predictClasses(model, backend, images, [CHECK_COMPOSITES, clean.c, clean.h, clean.w]) };
+  }
   return {
-    check, reference,
+    check, reference, ...(composites ? { composites } : {}),
     options: { tau: o.tau, triggerLr: o.triggerLr, steps, batchSize: o.batchSize, noiseBlend: o.noiseBlend || CHECK_NOISE_BLEND, noiseDraws: CHECK_NOISE_DRAWS, seed: o.seed ^ 0x5e1f },
   };
 }
@@ -534,7 +554,7 @@ export async function runAwmPlusCandidates(
       if (o.selfCheck) {
         // One check set and one check seed for every candidate, so their scores compare.
         plan = await planSelfCheck(model, backend, clean, o, pool.n);
-        before = await selfCheck(model, backend, plan.check, plan.reference, plan.options);
+        before = await selfCheck(model, backend, plan.check, plan.reference, plan.options, plan.composites);
         log(`self-check before: ${formatSelfCheck(before)}`);
         if (o.suspectShift > 0 || o.suspectTrigger || o.suspectTarget > 0) {
           // Its own generators: nothing else draws differently for it. Its search from zero is the self-check's.
@@ -562,7 +582,7 @@ export async function runAwmPlusCandidates(
       ...hooks,
       onRound: async (stats) => {
         await hooks.onRound?.(stats);
-        const c = await selfCheck(model, backend, plan!.check, plan!.reference, checkOptions());
+        const c = await selfCheck(model, backend, plan!.check, plan!.reference, checkOptions(), plan!.composites);
         roundChecks.push(c);
         log(`  self-check after round ${stats.round}: ${formatSelfCheck(c)}`);
         if (!kept || c.score < kept.check.score) kept = { round: stats.round, check: c, masks: await readMasks(model) };
@@ -573,7 +593,7 @@ export async function runAwmPlusCandidates(
       result.masks = kept.masks;
       log(`kept the masks of round ${kept.round} of ${o.outer}: the lowest self-check score`);
     }
-    const after = kept ? kept.check : plan ? await selfCheck(model, backend, plan.check, plan.reference, checkOptions()) : undefined;
+    const after = kept ? kept.check : plan ? await selfCheck(model, backend, plan.check, plan.reference, checkOptions(), plan.composites) : undefined;
     if (after) log(`self-check${o.candidates > 1 ? ` of candidate ${k + 1}` : ' after'}: ${formatSelfCheck(after)}`);
     runs.push({ seed, result, check: after, poolSize: pool.n, ...(kept ? { keptRound: kept.round, roundChecks } : {}) });
     clearMasks(model);
@@ -581,11 +601,13 @@ export async function runAwmPlusCandidates(
   const best = runs.reduce((a, b) => (b.check!.score < a.check!.score ? b : a));
   if (o.candidates > 1) log(`kept candidate ${runs.indexOf(best) + 1} (seed ${best.seed}): the lowest self-check score`);
   setMasks(model, best.result.masks);
+  const guarded = o.fallback && plan?.composites ? { probe: plan.composites, original: await snapshotHead(model) } : undefined;
   const fitted = calibration ? await applyHeadCalibration(model, backend, calibration, o, log) : {};
   const suspect = o.suspectShift > 0 && before ? await applySuspectShift(model, before, o.suspectShift, log, search) : undefined;
+  const output = guarded ? { output: await checkOutput(model, backend, clean, guarded.probe, { seed: o.seed, masks: best.result.masks, original: guarded.original }, log, hooksFor) } : {};
   const suspectTrigger = unlearned ? { suspectTrigger: { cls: unlearned.cls, count: unlearned.count, ...(unlearned.tauFraction !== undefined ? { tauFraction: unlearned.tauFraction } : {}) } } : {};
   const suspectTarget = targeted ? { suspectTarget: { cls: targeted.cls, budget: targeted.budget, steps: targeted.steps } } : {};
-  return { best, runs, before, ...fitted, ...(suspect ? { suspect } : {}), ...suspectTrigger, ...suspectTarget };
+  return { best, runs, before, ...fitted, ...(suspect ? { suspect } : {}), ...suspectTrigger, ...suspectTarget, ...output };
 }
 
 /** The triggers --suspect-trigger unlearns (stacked, suspectTriggersOf), their class and count, and with suspectTriggerTau the fraction of tau they came from. */
@@ -664,11 +686,25 @@ export interface AwmPlusRuns {
   suspectTrigger?: { cls: number; count: number; tauFraction?: number };
   /** With --suspect-target, when the suspect search named a class: that class and the targeted search's budget and steps per round. */
   suspectTarget?: { cls: number; budget: number; steps: number };
+  /** With --fallback: the output check, and the faithful AWM's run when its output was kept instead. */
+  output?: OutputCheckRun;
 }
 
 /** Folds the kept candidate's masks into the weights and packages the run: its rounds, every candidate's self-check, the GEMM work of all of them. */
 export function awmPlusOutcome(model: Classifier, t0: number, o: AwmPlusOptions, r: AwmPlusRuns): DefenseOutcome {
+  const faithful = r.output?.faithfulRun;
+  if (faithful) {
+    // The faithful AWM's masks are the output; AWM+'s head fit and suspect shift were undone, so only the checks are reported.
+    const outcome = foldedOutcome(model, 'awm+', t0, o, faithful.result, faithful.poolSize);
+    outcome.details.outputCheck = { ...r.output!.check, faithfulSettings: { ...faithful.options } };
+    if (r.before) outcome.details.selfCheck = selfCheckDetails(r);
+    const gflop = (r.runs.reduce((s, c) => s + c.result.flops, 0) + faithful.result.flops) / 1e9;
+    outcome.details.gemmGflop = gflop;
+    outcome.details.gemmGflopPerSecond = gflop / (r.runs.reduce((s, c) => s + c.result.seconds, 0) + faithful.result.seconds);
+    return outcome;
+  }
   const outcome = foldedOutcome(model, 'awm+', t0, o, r.best.result, r.best.poolSize);
+  if (r.output) outcome.details.outputCheck = r.output.check;
   const triggerRounds = r.triggerRounds ? { triggerRounds: r.triggerRounds } : {};
   if (r.headShift) {
     outcome.details.headCalibration = { mode: 'bias', shift: Array.from(r.headShift.shift), lossBefore: r.headShift.lossBefore, lossAfter: r.headShift.lossAfter, iterations: r.headShift.iterations, ...triggerRounds };
@@ -681,17 +717,20 @@ export function awmPlusOutcome(model: Classifier, t0: number, o: AwmPlusOptions,
   if (r.suspect) outcome.details.suspectShift = r.suspect;
   if (r.suspectTrigger) outcome.details.suspectTrigger = r.suspectTrigger;
   if (r.suspectTarget) outcome.details.suspectTarget = r.suspectTarget;
-  if (r.before) {
-    outcome.details.selfCheck = {
-      before: r.before,
-      candidates: r.runs.map((c) => ({ seed: c.seed, ...c.check, ...(c.keptRound !== undefined ? { keptRound: c.keptRound, rounds: c.roundChecks } : {}) })),
-      kept: r.runs.indexOf(r.best),
-    };
-  }
+  if (r.before) outcome.details.selfCheck = selfCheckDetails(r);
   const gflop = r.runs.reduce((s, c) => s + c.result.flops, 0) / 1e9;
   outcome.details.gemmGflop = gflop;
   outcome.details.gemmGflopPerSecond = gflop / r.runs.reduce((s, c) => s + c.result.seconds, 0);
   return outcome;
+}
+
+/** The report's self-check section: before, every candidate (with its rounds' checks) and which was kept. */
+function selfCheckDetails(r: AwmPlusRuns) {
+  return {
+    before: r.before,
+    candidates: r.runs.map((c) => ({ seed: c.seed, ...c.check, ...(c.keptRound !== undefined ? { keptRound: c.keptRound, rounds: c.roundChecks } : {}) })),
+    kept: r.runs.indexOf(r.best),
+  };
 }
 
 export const awmPlusDefense: Defense<AwmPlusOptions> = {

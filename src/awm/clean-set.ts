@@ -124,3 +124,35 @@ export function mixupPool(set: CleanSet, count: number, seed: number): CleanSet 
   }
   return { ...set, images, labels, n: set.n + count };
 }
+
+/**
+ * `count` composites of the set's images (seeded): image a with a random box of 25-50 % of its area taken from another
+ * image b at the same place. The self-check's drift probe (self-check.ts) compares a masked model's answers on them
+ * with the original model's: they are new inputs that no augmentation of a single image makes. Needs two images or more.
+ */
+export function cutMixImages(set: CleanSet, count: number, seed: number): Float32Array {
+  if (set.n < 2) throw new Error(`cutMixImages: composites need at least two images, got ${set.n}`);
+  const rng = new Rng(seed);
+  const { c, h, w } = set;
+  const per = c * h * w;
+  const out = new Float32Array(count * per);
+  for (let k = 0; k < count; k++) {
+    const a = rng.int(set.n);
+    let b = rng.int(set.n - 1);
+    if (b >= a) b++;
+    const area = rng.uniform(0.25, 0.5);
+    const bh = Math.max(1, Math.round(h * Math.sqrt(area)));
+    const bw = Math.max(1, Math.round(w * Math.sqrt(area)));
+    const y0 = rng.int(h - bh + 1);
+    const x0 = rng.int(w - bw + 1);
+    const dst = k * per;
+    out.set(set.images.subarray(a * per, (a + 1) * per), dst);
+    for (let ch = 0; ch < c; ch++) {
+      for (let y = y0; y < y0 + bh; y++) {
+        const row = ch * h * w + y * w;
+        out.set(set.images.subarray(b * per + row + x0, b * per + row + x0 + bw), dst + row + x0);
+      }
+    }
+  }
+  return out;
+}

@@ -1,6 +1,7 @@
 /** The purification report as Markdown (the JSON is the PurifyReport object itself). */
 import type { PurifyReport } from './purify.js';
 import { formatSuspectSearch, type SuspectSearch } from './suspect-search.js';
+import { formatOutputCheck, type OutputCheck } from './output-check.js';
 
 const pct = (x: number | undefined) => (x === undefined ? '–' : `${(100 * x).toFixed(2)} %`);
 
@@ -64,6 +65,8 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
   if (targeted) {
     lines.push('## Trigger searched towards the suspect', '', `Each round, ${targeted.steps} steps of descent towards class ${targeted.cls} inside L1 ${targeted.budget.toFixed(2)}, against the masked model and from the last round's trigger; the trigger found took every other triggered image (every fourth beside the suspect triggers), and the self-checks searched towards the class as well.`, '');
   }
+  const output = r.details.outputCheck as OutputCheck | undefined;
+  if (output) lines.push('## Output check', '', formatOutputCheck(output), '');
   if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, left to right (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
   if (r.maskStats?.length) {
     lines.push('## Masks per layer', '', '| layer | entries | mean | min | fraction < 0.5 |', '|---|---|---|---|---|');

@@ -7,6 +7,11 @@
  *   model puts outside a class, that the trigger sends into that one class (a patch backdoor's signature);
  * - noise flip: the same rate for random-noise blends x -> (1 - a) x + a u (a dense, Blend-like backdoor
  *   fires on any such blend, and ascent under an L1 budget never finds one).
+ * - composite flip (with a CompositeProbe): the same rate on cut-and-paste composites of two clean images, against the
+ *   original model's answers on them: masks fitted to a few images can turn a backdoor on for inputs they never saw
+ *   (AWM+ on the WaNet small CNN sent 46 % of clean test images to the target while agreeing on 98 % of the crops);
+ *   a composite is such an input, and the crops the masks were fitted to never make one. Reported, not scored: AWM+'s
+ *   output check (output-check.ts) acts on it, and the score stays the one AWM+'s measured defaults were chosen with.
  * A clean model resists both perturbations; a backdoored one sends most images to its target. The score,
  * max(trigger flip, noise flip) + (1 - agreement), is what AWM+ minimises when it picks among candidate runs.
  */
@@ -47,6 +52,12 @@ export interface SelfCheckOptions {
   targeted?: TargetedSearchOptions;
 }
 
+/** Composites of the clean images (clean-set.ts cutMixImages) and the ORIGINAL model's answers on them. */
+export interface CompositeProbe {
+  images: Float32Array;
+  reference: Int32Array;
+}
+
 export interface SelfCheck {
   /** Share of check images on which the model gives the reference (original model's) answer. */
   agreement: number;
@@ -57,11 +68,14 @@ export interface SelfCheck {
   noiseClass: number;
   /** With options.targeted: the share of images outside its class that its trigger sends there. */
   targetedFlip?: number;
+  /** With a composite probe: the largest share of composites, among those the original model puts outside a class, that the model sends there. */
+  compositeFlip?: number;
+  compositeClass?: number;
   /** max(triggerFlip, noiseFlip, targetedFlip) + (1 - agreement); lower is better. */
   score: number;
 }
 
-export async function selfCheck(model: Module, backend: Backend, check: CleanSet, reference: Int32Array, o: SelfCheckOptions): Promise<SelfCheck> {
+export async function selfCheck(model: Module, backend: Backend, check: CleanSet, reference: Int32Array, o: SelfCheckOptions, composites?: CompositeProbe): Promise<SelfCheck> {
   if (reference.length !== check.n) throw new Error(`self-check: ${reference.length} reference answers for ${check.n} check images`);
   model.eval();
   const { c, h, w, n, numClasses: k } = check;
@@ -89,14 +103,24 @@ export async function selfCheck(model: Module, backend: Backend, check: CleanSet
     const { trigger } = await targetedTriggerSearch(model, backend, check, new Float32Array(c * h * w), o.targeted, new Rng(o.seed ^ 0x7a26));
     targetedFlip = classFlip(own, await predictClasses(model, backend, addTrigger(check.images, trigger), [n, c, h, w]), o.targeted.cls);
   }
+  const composite = composites ? await compositeFlip(model, backend, composites, check) : undefined;
   return {
     agreement, triggerFlip: trig.rate, triggerClass: trig.cls, noiseFlip: noise.rate, noiseClass: noise.cls,
     ...(targetedFlip !== undefined ? { targetedFlip } : {}),
+    ...(composite ? { compositeFlip: composite.rate, compositeClass: composite.cls } : {}),
     score: Math.max(trig.rate, noise.rate, targetedFlip ?? 0) + (1 - agreement),
   };
 }
 
+/** The composite probe's flip: the largest share of composites, among those the original model puts outside a class, that `model` sends there. */
+export async function compositeFlip(model: Module, backend: Backend, probe: CompositeProbe, shape: Pick<CleanSet, 'c' | 'h' | 'w' | 'numClasses'>): Promise<{ rate: number; cls: number }> {
+  const { c, h, w, numClasses } = shape;
+  const m = probe.reference.length;
+  if (probe.images.length !== m * c * h * w) throw new Error(`self-check: ${probe.images.length} composite values for ${m} reference answers of ${c}x${h}x${w} images`);
+  return maxClassFlip(probe.reference, await predictClasses(model, backend, probe.images, [m, c, h, w]), numClasses);
+}
+
 export function formatSelfCheck(s: SelfCheck): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
-  return `agreement with the original ${pct(s.agreement)}, recovered-trigger flip ${pct(s.triggerFlip)} (to class ${s.triggerClass}), noise-blend flip ${pct(s.noiseFlip)} (to class ${s.noiseClass}), ${s.targetedFlip !== undefined ? `targeted flip ${pct(s.targetedFlip)}, ` : ''}score ${s.score.toFixed(3)}`;
+  return `agreement with the original ${pct(s.agreement)}, recovered-trigger flip ${pct(s.triggerFlip)} (to class ${s.triggerClass}), noise-blend flip ${pct(s.noiseFlip)} (to class ${s.noiseClass}), ${s.targetedFlip !== undefined ? `targeted flip ${pct(s.targetedFlip)}, ` : ''}${s.compositeFlip !== undefined ? `composite flip ${pct(s.compositeFlip)} (to class ${s.compositeClass}), ` : ''}score ${s.score.toFixed(3)}`;
 }
