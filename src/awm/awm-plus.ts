@@ -604,7 +604,7 @@ export async function runAwmPlusCandidates(
   const guarded = o.fallback && plan?.composites ? { probe: plan.composites, original: await snapshotHead(model) } : undefined;
   const fitted = calibration ? await applyHeadCalibration(model, backend, calibration, o, log) : {};
   const suspect = o.suspectShift > 0 && before ? await applySuspectShift(model, before, o.suspectShift, log, search) : undefined;
-  const output = guarded ? { output: await checkOutput(model, backend, clean, guarded.probe, { seed: o.seed, masks: best.result.masks, original: guarded.original }, log, hooksFor) } : {};
+  const output = guarded ? { output: await checkOutput(model, backend, clean, guarded.probe, { faithful: { seed: o.seed }, masks: best.result.masks, original: guarded.original }, log, hooksFor) } : {};
   const suspectTrigger = unlearned ? { suspectTrigger: { cls: unlearned.cls, count: unlearned.count, ...(unlearned.tauFraction !== undefined ? { tauFraction: unlearned.tauFraction } : {}) } } : {};
   const suspectTarget = targeted ? { suspectTarget: { cls: targeted.cls, budget: targeted.budget, steps: targeted.steps } } : {};
   return { best, runs, before, ...fitted, ...(suspect ? { suspect } : {}), ...suspectTrigger, ...suspectTarget, ...output };

@@ -12,7 +12,7 @@
 import type { CleanSet } from './clean-set.js';
 import { augmentOneShot } from './clean-set.js';
 import { compositeFlip, type CompositeProbe } from './self-check.js';
-import { describeAwmRun, resolveAwmOptions, type AwmDefenseOptions } from './awm-defense.js';
+import { describeAwmRun, resolveAwmOptions, type AwmDefenseOptions, type AwmPartial } from './awm-defense.js';
 import { runAwm, type AwmHooks, type AwmResult } from './awm.js';
 import { stepsPerPhase } from './options.js';
 import { headLinear } from './head-calibration.js';
@@ -54,12 +54,13 @@ export async function snapshotHead(model: Classifier): Promise<HeadSnapshot> {
 
 /**
  * Checks the model as AWM+ leaves it (masks `masks` on, head as fitted) on the composites; over the limit, runs the
- * faithful AWM from the model as it came (`original` head, no masks) and keeps the output with the smaller composite
- * flip, on the model, unfolded.
+ * faithful AWM (its defaults, or the one-shot preset at one image per class, with `faithful`'s settings over them:
+ * AWM+ passes its seed) from the model as it came (`original` head, no masks) and keeps the output with the smaller
+ * composite flip, on the model, unfolded.
  */
 export async function checkOutput(
   model: Classifier, backend: Backend, clean: CleanSet, probe: CompositeProbe,
-  state: { seed: number; masks: ReadonlyMap<string, Float32Array>; original: HeadSnapshot },
+  state: { faithful: AwmPartial; masks: ReadonlyMap<string, Float32Array>; original: HeadSnapshot },
   log: (line: string) => void, hooksFor: (stepsPerPhase: number) => AwmHooks,
 ): Promise<OutputCheckRun> {
   const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
@@ -72,7 +73,7 @@ export async function checkOutput(
   const fitted = await snapshotHead(model);
   clearMasks(model);
   state.original.restore();
-  const options = resolveAwmOptions({ seed: state.seed }, { clean, seed: state.seed });
+  const options = resolveAwmOptions(state.faithful, { clean, seed: state.faithful.seed ?? 1 });
   // The same copies the faithful `--method awm` makes, so the fallback is that method's run.
   const set = options.augmentCopies > 0 ? await augmentOneShot(backend, clean, { copies: options.augmentCopies, flip: options.augmentFlip, seed: options.seed ^ 0x5eed }) : clean;
   log(describeAwmRun(clean.n, set.n, options));

@@ -97,13 +97,18 @@ describe('awm purify (CPU backend)', () => {
     expect(cand.settings.suspectTrigger).toBe(true);
     expect(cand.details.suspectShift.search.agreeing).toBeLessThan(2);
     expect(cand.details).not.toHaveProperty('suspectTrigger');
+    // The output check ran on the kept output (the fallback is on with the self-check) and is in the Markdown.
+    // On this random model the masks send every composite to one class, and so do the faithful AWM's: AWM+'s is kept.
+    expect(cand.details.outputCheck).toMatchObject({ limit: 0.25, compositeFlip: 1, kept: 'awm+', faithful: { compositeFlip: 1 } });
+    expect(readFileSync(join(dir, 'cand.md'), 'utf8')).toMatch(/## Output check\n\nAWM\+'s output moved 100\.0 % of the composites of the clean images into class \d \(limit 25\.0 %\); the faithful AWM, run on the same clean images, moved 100\.0 % into class \d, no fewer/);
     await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'nocheck.safetensors'), '--masks', join(dir, 'nocheck-m.safetensors'), '--report', join(dir, 'nocheck.json'), ...tiny, ...plus.slice(0, -1), keptSeed, '--self-check=false']);
     expect(readFileSync(join(dir, 'nocheck-m.safetensors')).equals(readFileSync(`${single}-m.safetensors`))).toBe(true);
     expect(JSON.parse(readFileSync(join(dir, 'nocheck.json'), 'utf8')).details.selfCheck).toBeUndefined();
   });
 
   it('AWM+ with --select-round keeps the best-scoring round, whose masks a run stopped there gives', async () => {
-    const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '6'];
+    // --fallback=false: on this random model the output check would hand the output to the faithful AWM (see above).
+    const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '6', '--fallback=false'];
     const tinyRounds = tiny.filter((_, i) => tiny[i] !== '--outer' && tiny[i - 1] !== '--outer');
     const clean = ['--model', modelPath, '--clean', join(dir, 'clean.safetensors')];
     await run([...clean, '--out', join(dir, 'sel.safetensors'), '--masks', join(dir, 'sel-m.safetensors'), '--report', join(dir, 'sel.json'), ...tinyRounds, ...plus, '--outer', '4', '--select-round']);
@@ -161,7 +166,7 @@ describe('awm purify (CPU backend)', () => {
 
   it('AWM+ with --suspect-shift on a backdoored model: its target is suspected, and only that class\'s head bias moves, by the shift, as the report and its Markdown say', async () => {
     // The browser page's demo model: a small CNN with a BadNets patch to class 0, and the repo's Fashion-MNIST subset.
-    const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '2', '--select-round=false'];
+    const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '2', '--select-round=false', '--fallback=false'];
     const clean = ['--model', 'web/demo-assets/model.safetensors', '--clean', 'fashion-mnist', '--data-dir', 'data/fashion-mnist-subset', '--per-class', '1', '--eval-count', '50'];
     // --check-starts changes only the self-checks (here just the one after the run: no round selection), not the masks;
     // nor does the shift (the suspect search runs for the suspect triggers either way).
