@@ -19,7 +19,7 @@
  * diagnostic (the real trigger, an upper bound for recovery), never a defense.
  * The faithful AWM stays the default method; AWM+ is `--method awm+`. */
 import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
-import { augmentOneShot, cutMixImages, mixupPool, type CleanSet } from './clean-set.js';
+import { augmentOneShot, cutMixImages, mixupPool, twoImageMixtures, type CleanSet } from './clean-set.js';
 import { calibrateHead, headLinear, modelOutputs, shiftHeadBias, type BiasFit } from './head-calibration.js';
 import { HEAD_REFIT_L2, refitHead, type HeadFit } from './head-refit.js';
 import { Rng } from '../data/rng.js';
@@ -259,7 +259,7 @@ export const HEAD_FIT_MODES: readonly HeadFitMode[] = ['bias', 'linear'];
 const CHECK_COPIES = 8;
 const CHECK_NOISE_DRAWS = 4;
 const CHECK_MIN_STEPS = 20;
-/** Composites in the self-check's drift probe (self-check.ts); a fixed count, so the check costs the same at any clean-set size. */
+/** Composites of each kind (cut-and-paste, mixtures) in the output check's probe (self-check.ts); a fixed count, so it costs the same at any clean-set size. */
 const CHECK_COMPOSITES = 256;
 /** The noise probes' blend weight when --noise-blend is off (Blend's 0.2, the literature's usual ratio). */
 const CHECK_NOISE_BLEND = 0.2;
@@ -397,8 +397,10 @@ export async function planSelfCheck(model: Classifier, backend: Backend, clean: 
   const steps = Math.max(CHECK_MIN_STEPS, stepsPerPhase(poolSize, o.batchSize, o.inner));
   let composites: CompositeProbe | undefined;
   if (clean.n >= 2) {
-    const images = cutMixImages(clean, CHECK_COMPOSITES, o.seed ^ 0xc0317e);
-    composites = { images, reference: await predictClasses(model, backend, images, [CHECK_COMPOSITES, clean.c, clean.h, clean.w]) };
+    const images = new Float32Array(2 * CHECK_COMPOSITES * clean.c * clean.h * clean.w);
+    images.set(cutMixImages(clean, CHECK_COMPOSITES, o.seed ^ 0xc0317e), 0);
+    images.set(twoImageMixtures(clean, CHECK_COMPOSITES, o.seed ^ 0x313e), CHECK_COMPOSITES * clean.c * clean.h * clean.w);
+    composites = { images, cutPaste: CHECK_COMPOSITES, reference: await predictClasses(model, backend, images, [2 * CHECK_COMPOSITES, clean.c, clean.h, clean.w]) };
   }
   return {
     check, reference, ...(composites ? { composites } : {}),

@@ -126,9 +126,9 @@ export function mixupPool(set: CleanSet, count: number, seed: number): CleanSet 
 }
 
 /**
- * `count` composites of the set's images (seeded): image a with a random box of 25-50 % of its area taken from another
- * image b at the same place. The self-check's drift probe (self-check.ts) compares a masked model's answers on them
- * with the original model's: they are new inputs that no augmentation of a single image makes. Needs two images or more.
+ * `count` cut-and-paste composites of the set's images (seeded): image a with a random box of 25-50 % of its area taken
+ * from another image b at the same place. AWM+'s output check (output-check.ts) compares a defended model's answers on
+ * them with the original model's: they are new inputs that no augmentation of a single image makes. Needs two images.
  */
 export function cutMixImages(set: CleanSet, count: number, seed: number): Float32Array {
   if (set.n < 2) throw new Error(`cutMixImages: composites need at least two images, got ${set.n}`);
@@ -153,6 +153,25 @@ export function cutMixImages(set: CleanSet, count: number, seed: number): Float3
         out.set(set.images.subarray(b * per + row + x0, b * per + row + x0 + bw), dst + row + x0);
       }
     }
+  }
+  return out;
+}
+
+/**
+ * `count` mixtures of two different images of the set (seeded), l * a + (1 - l) * b with l drawn from [0.5, 0.8]: the
+ * output check's other kind of composite. Unlike mixupPool's, a and b always differ and neither image dominates.
+ */
+export function twoImageMixtures(set: CleanSet, count: number, seed: number): Float32Array {
+  if (set.n < 2) throw new Error(`twoImageMixtures: mixtures need at least two images, got ${set.n}`);
+  const rng = new Rng(seed);
+  const per = set.c * set.h * set.w;
+  const out = new Float32Array(count * per);
+  for (let k = 0; k < count; k++) {
+    const a = rng.int(set.n);
+    let b = rng.int(set.n - 1);
+    if (b >= a) b++;
+    const l = rng.uniform(0.5, 0.8);
+    for (let j = 0; j < per; j++) out[k * per + j] = l * set.images[a * per + j]! + (1 - l) * set.images[b * per + j]!;
   }
   return out;
 }

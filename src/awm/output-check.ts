@@ -66,7 +66,8 @@ export async function checkOutput(
   const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
   const out = await compositeFlip(model, backend, probe, clean);
   const check: OutputCheck = { compositeFlip: out.rate, compositeClass: out.cls, limit: COMPOSITE_FLIP_LIMIT, kept: 'awm+' };
-  log(`output check: ${pct(out.rate)} of ${probe.reference.length} composites of the clean images moved into class ${out.cls} (limit ${pct(COMPOSITE_FLIP_LIMIT)})`);
+  const kinds = `${probe.cutPaste} cut-and-paste, ${probe.reference.length - probe.cutPaste} mixtures`;
+  log(`output check on composites of the clean images (${kinds}): ${pct(out.rate)} of one kind moved into class ${out.cls} (limit ${pct(COMPOSITE_FLIP_LIMIT)})`);
   if (out.rate <= COMPOSITE_FLIP_LIMIT) return { check };
 
   log(`warning: AWM+'s output moves ${pct(out.rate)} of the composites into class ${out.cls}: its masks may have turned a backdoor on for images they were not fitted to; running the faithful AWM on the same clean images instead`);
@@ -95,7 +96,7 @@ export async function checkOutput(
 /** One sentence for the report: what the output check measured and which output was kept. */
 export function formatOutputCheck(c: OutputCheck): string {
   const pct = (x: number) => `${(100 * x).toFixed(1)} %`;
-  const first = `AWM+'s output moved ${pct(c.compositeFlip)} of the composites of the clean images into class ${c.compositeClass} (limit ${pct(c.limit)})`;
+  const first = `AWM+'s output moved ${pct(c.compositeFlip)} of one kind of composite of the clean images (cut-and-paste or mixtures) into class ${c.compositeClass} (limit ${pct(c.limit)})`;
   if (!c.faithful) return `${first}.`;
   const f = `the faithful AWM, run on the same clean images, moved ${pct(c.faithful.compositeFlip)} into class ${c.faithful.compositeClass}`;
   return c.kept === 'awm'

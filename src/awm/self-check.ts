@@ -7,11 +7,12 @@
  *   model puts outside a class, that the trigger sends into that one class (a patch backdoor's signature);
  * - noise flip: the same rate for random-noise blends x -> (1 - a) x + a u (a dense, Blend-like backdoor
  *   fires on any such blend, and ascent under an L1 budget never finds one).
- * - composite flip (with a CompositeProbe): the same rate on cut-and-paste composites of two clean images, against the
- *   original model's answers on them: masks fitted to a few images can turn a backdoor on for inputs they never saw
- *   (AWM+ on the WaNet small CNN sent 46 % of clean test images to the target while agreeing on 98 % of the crops);
- *   a composite is such an input, and the crops the masks were fitted to never make one. Reported, not scored: AWM+'s
- *   output check (output-check.ts) acts on it, and the score stays the one AWM+'s measured defaults were chosen with.
+ * - composite flip (with a CompositeProbe): the same rate on composites of two clean images (cut-and-paste and
+ *   mixtures), against the original model's answers on them, the larger of the two kinds': masks fitted to a few images
+ *   can turn a backdoor on for inputs they never saw (AWM+ on the WaNet small CNN sent 46 % of clean test images to the
+ *   target while agreeing on 98 % of the crops); a composite is such an input, and no crop of one image makes one.
+ *   Reported, not scored: AWM+'s output check (output-check.ts) acts on it, and the score stays the one AWM+'s
+ *   measured defaults were chosen with.
  * A clean model resists both perturbations; a backdoored one sends most images to its target. The score,
  * max(trigger flip, noise flip) + (1 - agreement), is what AWM+ minimises when it picks among candidate runs.
  */
@@ -52,10 +53,14 @@ export interface SelfCheckOptions {
   targeted?: TargetedSearchOptions;
 }
 
-/** Composites of the clean images (clean-set.ts cutMixImages) and the ORIGINAL model's answers on them. */
+/**
+ * Composites of the clean images and the ORIGINAL model's answers on them: the first `cutPaste` are cut-and-paste
+ * composites (clean-set.ts cutMixImages), the rest mixtures (twoImageMixtures).
+ */
 export interface CompositeProbe {
   images: Float32Array;
   reference: Int32Array;
+  cutPaste: number;
 }
 
 export interface SelfCheck {
@@ -68,7 +73,7 @@ export interface SelfCheck {
   noiseClass: number;
   /** With options.targeted: the share of images outside its class that its trigger sends there. */
   targetedFlip?: number;
-  /** With a composite probe: the largest share of composites, among those the original model puts outside a class, that the model sends there. */
+  /** With a composite probe: the largest share of composites of one kind, among those the original model puts outside a class, that the model sends there. */
   compositeFlip?: number;
   compositeClass?: number;
   /** max(triggerFlip, noiseFlip, targetedFlip) + (1 - agreement); lower is better. */
@@ -112,12 +117,19 @@ export async function selfCheck(model: Module, backend: Backend, check: CleanSet
   };
 }
 
-/** The composite probe's flip: the largest share of composites, among those the original model puts outside a class, that `model` sends there. */
+/**
+ * The composite probe's flip: for each kind (cut-and-paste, mixtures), the largest share of its composites, among those
+ * the original model puts outside a class, that `model` sends there; the larger of the two, with its class.
+ */
 export async function compositeFlip(model: Module, backend: Backend, probe: CompositeProbe, shape: Pick<CleanSet, 'c' | 'h' | 'w' | 'numClasses'>): Promise<{ rate: number; cls: number }> {
   const { c, h, w, numClasses } = shape;
   const m = probe.reference.length;
   if (probe.images.length !== m * c * h * w) throw new Error(`self-check: ${probe.images.length} composite values for ${m} reference answers of ${c}x${h}x${w} images`);
-  return maxClassFlip(probe.reference, await predictClasses(model, backend, probe.images, [m, c, h, w]), numClasses);
+  if (!(Number.isInteger(probe.cutPaste) && probe.cutPaste >= 0 && probe.cutPaste <= m)) throw new Error(`self-check: ${probe.cutPaste} cut-and-paste composites of ${m}`);
+  const answers = await predictClasses(model, backend, probe.images, [m, c, h, w]);
+  const kinds = [[0, probe.cutPaste], [probe.cutPaste, m]].filter(([a, b]) => b! > a!);
+  const flips = kinds.map(([a, b]) => maxClassFlip(probe.reference.subarray(a, b), answers.subarray(a, b), numClasses));
+  return flips.reduce((x, y) => (y.rate > x.rate ? y : x), { rate: 0, cls: 0 });
 }
 
 export function formatSelfCheck(s: SelfCheck): string {

@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createModel } from '../../src/nn/index.js';
-import { cutMixImages, type CleanSet } from '../../src/awm/clean-set.js';
+import { cutMixImages, twoImageMixtures, type CleanSet } from '../../src/awm/clean-set.js';
 import { compositeFlip, selfCheck, type CompositeProbe } from '../../src/awm/self-check.js';
 import { checkOutput, COMPOSITE_FLIP_LIMIT, formatOutputCheck, snapshotHead } from '../../src/awm/output-check.js';
 import { headLinear, shiftHeadBias } from '../../src/awm/head-calibration.js';
@@ -52,6 +52,24 @@ describe('cutMixImages', () => {
   });
 });
 
+describe('twoImageMixtures', () => {
+  it('mixes two different images, the first at 0.5-0.8, and is seeded', () => {
+    const set = grid(3);
+    const out = twoImageMixtures(set, 200, 4);
+    expect(out).toEqual(twoImageMixtures(set, 200, 4));
+    for (let k = 0; k < 200; k++) {
+      const px = out.subarray(k * 30, (k + 1) * 30);
+      // Every pixel of image i is i + 1, so a mixture is one value v = l (a + 1) + (1 - l) (b + 1) with a != b.
+      expect(new Set(px).size).toBe(1);
+      const v = px[0]!;
+      const fits = [0, 1, 2].flatMap((a) => [0, 1, 2].filter((b) => b !== a).map((b) => (v - (b + 1)) / (a - b))).some((l) => l >= 0.5 - 1e-6 && l <= 0.8 + 1e-6);
+      expect(fits, `mixture ${k}: ${v}`).toBe(true);
+      expect([1, 2, 3]).not.toContain(v);
+    }
+    expect(() => twoImageMixtures(grid(1), 3, 1)).toThrow(/at least two images, got 1/);
+  });
+});
+
 /** A tiny 2-class ResNet, four of its own-answered random images (two per class), and composites with its answers. */
 async function setup() {
   const model = createModel(cpu32, { arch: 'resnet18', inChannels: 1, numClasses: 2, width: 4 }, { seed: 3 });
@@ -62,8 +80,10 @@ async function setup() {
   const images = new Float32Array(4 * 144);
   rows.forEach((r, i) => images.set(pool.subarray(r * 144, (r + 1) * 144), i * 144));
   const clean: CleanSet = { images, labels: Int32Array.from(rows.map((r) => answers[r]!)), n: 4, c: 1, h: 12, w: 12, numClasses: 2 };
-  const composites = cutMixImages(clean, 64, 5);
-  const probe: CompositeProbe = { images: composites, reference: await predictClasses(model, cpu32, composites, [64, 1, 12, 12]) };
+  const composites = new Float32Array(64 * 144);
+  composites.set(cutMixImages(clean, 32, 5), 0);
+  composites.set(twoImageMixtures(clean, 32, 6), 32 * 144);
+  const probe: CompositeProbe = { images: composites, cutPaste: 32, reference: await predictClasses(model, cpu32, composites, [64, 1, 12, 12]) };
   // Both classes among the original's answers, so pushing every answer into one class flips many.
   expect(new Set(probe.reference).size).toBe(2);
   return { model, clean, probe };
@@ -86,6 +106,21 @@ describe('compositeFlip and the self-check', () => {
     const withProbe = await selfCheck(model, cpu32, clean, reference, options, probe);
     expect(withProbe).toEqual({ ...plain, compositeFlip: 0, compositeClass: 0 });
     await expect(compositeFlip(model, cpu32, { ...probe, reference: probe.reference.subarray(1) }, clean)).rejects.toThrow(/composite values for 63 reference answers/);
+    await expect(compositeFlip(model, cpu32, { ...probe, cutPaste: 65 }, clean)).rejects.toThrow(/65 cut-and-paste composites of 64/);
+    model.dispose();
+  });
+
+  it('is the larger of the two kinds\' flips', async () => {
+    const { model, clean, probe } = await setup();
+    // Answers flipped by hand: pretend the original answered the other class on every mixture, so only they move.
+    const flipped = { ...probe, reference: Int32Array.from(probe.reference, (r, i) => (i >= 32 ? 1 - r : r)) };
+    expect((await compositeFlip(model, cpu32, flipped, clean)).rate).toBe(1);
+    const other = { ...probe, reference: Int32Array.from(probe.reference, (r, i) => (i < 32 ? 1 - r : r)) };
+    expect((await compositeFlip(model, cpu32, other, clean)).rate).toBe(1);
+    // Taken as one kind, the moved half is diluted by the unmoved one.
+    const whole = (await compositeFlip(model, cpu32, { ...flipped, cutPaste: 64 }, clean)).rate;
+    expect(whole).toBeGreaterThan(0);
+    expect(whole).toBeLessThan(1);
     model.dispose();
   });
 });
@@ -99,7 +134,7 @@ describe('checkOutput', () => {
     const lines: string[] = [];
     const run = await checkOutput(model, cpu32, clean, probe, { faithful: { seed: 1, outer: 3, inner: 1 }, masks, original }, (l) => lines.push(l), noHooks);
     expect(run).toEqual({ check: { compositeFlip: 0, compositeClass: 0, limit: COMPOSITE_FLIP_LIMIT, kept: 'awm+' } });
-    expect(lines).toEqual([`output check: 0.0 % of 64 composites of the clean images moved into class 0 (limit 25.0 %)`]);
+    expect(lines).toEqual([`output check on composites of the clean images (32 cut-and-paste, 32 mixtures): 0.0 % of one kind moved into class 0 (limit 25.0 %)`]);
     model.dispose();
   });
 
@@ -124,7 +159,7 @@ describe('checkOutput', () => {
     expect(lines.some((l) => /^warning: AWM\+'s output moves 100\.0 % of the composites into class 1/.test(l))).toBe(true);
     expect(lines.some((l) => l.startsWith('AWM: '))).toBe(true);
     expect(lines.at(-1)).toMatch(/^output check: the faithful AWM moves .* its masks are kept/);
-    expect(formatOutputCheck(run.check)).toMatch(/moved 100\.0 % .* into class 1 \(limit 25\.0 %\); the faithful AWM.*its masks are the output/);
+    expect(formatOutputCheck(run.check)).toMatch(/moved 100\.0 % of one kind of composite .* into class 1 \(limit 25\.0 %\); the faithful AWM.*its masks are the output/);
     model.dispose();
   });
 

@@ -100,7 +100,7 @@ describe('awm purify (CPU backend)', () => {
     // The output check ran on the kept output (the fallback is on with the self-check) and is in the Markdown.
     // On this random model the masks send every composite to one class, and so do the faithful AWM's: AWM+'s is kept.
     expect(cand.details.outputCheck).toMatchObject({ limit: 0.25, compositeFlip: 1, kept: 'awm+', faithful: { compositeFlip: 1 } });
-    expect(readFileSync(join(dir, 'cand.md'), 'utf8')).toMatch(/## Output check\n\nAWM\+'s output moved 100\.0 % of the composites of the clean images into class \d \(limit 25\.0 %\); the faithful AWM, run on the same clean images, moved 100\.0 % into class \d, no fewer/);
+    expect(readFileSync(join(dir, 'cand.md'), 'utf8')).toMatch(/## Output check\n\nAWM\+'s output moved 100\.0 % of one kind of composite of the clean images \(cut-and-paste or mixtures\) into class \d \(limit 25\.0 %\); the faithful AWM, run on the same clean images, moved 100\.0 % into class \d, no fewer/);
     await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'nocheck.safetensors'), '--masks', join(dir, 'nocheck-m.safetensors'), '--report', join(dir, 'nocheck.json'), ...tiny, ...plus.slice(0, -1), keptSeed, '--self-check=false']);
     expect(readFileSync(join(dir, 'nocheck-m.safetensors')).equals(readFileSync(`${single}-m.safetensors`))).toBe(true);
     expect(JSON.parse(readFileSync(join(dir, 'nocheck.json'), 'utf8')).details.selfCheck).toBeUndefined();

@@ -80,6 +80,7 @@ export function readSettings(): Settings {
       suspectTarget: number('suspect-target', 'Search towards the suspect', (v) => v >= 0 && v <= 1, 'a fraction of tau from 0 to 1 (0: off)'),
       candidates: number('candidates', 'Candidates', wholeAtLeast(1), 'a whole number ≥ 1'),
       selectRound: inputById('select-round').checked,
+      fallback: inputById('fallback').checked,
       seed,
     },
   };
