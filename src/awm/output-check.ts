@@ -3,11 +3,11 @@
  *
  * Why: on the WaNet small CNN (README, "AWM+'s output check") AWM+'s masks, fitted to crops of ten images, and the head
  * calibration after them sent 46 % of clean test images to the backdoor's target while the self-check, on crops of the
- * same ten images, saw 98 % agreement. Composites of two clean images (clean-set.ts cutMixImages) are inputs no crop
- * makes: on that model the output sent 39 % of them to the target; every run that kept its accuracy, on the small
- * CNNs and the PyTorch ResNets, stayed at 5-12 %. Over the limit, the head and masks are put back as the model came,
- * the faithful AWM runs on the same clean images (it erased that backdoor at 3.8 points), and whichever output moves
- * fewer composites into one class is kept.
+ * same ten images, saw 98 % agreement. Composites of two clean images (cut-and-paste and mixtures, clean-set.ts) are
+ * inputs no crop makes: that output sent 70 % of the mixtures the original put elsewhere to the target; the sound
+ * outputs measured, on the small CNNs and the PyTorch ResNets, stayed at 7-15 %. Over the limit, the head and masks are
+ * put back as the model came, the faithful AWM runs on the same clean images (it erased that backdoor at 3.8 points),
+ * and whichever output moves fewer composites into one class is kept.
  */
 import type { CleanSet } from './clean-set.js';
 import { augmentOneShot } from './clean-set.js';
@@ -21,7 +21,7 @@ import { clearMasks, setMasks } from '../nn/masks.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
 
-/** The composite flip above which AWM+'s output is taken as wrecked (measured: 39 % wrecked, at most 12 % otherwise). */
+/** The composite flip above which AWM+'s output is taken as wrecked (measured, stop 22: 70 % and 82 % wrecked, at most 14.4 % otherwise). */
 export const COMPOSITE_FLIP_LIMIT = 0.25;
 
 /** What the output check found and did. */
