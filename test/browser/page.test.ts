@@ -128,6 +128,8 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     // Best round on: every round of every candidate is checked, and each candidate keeps one of its rounds.
     expect(result.log.match(/self-check after round \d/g)).toHaveLength(Number(TINY.rounds) * Number(TINY.candidates));
     expect(result.log.match(/kept the masks of round [123] of 3/g)).toHaveLength(Number(TINY.candidates));
+    // The output check ("Fall back to AWM", on by default) ran on the kept output.
+    expect(result.log).toMatch(/output check on composites of the clean images \(256 cut-and-paste, 256 mixtures\): [\d.]+ % of one kind moved into class \d/);
     // The options beyond the quick preset reach the run: the masks' optimiser, and the head calibration after them.
     expect(result.log).toMatch(/masks by layer-adam/);
     expect(result.log).toMatch(/suspect search: 7 trigger searches/);
