@@ -131,15 +131,12 @@ export function mixupPool(set: CleanSet, count: number, seed: number): CleanSet 
  * them with the original model's: they are new inputs that no augmentation of a single image makes. Needs two images.
  */
 export function cutMixImages(set: CleanSet, count: number, seed: number): Float32Array {
-  if (set.n < 2) throw new Error(`cutMixImages: composites need at least two images, got ${set.n}`);
-  const rng = new Rng(seed);
+  const rng = pairSource(set, 'cutMixImages: composites', seed);
   const { c, h, w } = set;
   const per = c * h * w;
   const out = new Float32Array(count * per);
   for (let k = 0; k < count; k++) {
-    const a = rng.int(set.n);
-    let b = rng.int(set.n - 1);
-    if (b >= a) b++;
+    const [a, b] = differentPair(rng, set.n);
     const area = rng.uniform(0.25, 0.5);
     const bh = Math.max(1, Math.round(h * Math.sqrt(area)));
     const bw = Math.max(1, Math.round(w * Math.sqrt(area)));
@@ -162,16 +159,26 @@ export function cutMixImages(set: CleanSet, count: number, seed: number): Float3
  * output check's other kind of composite. Unlike mixupPool's, a and b always differ and neither image dominates.
  */
 export function twoImageMixtures(set: CleanSet, count: number, seed: number): Float32Array {
-  if (set.n < 2) throw new Error(`twoImageMixtures: mixtures need at least two images, got ${set.n}`);
-  const rng = new Rng(seed);
+  const rng = pairSource(set, 'twoImageMixtures: mixtures', seed);
   const per = set.c * set.h * set.w;
   const out = new Float32Array(count * per);
   for (let k = 0; k < count; k++) {
-    const a = rng.int(set.n);
-    let b = rng.int(set.n - 1);
-    if (b >= a) b++;
+    const [a, b] = differentPair(rng, set.n);
     const l = rng.uniform(0.5, 0.8);
     for (let j = 0; j < per; j++) out[k * per + j] = l * set.images[a * per + j]! + (1 - l) * set.images[b * per + j]!;
   }
   return out;
+}
+
+/** The seeded generator of a two-image composite maker, after checking that the set has two images to pair. */
+function pairSource(set: CleanSet, what: string, seed: number): Rng {
+  if (set.n < 2) throw new Error(`${what} need at least two images, got ${set.n}`);
+  return new Rng(seed);
+}
+
+/** Two different indices below n, uniformly. */
+function differentPair(rng: Rng, n: number): [number, number] {
+  const a = rng.int(n);
+  const b = rng.int(n - 1);
+  return [a, b >= a ? b + 1 : b];
 }
