@@ -21,7 +21,7 @@ import { clearMasks, setMasks } from '../nn/masks.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
 
-/** The composite flip above which AWM+'s output is taken as wrecked (measured, stop 22: 70-82 % on three wrecked outputs, at most 14.4 % on 14 sound ones). */
+/** The composite flip above which AWM+'s output is taken as wrecked (measured, stop 22: 70-82 % on three wrecked outputs, at most 14.4 % on 17 others). */
 export const COMPOSITE_FLIP_LIMIT = 0.25;
 
 /** What the output check found and did. */
