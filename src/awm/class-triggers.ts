@@ -54,7 +54,7 @@ export function classTriggerStep(model: Module, stack: Tensor, x: Tensor, target
 /** Rescales every trigger of the stack into the L1 ball of radius tau; returns each one's L1 norm before. */
 export async function rescaleEach(stack: Tensor, tau: number): Promise<Float32Array> {
   const k = stack.shape[0]!;
-  const l1t = noGrad(() => ops.sum(ops.abs(ops.reshape(stack, [k, stack.size / k])), [1]));
+  const l1t = noGrad(() => tidy(() => ops.sum(ops.abs(ops.reshape(stack, [k, stack.size / k])), [1])));
   const l1 = Float32Array.from(await l1t.data());
   l1t.dispose();
   const bad = l1.findIndex((v) => !Number.isFinite(v));

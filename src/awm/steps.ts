@@ -63,7 +63,7 @@ export function blendPatternStep(model: Module, pattern: Tensor, x: Tensor, a: n
 
 /** delta <- delta * min(1, tau / sum|delta|), in place; returns the L1 norm before and the scale used. */
 export async function rescaleTrigger(delta: Tensor, tau: number): Promise<{ l1: number; scale: number }> {
-  const l1t = noGrad(() => ops.normL1(delta));
+  const l1t = noGrad(() => tidy(() => ops.normL1(delta)));
   const l1 = await l1t.item();
   l1t.dispose();
   if (!Number.isFinite(l1)) throw new Error(`AWM: the recovered trigger's L1 norm is ${l1} (the model produced NaN or Inf gradients)`);

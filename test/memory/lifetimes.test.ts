@@ -1,7 +1,8 @@
 /**
  * Explicit buffer lifetimes: over 1,000 training steps of a small conv network the live GPU memory
  * and the pool's total footprint stay flat (no leak, no growth), and the work of a step goes to the
- * GPU as about one submit.
+ * GPU as about one submit. And AWM's rounds, with each way of recovering triggers, leave nothing live
+ * once the model is disposed (the trigger's L1 norm once leaked one trigger-sized tensor a round).
  */
 import { describe, expect, it } from 'vitest';
 import type { Backend } from '../../src/tensor/backend.js';
@@ -12,6 +13,8 @@ import * as ops from '../../src/ops/index.js';
 import { SGD } from '../../src/optim/index.js';
 import { cpu32, gpuBackend, randomArray } from '../helpers/backends.js';
 import type { WebGpuBackend } from '../../src/backends/webgpu/backend.js';
+import { createModel } from '../../src/nn/index.js';
+import { runAwm, type AwmVariant } from '../../src/awm/awm.js';
 
 function tinyNet(be: Backend) {
   const p = (shape: number[], seed: number) => keep(requireGrad(ops.tensor(be, randomArray(shape.reduce((a, b) => a * b, 1), seed, -0.3, 0.3), shape)));
@@ -52,6 +55,19 @@ async function trainSteps(be: Backend, steps: number, probe: (step: number) => v
 }
 
 describe('explicit lifetimes', () => {
+  it('CPU: runAwm leaves nothing live after two rounds, for every way of recovering its triggers', async () => {
+    const set = { images: randomArray(8 * 100, 11, 0, 1), labels: Int32Array.from([0, 1, 2, 3, 0, 1, 2, 3]), n: 8, c: 1, h: 10, w: 10, numClasses: 4 };
+    const options = { outer: 2, inner: 1, batchSize: 6, alpha: 0.9, gamma: 1e-8, tau: 0.1, triggerLr: 10, maskLr: 0.01, lrDecay: 1, seed: 5 };
+    const variants: AwmVariant[] = [{}, { classTriggers: true }, { keepTrigger: true }, { triggerBank: true }, { sparseTrigger: true }];
+    for (const variant of variants) {
+      const start = cpu32.liveBytes();
+      const model = createModel(cpu32, { arch: 'resnet18', inChannels: 1, numClasses: 4, width: 2 }, { seed: 9 });
+      await runAwm(model, cpu32, set, options, {}, variant);
+      model.dispose();
+      expect(cpu32.liveBytes(), JSON.stringify(variant)).toBe(start);
+    }
+  });
+
   it('CPU: live bytes return to the start after training and disposal', async () => {
     const start = cpu32.liveBytes();
     const loss = await trainSteps(cpu32, 50, () => {});
