@@ -234,7 +234,7 @@ async function boundTriggers(delta: Tensor, tau: number, sparse: boolean): Promi
 }
 
 /** Uploads one batch drawn with replacement from the clean set. */
-function drawBatch(backend: Backend, set: CleanSet, size: number, rng: Rng, soft?: Float32Array): { x: Tensor; y: Tensor; labels: Int32Array; indices: Int32Array } {
+export function drawBatch(backend: Backend, set: CleanSet, size: number, rng: Rng, soft?: Float32Array): { x: Tensor; y: Tensor; labels: Int32Array; indices: Int32Array } {
   const per = set.c * set.h * set.w;
   const images = new Float32Array(size * per);
   const labels = new Int32Array(size);

@@ -8,9 +8,8 @@
  * The full data set is used when Debian's dataset-fashion-mnist is installed; otherwise the small
  * subset shipped in data/fashion-mnist-subset. Without a WebGPU adapter it runs on the CPU.
  */
-import { existsSync, mkdirSync } from 'node:fs';
-import { dirname, join, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import { loadDataset } from '../data/node.js';
 import { perClassSample, subset, type ImageDataset } from '../data/dataset.js';
 import { attackPreset, serializeAttackSpec } from '../attacks/index.js';
@@ -25,26 +24,13 @@ import { writeFileAtomic } from '../io/atomic-write.node.js';
 import { encodePngCompressed } from '../io/png.node.js';
 import type { ParsedFlags } from './args.js';
 import type { Command, CommandIO } from './command.js';
-import { backendFlags, openBackend, percent } from './common.js';
-
-const FULL_DATA = '/usr/share/datasets/fashion-mnist';
-
-/** data/fashion-mnist-subset beside the package (dist/awm.mjs or src/cli/cmd-demo.ts). */
-function shippedSubset(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (let i = 0; i < 4; i++) {
-    const candidate = join(dir, 'data', 'fashion-mnist-subset');
-    if (existsSync(candidate)) return candidate;
-    dir = dirname(dir);
-  }
-  throw new Error('the shipped Fashion-MNIST subset (data/fashion-mnist-subset) was not found; pass --data-dir');
-}
+import { backendFlags, DEFAULT_DATA_DIRS, fashionMnistDir, openBackend, percent } from './common.js';
 
 export const demoCommand: Command = {
   name: 'demo',
   summary: 'backdoor a small CNN on Fashion-MNIST, then erase the backdoor with one-shot AWM',
   flags: {
-    'data-dir': { type: 'string', help: `Fashion-MNIST IDX folder (default ${FULL_DATA} when installed, else the shipped subset)` },
+    'data-dir': { type: 'string', help: `Fashion-MNIST IDX folder (default ${DEFAULT_DATA_DIRS['fashion-mnist']} when installed, else the shipped subset)` },
     out: { type: 'string', default: 'demo-output', help: 'folder for the models, report and pictures' },
     method: { type: 'string', default: 'awm', choices: ['awm', 'awm+'], help: 'the defense to demonstrate' },
     epochs: { type: 'int', default: 2, help: 'training epochs of the backdoored model' },
@@ -74,7 +60,7 @@ async function runDemo(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const t0 = performance.now();
   const seed = flags.seed as number;
   const outDir = resolve(String(flags.out));
-  const dataDir = (flags['data-dir'] as string | undefined) ?? (existsSync(FULL_DATA) ? FULL_DATA : shippedSubset());
+  const dataDir = (flags['data-dir'] as string | undefined) ?? fashionMnistDir();
   io.log('== webgpu-awm demo: erase a backdoor with one clean image per class ==');
   const backend = await openBackend(flags, io);
   const trainAll = await loadDataset('fashion-mnist', dataDir, 'train');

@@ -3,6 +3,8 @@
  * loading a dataset split with errors that say which flag to fix, and the model/data fit check.
  */
 import { existsSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { UsageError, type FlagSpecs, type ParsedFlags } from './args.js';
 import type { CommandIO } from './command.js';
 import { createBackend, WebGpuBackend, type BackendChoice } from '../backends/index.js';
@@ -154,4 +156,24 @@ export async function openModel(backend: Backend, path: string): Promise<LoadedM
     const message = (e as Error).message;
     throw new Error(message.includes(path) ? message : `${path}: ${message}`);
   }
+}
+
+/**
+ * A file or folder shipped with the package (data/..., web/demo-assets/...), found from this module's
+ * place whether it runs bundled (dist/awm.mjs) or from src/cli.
+ */
+export function shippedFile(relative: string, missing: string): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (let i = 0; i < 4; i++) {
+    const candidate = join(dir, relative);
+    if (existsSync(candidate)) return candidate;
+    dir = dirname(dir);
+  }
+  throw new Error(missing);
+}
+
+/** Fashion-MNIST: Debian's full set when installed, else the subset shipped in data/fashion-mnist-subset. */
+export function fashionMnistDir(): string {
+  const full = DEFAULT_DATA_DIRS['fashion-mnist']!;
+  return existsSync(full) ? full : shippedFile(join('data', 'fashion-mnist-subset'), 'the shipped Fashion-MNIST subset (data/fashion-mnist-subset) was not found; pass --data-dir');
 }

@@ -1,0 +1,428 @@
+/**
+ * One round of the faithful AWM, step by step, with the numbers a student needs to see how its
+ * gradients flow (`awm explain`). It drives the same pieces as runAwm (steps.ts, the same batch
+ * sampler, the same Adam) in the same order with the same seed, so its masks after the round equal
+ * runAwm's after one round; beside the round it checks, on the very batches the round uses:
+ * - the masks enter as w * m: with every mask at 1 the model answers exactly as without masks;
+ * - the trigger is universal: d loss / d delta is the sum over the batch of d loss / d x_i;
+ * - the chain rule through the mask: d loss / d m = w * d loss / d (w * m) + gamma * sign(m);
+ * - autograd against central finite differences on single mask elements (exact in float64).
+ * None of these checks draws from the round's random stream, so they leave the round unchanged.
+ */
+import type { Backend } from '../tensor/backend.js';
+import type { Tensor } from '../tensor/tensor.js';
+import { keep, tidy } from '../tensor/scope.js';
+import { backward, noGrad, requireGrad } from '../autograd/engine.js';
+import * as ops from '../ops/index.js';
+import { Adam } from '../optim/index.js';
+import type { Module } from '../nn/module.js';
+import { attachMasks, convLayers, readMasks } from '../nn/masks.js';
+import { Rng } from '../data/rng.js';
+import type { CleanSet } from './clean-set.js';
+import { drawBatch } from './awm.js';
+import { stepsPerPhase, validateAwmOptions, type AwmOptions } from './options.js';
+import { clampMasks, maskLoss, rescaleTrigger, triggerStep } from './steps.js';
+
+export interface FiniteDifference {
+  layer: string;
+  /** Flat index into the layer's mask, and the [out, in, kh, kw] position. */
+  index: number;
+  position: number[];
+  autograd: number;
+  numeric: number;
+  relError: number;
+}
+
+export interface WalkthroughResult {
+  options: AwmOptions;
+  stepsPerPhase: number;
+  layers: Array<{ name: string; shape: number[] }>;
+  maskElements: number;
+  /** max |logits with masks at 1 - logits without masks| on the first batch. */
+  maskIdentity: number;
+  trigger: {
+    steps: Array<{ step: number; crossEntropy: number; l1: number }>;
+    /** max |d loss/d delta - sum_i d loss/d x_i| / max |d loss/d delta| at the first step. */
+    universalGradient: number;
+    l1Before: number;
+    scale: number;
+    tau: number;
+    /** The k x k window holding the largest share of the rescaled trigger's L1 mass. */
+    densest: { row: number; col: number; size: number; share: number; areaShare: number };
+    /** With WalkthroughOptions.footprint: the share of the L1 mass on those pixels, and their share of the image. */
+    onFootprint?: { share: number; areaShare: number };
+    /** Clean images whose answer the trigger changes, and the class most of them move to. */
+    changed: number;
+    images: number;
+    towardClass: number;
+    towardCount: number;
+  };
+  firstMaskStep: {
+    clean: number;
+    triggered: number;
+    maskL1: number;
+    total: number;
+    /** max |autograd d loss/d m - (w * d loss/d(w*m) + gamma * sign m)| / max |d loss/d m| over every layer. */
+    chainRule: number;
+    finiteDifferences: FiniteDifference[];
+    /** After Adam's first step and the clamp: entries now below 1, and entries Adam pushed above 1 that the clamp put back. */
+    belowOne: number;
+    clampedBack: number;
+  };
+  maskSteps: Array<{ step: number; total: number; clean: number; triggered: number; meanMask: number; belowOne: number }>;
+  after: Array<{ name: string; mean: number; min: number; belowOne: number; size: number }>;
+  /** Cross-entropy of the clean images on their labels, clean and with the round's trigger, before and after the masks. */
+  crossEntropy: { cleanBefore: number; triggeredBefore: number; cleanAfter: number; triggeredAfter: number };
+  masks: Map<string, Float32Array>;
+}
+
+export interface WalkthroughOptions {
+  /** Window size for where the trigger's mass lies (default 3, the size of a typical patch trigger). */
+  window?: number;
+  /** Step of the central differences (default 1e-6; meant for a float64 backend). */
+  epsilon?: number;
+  /** The pixels (h x w, nonzero = in) a known trigger covers, to show how much of the recovered trigger lies there. */
+  footprint?: Uint8Array;
+}
+
+/**
+ * Runs one AWM round on `model` (its masks are left attached, as runAwm leaves them) and returns
+ * every figure the explanation prints. Meant for the CPU backend in float64, where the finite
+ * differences are exact to about 1e-8.
+ */
+export async function awmWalkthrough(model: Module, backend: Backend, set: CleanSet, options: AwmOptions, opts: WalkthroughOptions = {}): Promise<WalkthroughResult> {
+  validateAwmOptions(options);
+  const eps = opts.epsilon ?? 1e-6;
+  const win = opts.window ?? 3;
+  const T = stepsPerPhase(set.n, options.batchSize, options.inner);
+  model.eval();
+  model.setRequiresGrad(false);
+  const rng = new Rng(options.seed);
+  const probe = keep(ops.tensor(backend, set.images, [set.n, set.c, set.h, set.w]));
+  const probeLabels = keep(ops.tensor(backend, set.labels, [set.n], { dtype: 'int32' }));
+  try {
+    const before = await logitsOf(model, probe);
+    const masksByName = attachMasks(model, { value: 1 });
+    const names = [...masksByName.keys()];
+    const masks = [...masksByName.values()];
+    const layers = convLayers(model).map(([name, conv]) => ({ name, shape: [...conv.weight.shape] }));
+    const maskElements = masks.reduce((s, m) => s + m.size, 0);
+    const maskIdentity = maxAbsDiff(await logitsOf(model, probe), before);
+
+    // Phase 1: the trigger, masks constant.
+    for (const m of masks) m.requiresGrad = false;
+    const delta = keep(requireGrad(ops.zeros(backend, [1, set.c, set.h, set.w])));
+    const steps: WalkthroughResult['trigger']['steps'] = [];
+    let universalGradient = 0;
+    for (let step = 0; step < T; step++) {
+      const { x, y } = drawBatch(backend, set, options.batchSize, rng);
+      y.dispose();
+      if (step === 0) universalGradient = await checkUniversalGradient(model, delta, x);
+      const loss = triggerStep(model, delta, x, options.triggerLr);
+      // triggerStep returns the minimised objective, -CE; the ascent raises CE.
+      steps.push({ step: step + 1, crossEntropy: -(await loss.item()), l1: await scalar(noGrad(() => tidy(() => ops.normL1(delta)))) });
+      loss.dispose();
+      x.dispose();
+    }
+    requireGrad(delta, false);
+    const { l1: l1Before, scale } = await rescaleTrigger(delta, options.tau);
+    const triggerValues = Float32Array.from(await delta.data());
+    const densest = densestWindow(triggerValues, set.c, set.h, set.w, win);
+    const onFootprint = opts.footprint ? footprintShare(triggerValues, set.c, set.h, set.w, opts.footprint) : undefined;
+    const triggered = keep(noGrad(() => tidy(() => ops.clamp(ops.add(probe, delta), 0, 1))));
+    const moved = answerShift(await logitsOf(model, probe), await logitsOf(model, triggered), set.numClasses);
+    const cleanBefore = await crossEntropyOf(model, probe, probeLabels);
+    const triggeredBefore = await crossEntropyOf(model, triggered, probeLabels);
+
+    // Phase 2: the masks.
+    for (const m of masks) m.requiresGrad = true;
+    const adam = new Adam(masks, { lr: options.maskLr, betas: [0.9, 0.999], eps: 1e-8 });
+    const maskSteps: WalkthroughResult['maskSteps'] = [];
+    let first: WalkthroughResult['firstMaskStep'] | null = null;
+    try {
+      for (let step = 0; step < T; step++) {
+        const { x, y } = drawBatch(backend, set, options.batchSize, rng);
+        adam.zeroGrad();
+        const terms = tidy(() => {
+          const parts = maskLoss(model, masks, x, y, delta, options.alpha, options.gamma);
+          backward(parts.total);
+          return noGrad(() => ops.concat([parts.total, parts.clean, parts.triggered, parts.l1].map((t) => ops.reshape(t, [1])), 0));
+        });
+        const [total, clean, trig, l1] = Array.from(await terms.data()) as [number, number, number, number];
+        terms.dispose();
+        let checks: Pick<WalkthroughResult['firstMaskStep'], 'chainRule' | 'finiteDifferences'> | null = null;
+        if (step === 0) {
+          const grads = await Promise.all(masks.map(async (m) => Float64Array.from(await m.grad!.data())));
+          const chainRule = await checkChainRule(model, names, masks, grads, x, y, delta, options);
+          const finiteDifferences = await checkFiniteDifferences(model, names, masks, grads, x, y, delta, options, eps);
+          checks = { chainRule, finiteDifferences };
+        }
+        tidy(() => adam.step());
+        // Before the clamp: how many entries Adam pushed above 1 (read only at the first step).
+        const above = step === 0 ? await countAbove(masks, 1) : 0;
+        clampMasks(masks);
+        x.dispose();
+        y.dispose();
+        const values = await Promise.all(masks.map((m) => m.data()));
+        const belowOne = values.reduce((s, v) => s + count(v, (a) => a < 1), 0);
+        const sum = values.reduce((s, v) => s + sumOf(v), 0);
+        maskSteps.push({ step: step + 1, total, clean, triggered: trig, meanMask: sum / maskElements, belowOne });
+        if (checks) {
+          first = { clean, triggered: trig, maskL1: l1, total, ...checks, belowOne, clampedBack: above };
+        }
+      }
+    } finally {
+      adam.dispose();
+      for (const m of masks) {
+        m.grad?.dispose();
+        m.grad = null;
+        m.requiresGrad = false;
+      }
+    }
+    const maskValues = await readMasks(model);
+    const after = names.map((name) => {
+      const v = maskValues.get(name)!;
+      let min = Infinity;
+      let s = 0;
+      for (const a of v) { s += a; if (a < min) min = a; }
+      return { name, mean: s / v.length, min, belowOne: count(v, (a) => a < 1), size: v.length };
+    });
+    const crossEntropy = {
+      cleanBefore, triggeredBefore,
+      cleanAfter: await crossEntropyOf(model, probe, probeLabels),
+      triggeredAfter: await crossEntropyOf(model, triggered, probeLabels),
+    };
+    triggered.dispose();
+    delta.dispose();
+    return {
+      options, stepsPerPhase: T, layers, maskElements, maskIdentity,
+      trigger: { steps, universalGradient, l1Before, scale, tau: options.tau, densest, ...(onFootprint ? { onFootprint } : {}), ...moved, images: set.n },
+      firstMaskStep: first!, maskSteps, after, crossEntropy, masks: maskValues,
+    };
+  } finally {
+    probe.dispose();
+    probeLabels.dispose();
+  }
+}
+
+async function scalar(t: Tensor): Promise<number> {
+  const v = await t.item();
+  t.dispose();
+  return v;
+}
+
+async function logitsOf(model: Module, x: Tensor): Promise<Float64Array> {
+  const out = noGrad(() => tidy(() => model.forward(x)));
+  const v = Float64Array.from(await out.data());
+  out.dispose();
+  return v;
+}
+
+async function crossEntropyOf(model: Module, x: Tensor, y: Tensor): Promise<number> {
+  return scalar(noGrad(() => tidy(() => ops.crossEntropy(model.forward(x), y))));
+}
+
+function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let d = 0;
+  for (let i = 0; i < a.length; i++) d = Math.max(d, Math.abs(a[i]! - b[i]!));
+  return d;
+}
+
+/** max |a - b| / max |b|, 0 when both are 0. */
+export function relativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) throw new Error(`relativeDifference: ${a.length} values against ${b.length}`);
+  let scale = 0;
+  for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
+  const d = maxAbsDiff(a, b);
+  return d === 0 ? 0 : d / scale;
+}
+
+function sumOf(v: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < v.length; i++) s += v[i]!;
+  return s;
+}
+
+function count(v: ArrayLike<number>, pred: (a: number) => boolean): number {
+  let n = 0;
+  for (let i = 0; i < v.length; i++) if (pred(v[i]!)) n++;
+  return n;
+}
+
+async function countAbove(masks: readonly Tensor[], limit: number): Promise<number> {
+  let n = 0;
+  for (const m of masks) n += count(await m.data(), (a) => a > limit);
+  return n;
+}
+
+/**
+ * The trigger is one tensor added to every image of the batch, so its gradient is the sum of the
+ * per-image input gradients: computed here both ways on the same batch and objective.
+ */
+async function checkUniversalGradient(model: Module, delta: Tensor, x: Tensor): Promise<number> {
+  const yhat = noGrad(() => tidy(() => ops.argmax(model.forward(x), 1)));
+  const viaDelta = await gradientOf(delta, () => ops.crossEntropy(model.forward(ops.add(x, delta)), yhat));
+  const shifted = keep(requireGrad(noGrad(() => ops.add(x, delta))));
+  const perImage = await gradientOf(shifted, () => ops.crossEntropy(model.forward(shifted), yhat));
+  shifted.dispose();
+  yhat.dispose();
+  const [n, ...rest] = x.shape as [number, ...number[]];
+  const per = rest.reduce((a, b) => a * b, 1);
+  const summed = new Float64Array(per);
+  for (let i = 0; i < n; i++) for (let j = 0; j < per; j++) summed[j]! += perImage[i * per + j]!;
+  return relativeDifference(summed, viaDelta);
+}
+
+/** d loss / d param for a tensor that requires grad; its .grad is cleared afterwards. */
+async function gradientOf(param: Tensor, loss: () => Tensor): Promise<Float64Array> {
+  tidy(() => backward(loss()));
+  const grad = param.grad!;
+  param.grad = null;
+  const g = Float64Array.from(await grad.data());
+  grad.dispose();
+  return g;
+}
+
+/**
+ * d loss / d m from autograd against w * d loss / d (w * m) + gamma * sign(m). At the first mask step
+ * every mask is 1, so the conv computes with w itself and the weight's own gradient, taken with the
+ * masks held constant, is d loss / d (w * m): the two gradients come from two separate backward passes.
+ */
+async function checkChainRule(model: Module, names: readonly string[], masks: readonly Tensor[], grads: readonly Float64Array[], x: Tensor, y: Tensor, delta: Tensor, options: AwmOptions): Promise<number> {
+  const convs = new Map(convLayers(model));
+  const ws = names.map((n) => convs.get(n)!.weight);
+  for (const m of masks) {
+    if (count(await m.data(), (a) => a !== 1) > 0) throw new Error('the chain-rule check expects every mask at 1 (the first mask step)');
+  }
+  const weights = await Promise.all(ws.map(async (w) => Float64Array.from(await w.data())));
+  let effective: Float64Array[];
+  for (const m of masks) m.requiresGrad = false;
+  try {
+    for (const w of ws) requireGrad(w);
+    tidy(() => backward(maskLoss(model, masks, x, y, delta, options.alpha, options.gamma).total));
+    effective = await Promise.all(ws.map(async (w) => Float64Array.from(await w.grad!.data())));
+  } finally {
+    for (const w of ws) {
+      w.grad?.dispose();
+      w.grad = null;
+      requireGrad(w, false);
+    }
+    for (const m of masks) m.requiresGrad = true;
+  }
+  let worst = 0;
+  let scale = 0;
+  grads.forEach((g, i) => {
+    for (let j = 0; j < g.length; j++) {
+      // sign(m) = 1 here: every mask is 1.
+      const predicted = weights[i]![j]! * effective[i]![j]! + options.gamma;
+      worst = Math.max(worst, Math.abs(g[j]! - predicted));
+      scale = Math.max(scale, Math.abs(g[j]!));
+    }
+  });
+  return worst === 0 ? 0 : worst / scale;
+}
+
+/**
+ * Central differences on the mask objective for the element with the largest gradient in the first
+ * and the last masked layer: (L(m + e) - L(m - e)) / 2e against autograd, on the same batch.
+ */
+async function checkFiniteDifferences(model: Module, names: readonly string[], masks: readonly Tensor[], grads: readonly Float64Array[], x: Tensor, y: Tensor, delta: Tensor, options: AwmOptions, eps: number): Promise<FiniteDifference[]> {
+  const picks = [...new Set([0, masks.length - 1])];
+  const out: FiniteDifference[] = [];
+  const lossAt = async (): Promise<number> => scalar(noGrad(() => tidy(() => ops.reshape(maskLoss(model, masks, x, y, delta, options.alpha, options.gamma).total, [1]))));
+  for (const li of picks) {
+    const mask = masks[li]!;
+    const g = grads[li]!;
+    let index = 0;
+    for (let j = 1; j < g.length; j++) if (Math.abs(g[j]!) > Math.abs(g[index]!)) index = j;
+    const original = Float64Array.from(await mask.data());
+    const setAt = (value: number) => {
+      const v = Float64Array.from(original);
+      v[index] = value;
+      noGrad(() => tidy(() => ops.assign(mask, ops.tensor(mask.backend, v, mask.shape))));
+    };
+    let plus: number;
+    let minus: number;
+    try {
+      setAt(original[index]! + eps);
+      plus = await lossAt();
+      setAt(original[index]! - eps);
+      minus = await lossAt();
+    } finally {
+      noGrad(() => tidy(() => ops.assign(mask, ops.tensor(mask.backend, original, mask.shape))));
+    }
+    const numeric = (plus - minus) / (2 * eps);
+    const autograd = g[index]!;
+    out.push({ layer: names[li]!, index, position: unravel(index, mask.shape), autograd, numeric, relError: Math.abs(autograd - numeric) / Math.max(Math.abs(numeric), 1e-12) });
+  }
+  return out;
+}
+
+function unravel(index: number, shape: readonly number[]): number[] {
+  const pos = new Array<number>(shape.length);
+  let rest = index;
+  for (let d = shape.length - 1; d >= 0; d--) {
+    pos[d] = rest % shape[d]!;
+    rest = Math.floor(rest / shape[d]!);
+  }
+  return pos;
+}
+
+/** The k x k window (over all channels) holding the largest share of sum |trigger|. */
+export function densestWindow(trigger: ArrayLike<number>, c: number, h: number, w: number, k: number): WalkthroughResult['trigger']['densest'] {
+  const size = Math.min(k, h, w);
+  const mass = new Float64Array(h * w);
+  let total = 0;
+  for (let ch = 0; ch < c; ch++) {
+    for (let i = 0; i < h * w; i++) {
+      const a = Math.abs(trigger[ch * h * w + i]!);
+      mass[i]! += a;
+      total += a;
+    }
+  }
+  let best = { row: 0, col: 0, value: -1 };
+  for (let r = 0; r + size <= h; r++) {
+    for (let col = 0; col + size <= w; col++) {
+      let s = 0;
+      for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) s += mass[(r + i) * w + col + j]!;
+      if (s > best.value) best = { row: r, col, value: s };
+    }
+  }
+  return { row: best.row, col: best.col, size, share: total > 0 ? best.value / total : 0, areaShare: (size * size) / (h * w) };
+}
+
+/** The share of sum |trigger| (over all channels) on the footprint's pixels, and their share of the image. */
+export function footprintShare(trigger: ArrayLike<number>, c: number, h: number, w: number, footprint: Uint8Array): { share: number; areaShare: number } {
+  if (footprint.length !== h * w) throw new Error(`the trigger footprint holds ${footprint.length} pixels, expected ${h}x${w}`);
+  let on = 0;
+  let total = 0;
+  for (let ch = 0; ch < c; ch++) {
+    for (let i = 0; i < h * w; i++) {
+      const a = Math.abs(trigger[ch * h * w + i]!);
+      total += a;
+      if (footprint[i]) on += a;
+    }
+  }
+  return { share: total > 0 ? on / total : 0, areaShare: count(footprint, (v) => v !== 0) / (h * w) };
+}
+
+/** How many images change their answer between two sets of logits, and the class most of them move to. */
+function answerShift(before: Float64Array, after: Float64Array, k: number): { changed: number; towardClass: number; towardCount: number } {
+  const n = before.length / k;
+  const toward = new Int32Array(k);
+  let changed = 0;
+  for (let i = 0; i < n; i++) {
+    const a = argmaxRow(before, i, k);
+    const b = argmaxRow(after, i, k);
+    if (a !== b) { changed++; toward[b]!++; }
+  }
+  let towardClass = 0;
+  for (let c = 1; c < k; c++) if (toward[c]! > toward[towardClass]!) towardClass = c;
+  return { changed, towardClass, towardCount: toward[towardClass]! };
+}
+
+function argmaxRow(v: Float64Array, row: number, k: number): number {
+  let best = 0;
+  for (let c = 1; c < k; c++) if (v[row * k + c]! > v[row * k + best]!) best = c;
+  return best;
+}

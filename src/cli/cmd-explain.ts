@@ -1,0 +1,110 @@
+/**
+ * `awm explain`: one round of the faithful AWM on a backdoored model, step by step, with how its
+ * gradients flow and checks of each (src/awm/walkthrough.ts). It runs on the CPU reference in
+ * float64, where central finite differences are exact to about 1e-8, and then runs the library's
+ * runAwm for one round with the same seed to show the walkthrough is the algorithm itself.
+ * Defaults: the browser page's BadNets small CNN (web/demo-assets) and one Fashion-MNIST test image per class.
+ */
+import { join } from 'node:path';
+import { applyTrigger, attackFromMetadata, describeAttack, type AttackSpec } from '../attacks/index.js';
+import { CpuBackend } from '../backends/cpu/index.js';
+import { runAwm } from '../awm/awm.js';
+import { resolveAwmOptions } from '../awm/awm-defense.js';
+import { awmWalkthrough } from '../awm/walkthrough.js';
+import { formatWalkthrough, walkthroughAgrees } from '../awm/walkthrough-text.js';
+import type { ParsedFlags } from './args.js';
+import { UsageError } from './args.js';
+import type { Command, CommandIO } from './command.js';
+import { fashionMnistDir, intAtLeast, openModel, positiveNumber, shippedFile } from './common.js';
+import { chooseCleanSource } from './purify-sources.js';
+
+export const explainCommand: Command = {
+  name: 'explain',
+  summary: 'one AWM round step by step: how the trigger and mask gradients flow, each checked (CPU, float64)',
+  flags: {
+    model: { type: 'string', help: 'the model (.safetensors; default: the browser page\'s BadNets small CNN, web/demo-assets/model.safetensors)' },
+    clean: { type: 'string', default: 'fashion-mnist', help: 'clean images, as for awm purify: a dataset name, a folder of class subfolders, or a .safetensors file' },
+    'data-dir': { type: 'string', help: 'dataset folder (default for fashion-mnist: the installed set, else the shipped subset)' },
+    'per-class': { type: 'int', default: 1, help: 'clean images per class' },
+    'batch-size': { type: 'int', help: 'batch size (default: the one-shot preset\'s 32 at one image per class, else 128)' },
+    inner: { type: 'int', default: 5, help: 'steps per phase per pass over the clean set' },
+    alpha: { type: 'number', help: 'weight of the clean loss (default 0.99 one-shot, else 0.9)' },
+    tau: { type: 'number', help: 'trigger L1 budget for a 3x32x32 input, scaled to the input size (default 100 one-shot, else 1000)' },
+    seed: { type: 'int', default: 0, help: 'seed for the images drawn and the batches' },
+  },
+  run: runExplain,
+};
+
+async function runExplain(flags: ParsedFlags, io: CommandIO): Promise<void> {
+  const seed = flags.seed as number;
+  const modelPath = (flags.model as string | undefined) ?? shippedFile(join('web', 'demo-assets', 'model.safetensors'), 'the page\'s demo model (web/demo-assets/model.safetensors) was not found; pass --model');
+  if (flags.clean === 'fashion-mnist' && flags['data-dir'] === undefined) flags['data-dir'] = fashionMnistDir();
+  const backend = new CpuBackend({ precision: 'float64' });
+  io.log('== awm explain: one round of Adversarial Weight Masking, step by step ==');
+  io.log(`backend: ${backend.info.description}, so the finite differences below are exact to about 1e-8`);
+  const { model, spec, metadata } = await openModel(backend, modelPath);
+  try {
+    io.log(`model: ${modelPath} (${spec.arch}, width ${spec.width}, ${spec.numClasses} classes)`);
+    const attack = attackFromMetadata(metadata);
+    if (attack) io.log(`its metadata names the attack it carries: ${describeAttack(attack)}`);
+    const choice = await chooseCleanSource(flags, spec, seed);
+    io.log(`clean images: ${choice.description.split(';')[0]}`);
+    const partial = {
+      inner: intAtLeast(flags, 'inner', 1),
+      batchSize: intAtLeast(flags, 'batch-size', 1),
+      alpha: flags.alpha as number | undefined,
+      tau3072: positiveNumber(flags, 'tau'),
+    };
+    if (partial.alpha !== undefined && !(partial.alpha >= 0 && partial.alpha <= 1)) throw new UsageError(`--alpha must be in [0, 1], got ${partial.alpha}`);
+    const resolved = resolveAwmOptions(Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)), { clean: choice.clean, seed });
+    const { augmentCopies, augmentFlip: _flip, oneShot, tau3072: _tau3072, ...options } = resolved;
+    io.log(`settings: ${oneShot ? 'the one-shot preset' : 'the defaults'} (batch ${options.batchSize}, alpha ${options.alpha}, tau ${options.tau.toFixed(2)}, trigger lr ${options.triggerLr}, mask lr ${options.maskLr}, gamma ${options.gamma}).` +
+      (augmentCopies ? ` awm purify would add ${augmentCopies} random crops of each image first; they are left out here so each step's batch is the images themselves.` : ''));
+    const t0 = performance.now();
+    const footprint = attack ? triggerFootprint(attack, choice.clean) : undefined;
+    const result = await awmWalkthrough(model, backend, choice.clean, options, footprint ? { footprint } : {});
+    const classNames = metadata.class_names ? (JSON.parse(metadata.class_names) as string[]) : undefined;
+    for (const line of formatWalkthrough(result, classNames)) io.log(line);
+
+    // The same round by the library's runner, on a fresh copy of the model: the masks must match.
+    const fresh = await openModel(backend, modelPath);
+    try {
+      const run = await runAwm(fresh.model, backend, choice.clean, { ...options, outer: 1 });
+      let worst = 0;
+      for (const [name, m] of run.masks) {
+        const ours = result.masks.get(name)!;
+        for (let i = 0; i < m.length; i++) worst = Math.max(worst, Math.abs(m[i]! - ours[i]!));
+      }
+      io.log(`\nCheck: the library's runAwm, one round with the same seed, ends at the same masks: max difference ${worst.toExponential(2)}${worst === 0 ? ' (identical)' : ''}.`);
+      if (worst !== 0) throw new Error(`the walkthrough's masks differ from runAwm's by up to ${worst.toExponential(2)}`);
+    } finally {
+      fresh.model.dispose();
+    }
+    if (!walkthroughAgrees(result)) throw new Error('a gradient check disagreed (marked DISAGREE above)');
+    io.log(`every check agrees; ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  } finally {
+    model.dispose();
+  }
+}
+
+/**
+ * The pixels a trigger changes, from two flat gray images (0.25 and 0.75, so a white, black or
+ * colored patch moves at least one of them); null when it changes every pixel or none (a blend, a warp).
+ */
+function triggerFootprint(attack: AttackSpec, set: { c: number; h: number; w: number }): Uint8Array | undefined {
+  const shape = { c: set.c, h: set.h, w: set.w };
+  const per = set.c * set.h * set.w;
+  const footprint = new Uint8Array(set.h * set.w);
+  for (const level of [0.25, 0.75]) {
+    const plain = new Float32Array(per).fill(level);
+    let marked: Float32Array;
+    try {
+      marked = applyTrigger(attack, plain, shape);
+    } catch {
+      return undefined; // e.g. a pattern kept in a file beside the model: the walkthrough just leaves the comparison out
+    }
+    for (let i = 0; i < per; i++) if (Math.abs(marked[i]! - level) > 1e-6) footprint[i % (set.h * set.w)] = 1;
+  }
+  const on = footprint.reduce((a, b) => a + b, 0);
+  return on > 0 && on < footprint.length / 2 ? footprint : undefined;
+}

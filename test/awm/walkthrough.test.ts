@@ -1,0 +1,123 @@
+/**
+ * The AWM walkthrough (`awm explain`): on a tiny ResNet in float64 its checks hold (masks at 1 change
+ * nothing, the trigger's gradient is the batch's summed input gradient, the chain rule through w * m,
+ * finite differences), its round equals runAwm's first round, and it leaves nothing live. A mask whose
+ * backward is 0.1 % off is caught by both the chain-rule and the finite-difference checks. And the
+ * command itself on the page's BadNets model.
+ */
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import type { Tensor } from '../../src/tensor/tensor.js';
+import { noGrad, record } from '../../src/autograd/engine.js';
+import * as ops from '../../src/ops/index.js';
+import { Conv2d } from '../../src/nn/conv.js';
+import { createModel } from '../../src/nn/index.js';
+import type { Module } from '../../src/nn/module.js';
+import { runAwm } from '../../src/awm/awm.js';
+import type { CleanSet } from '../../src/awm/clean-set.js';
+import type { AwmOptions } from '../../src/awm/options.js';
+import { awmWalkthrough, densestWindow, footprintShare } from '../../src/awm/walkthrough.js';
+import { formatWalkthrough, walkthroughAgrees } from '../../src/awm/walkthrough-text.js';
+import { main } from '../../src/cli/main.js';
+import { consoleIO } from '../../src/cli/command.js';
+import { cpu64, randomArray } from '../helpers/backends.js';
+
+const set: CleanSet = { images: randomArray(8 * 1 * 10 * 10, 11, 0, 1), labels: Int32Array.from([0, 1, 2, 3, 0, 1, 2, 3]), n: 8, c: 1, h: 10, w: 10, numClasses: 4 };
+const options: AwmOptions = { outer: 1, inner: 2, batchSize: 6, alpha: 0.9, gamma: 1e-3, tau: 0.1, triggerLr: 10, maskLr: 0.01, lrDecay: 1, seed: 5 };
+const tinyResnet = (): Module => createModel(cpu64, { arch: 'resnet18', inChannels: 1, numClasses: 4, width: 2 }, { seed: 9 });
+
+afterEach(() => vi.restoreAllMocks());
+
+describe('awmWalkthrough', () => {
+  it('its checks hold in float64, its round is runAwm\'s first round, and nothing is left live', async () => {
+    const live = cpu64.liveBytes();
+    const model = tinyResnet();
+    const r = await awmWalkthrough(model, cpu64, set, options);
+    expect(r.stepsPerPhase).toBe(2);
+    expect(r.layers).toHaveLength(20); // ResNet-18: 17 convs on the main path, 3 shortcuts
+    expect(r.maskIdentity).toBe(0);
+    expect(r.trigger.universalGradient).toBeLessThanOrEqual(1e-9);
+    expect(r.firstMaskStep.chainRule).toBeLessThanOrEqual(1e-9);
+    expect(r.firstMaskStep.finiteDifferences.map((f) => f.layer)).toEqual(['conv1', r.layers.at(-1)!.name]);
+    for (const f of r.firstMaskStep.finiteDifferences) {
+      expect(Math.abs(f.autograd)).toBeGreaterThan(0);
+      expect(f.relError, `${f.layer}`).toBeLessThanOrEqual(1e-5);
+    }
+    expect(walkthroughAgrees(r)).toBe(true);
+    // The rescale puts the trigger on the L1 sphere of radius tau when the ascent went past it.
+    expect(r.trigger.l1Before).toBeGreaterThan(options.tau);
+    expect(r.trigger.l1Before * r.trigger.scale).toBeCloseTo(options.tau, 9);
+    expect(r.trigger.steps).toHaveLength(2);
+    // Adam's first step moves each entry by lr against its gradient's sign: every entry is either below 1 or was clamped back.
+    expect(r.firstMaskStep.belowOne + r.firstMaskStep.clampedBack).toBe(r.maskElements);
+    expect(r.maskSteps.at(-1)!.meanMask).toBeLessThan(1);
+
+    const fresh = tinyResnet();
+    const run = await runAwm(fresh, cpu64, set, options);
+    for (const [name, m] of run.masks) expect(Array.from(r.masks.get(name)!), name).toEqual(Array.from(m));
+    model.dispose();
+    fresh.dispose();
+    expect(cpu64.liveBytes()).toBe(live);
+
+    const text = formatWalkthrough(r).join('\n');
+    expect(text).toMatch(/exactly equal/);
+    expect(text).not.toMatch(/DISAGREE/);
+    expect(text).toMatch(/conv1 \[\d+, 0, \d, \d\]: autograd \S+, numeric \S+: agree/);
+  });
+
+  it('a mask backward 0.1 % off fails the chain-rule and finite-difference checks', async () => {
+    // w * m whose backward scales the mask's gradient by 1.001 (the weight's stays right).
+    vi.spyOn(Conv2d.prototype, 'effectiveWeight').mockImplementation(function (this: Conv2d): Tensor {
+      const w = this.weight;
+      const m = this.mask;
+      if (!m) return w;
+      return record(noGrad(() => ops.mul(w, m)), 'wrongMask', [w, m], (g) => [ops.mul(g, m), ops.mul(ops.mul(g, w), 1.001)]);
+    });
+    const model = tinyResnet();
+    // gamma at the defaults' 1e-8, so the conv's part dominates every mask gradient.
+    const r = await awmWalkthrough(model, cpu64, set, { ...options, gamma: 1e-8 });
+    model.dispose();
+    expect(r.firstMaskStep.chainRule).toBeGreaterThan(5e-4);
+    expect(r.firstMaskStep.finiteDifferences.every((f) => f.relError > 5e-4)).toBe(true);
+    expect(walkthroughAgrees(r)).toBe(false);
+    expect(formatWalkthrough(r).join('\n')).toMatch(/DISAGREE/);
+  });
+
+  it('finds the densest window and the share on a footprint', () => {
+    const t = new Float32Array(2 * 6 * 6);
+    t[0] = 0.5; // spread mass, channel 0
+    for (const [r, c] of [[3, 3], [4, 4], [5, 5]]) t[36 + r * 6 + c] = -2; // channel 1, inside the 3x3 window at (3, 3)
+    const d = densestWindow(t, 2, 6, 6, 3);
+    expect(d).toMatchObject({ row: 3, col: 3, size: 3 });
+    expect(d.share).toBeCloseTo(6 / 6.5, 12);
+    expect(d.areaShare).toBeCloseTo(9 / 36, 12);
+    const footprint = new Uint8Array(36);
+    footprint[0] = 1;
+    expect(footprintShare(t, 2, 6, 6, footprint)).toEqual({ share: 0.5 / 6.5, areaShare: 1 / 36 });
+    expect(() => footprintShare(t, 2, 6, 6, new Uint8Array(35))).toThrow(/footprint holds 35 pixels, expected 6x6/);
+  });
+});
+
+describe('awm explain', () => {
+  it('walks the page\'s BadNets model through one round: every check agrees, the runner matches, the trigger found the patch (seed 3 on the shipped subset)', async () => {
+    const lines: string[] = [];
+    vi.spyOn(consoleIO, 'log').mockImplementation((l: string) => void lines.push(l));
+    vi.spyOn(consoleIO, 'warn').mockImplementation((l: string) => void lines.push(l));
+    const code = await main(['explain', '--data-dir', 'data/fashion-mnist-subset', '--seed', '3']);
+    const text = lines.join('\n');
+    expect(code, text).toBe(0);
+    expect(text).toMatch(/its metadata names the attack it carries: badnets: BadNets 3x3 white patch at bottom-right; label -> 0/);
+    expect(text).toMatch(/one-shot preset \(batch 32, alpha 0.99, tau 25.52/);
+    expect(text).toMatch(/The model's own trigger covers 1.1 % of the pixels; the recovered trigger holds [\d.]+ % of its L1 mass there.\n[^\n]*class 0 \(\d+\)/);
+    expect(text).toMatch(/Here it did: [\d.]+ times/);
+    expect(text).toMatch(/ends at the same masks: max difference 0.00e\+0 \(identical\)/);
+    expect(text).toMatch(/every check agrees/);
+  });
+
+  it('says which file is missing', async () => {
+    const lines: string[] = [];
+    vi.spyOn(consoleIO, 'warn').mockImplementation((l: string) => void lines.push(l));
+    vi.spyOn(consoleIO, 'log').mockImplementation(() => {});
+    expect(await main(['explain', '--model', 'no/such/model.safetensors'])).toBe(1);
+    expect(lines.join('\n')).toMatch(/awm explain: error: model file no\/such\/model.safetensors does not exist/);
+  });
+});
