@@ -4,7 +4,8 @@
  */
 import type { Backend } from '../src/tensor/backend.js';
 import type { Classifier } from '../src/nn/classifier.js';
-import { createBackend } from '../src/backends/index.js';
+import { createBackend, CpuBackend } from '../src/backends/index.js';
+import { explainedRoundAgrees } from '../src/awm/walkthrough-text.js';
 import { NoWebGpuError } from '../src/device/gpu.js';
 import { cleanSetFromDataset } from '../src/awm/clean-set.js';
 import { byId } from './src/dom.js';
@@ -13,6 +14,7 @@ import { applyPreset, readSettings, type Device } from './src/settings.js';
 import { cleanImages, evaluation, modelBytes, selectedSource } from './src/inputs.js';
 import { describeModel, openModel } from './src/model.js';
 import { runJob } from './src/job.js';
+import { explainRound } from './src/explain.js';
 import { reportFiles } from './src/report-files.js';
 import { MetricsView } from './src/views/metrics.js';
 import { AttackExampleView } from './src/views/attack-example.js';
@@ -57,6 +59,7 @@ function setState(state: 'idle' | 'running' | 'done' | 'error', status: string):
   byId('status').textContent = status;
   byId<HTMLButtonElement>('run').disabled = state === 'running';
   byId<HTMLButtonElement>('stop').disabled = state !== 'running';
+  byId<HTMLButtonElement>('explain-round').disabled = state === 'running';
 }
 
 function showError(e: unknown): void {
@@ -136,6 +139,30 @@ async function run(): Promise<void> {
   }
 }
 
+async function explain(): Promise<void> {
+  resetViews();
+  setState('running', 'explaining one round…');
+  const section = byId('view-explain');
+  const pre = byId('explain');
+  pre.textContent = '';
+  section.hidden = false;
+  try {
+    const settings = readSettings();
+    const source = selectedSource();
+    const file = await modelBytes(source);
+    const spec = openModel(new CpuBackend(), file.bytes, file.name);
+    spec.model.dispose();
+    const images = await cleanImages(source, spec.spec);
+    const { explained, lines } = await explainRound(file.bytes, file.name, images, settings);
+    pre.textContent = lines.join('\n');
+    section.dataset.agrees = String(explainedRoundAgrees(explained));
+    setState('done', explainedRoundAgrees(explained) ? 'one round explained; every check agrees' : 'one round explained; a check DISAGREES');
+  } catch (e) {
+    showError(e);
+    setState('error', 'stopped with an error (see above)');
+  }
+}
+
 function showSource(): void {
   const files = selectedSource() === 'files';
   byId('demo-fields').hidden = files;
@@ -148,6 +175,7 @@ function start(): void {
   byId('preset-quick').addEventListener('click', () => applyPreset('quick'));
   byId('preset-paper').addEventListener('click', () => applyPreset('paper'));
   byId('run').addEventListener('click', () => void run());
+  byId('explain-round').addEventListener('click', () => void explain());
   byId('stop').addEventListener('click', () => {
     stopRequested = true;
     byId('status').textContent = 'stopping after this step…';

@@ -2,7 +2,7 @@
  * The words around a walkthrough's numbers (`awm explain`): what each phase of an AWM round
  * computes, where its gradient comes from, and the file that does it.
  */
-import type { WalkthroughResult } from './walkthrough.js';
+import type { ExplainedRound, WalkthroughResult } from './walkthrough.js';
 
 const sci = (v: number) => v.toExponential(2);
 const f4 = (v: number) => v.toFixed(4);
@@ -80,4 +80,20 @@ export function formatWalkthrough(r: WalkthroughResult, classNames?: readonly st
   say(`A full run repeats this ${o.outer} times, each round with a fresh trigger against the masks as they are (src/awm/awm.ts: runAwm),`,
     'and at the end folds the masks into the weights (w <- w * m), so the output has the input\'s shapes and no masks.');
   return out;
+}
+
+/** The walkthrough's words, the runner check, and the verdict over every check. */
+export function formatExplainedRound(e: ExplainedRound, classNames?: readonly string[]): string[] {
+  const d = e.runnerDifference;
+  return [
+    ...formatWalkthrough(e.result, classNames),
+    '',
+    `Check: the library's runAwm, one round with the same seed on a fresh copy of the model, ends at the same masks: max difference ${sci(d)}${d === 0 ? ' (identical)' : ' (DISAGREE)'}.`,
+    explainedRoundAgrees(e) ? 'Every check agrees.' : 'A check DISAGREES (marked above).',
+  ];
+}
+
+/** Every gradient check within its bound, and the runner's masks identical. */
+export function explainedRoundAgrees(e: ExplainedRound): boolean {
+  return walkthroughAgrees(e.result) && e.runnerDifference === 0;
 }

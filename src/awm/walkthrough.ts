@@ -18,8 +18,9 @@ import { Adam } from '../optim/index.js';
 import type { Module } from '../nn/module.js';
 import { attachMasks, convLayers, readMasks } from '../nn/masks.js';
 import { Rng } from '../data/rng.js';
+import { applyTrigger, type AttackSpec } from '../attacks/index.js';
 import type { CleanSet } from './clean-set.js';
-import { drawBatch } from './awm.js';
+import { drawBatch, runAwm } from './awm.js';
 import { stepsPerPhase, validateAwmOptions, type AwmOptions } from './options.js';
 import { clampMasks, maskLoss, rescaleTrigger, triggerStep } from './steps.js';
 
@@ -425,4 +426,60 @@ function argmaxRow(v: Float64Array, row: number, k: number): number {
   let best = 0;
   for (let c = 1; c < k; c++) if (v[row * k + c]! > v[row * k + best]!) best = c;
   return best;
+}
+
+/**
+ * The pixels (h x w, 1 = in) an attack's trigger changes, found on two flat gray images (0.25 and 0.75,
+ * so a white, black or colored patch moves at least one); undefined when it changes every pixel or none
+ * (a blend, a warp) or cannot be drawn here (a pattern kept in a file).
+ */
+export function triggerFootprint(attack: AttackSpec, shape: { c: number; h: number; w: number }): Uint8Array | undefined {
+  const per = shape.c * shape.h * shape.w;
+  const plane = shape.h * shape.w;
+  const footprint = new Uint8Array(plane);
+  for (const level of [0.25, 0.75]) {
+    const plain = new Float32Array(per).fill(level);
+    let marked: Float32Array;
+    try {
+      marked = applyTrigger(attack, plain, { c: shape.c, h: shape.h, w: shape.w });
+    } catch {
+      return undefined;
+    }
+    for (let i = 0; i < per; i++) if (Math.abs(marked[i]! - level) > 1e-6) footprint[i % plane] = 1;
+  }
+  const on = count(footprint, (v) => v !== 0);
+  return on > 0 && on < plane / 2 ? footprint : undefined;
+}
+
+export interface ExplainedRound {
+  result: WalkthroughResult;
+  /** max |walkthrough's masks - runAwm's after one round with the same seed|: 0 when the walkthrough is the algorithm. */
+  runnerDifference: number;
+}
+
+/**
+ * The walkthrough on one copy of the model, then runAwm for one round with the same options on a
+ * second copy; both copies are disposed. `open` makes a fresh copy each call.
+ */
+export async function explainAwmRound(open: () => Module | Promise<Module>, backend: Backend, set: CleanSet, options: AwmOptions, opts: WalkthroughOptions = {}): Promise<ExplainedRound> {
+  const first = await open();
+  let result: WalkthroughResult;
+  try {
+    result = await awmWalkthrough(first, backend, set, options, opts);
+  } finally {
+    first.dispose();
+  }
+  const second = await open();
+  try {
+    const run = await runAwm(second, backend, set, { ...options, outer: 1 });
+    let worst = 0;
+    for (const [name, m] of run.masks) {
+      const ours = result.masks.get(name);
+      if (!ours) throw new Error(`the walkthrough has no mask for ${name}`);
+      worst = Math.max(worst, maxAbsDiff(m, ours));
+    }
+    return { result, runnerDifference: worst };
+  } finally {
+    second.dispose();
+  }
 }

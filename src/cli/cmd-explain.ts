@@ -6,12 +6,11 @@
  * Defaults: the browser page's BadNets small CNN (web/demo-assets) and one Fashion-MNIST test image per class.
  */
 import { join } from 'node:path';
-import { applyTrigger, attackFromMetadata, describeAttack, type AttackSpec } from '../attacks/index.js';
+import { attackFromMetadata, describeAttack } from '../attacks/index.js';
 import { CpuBackend } from '../backends/cpu/index.js';
-import { runAwm } from '../awm/awm.js';
 import { resolveAwmOptions } from '../awm/awm-defense.js';
-import { awmWalkthrough } from '../awm/walkthrough.js';
-import { formatWalkthrough, walkthroughAgrees } from '../awm/walkthrough-text.js';
+import { explainAwmRound, triggerFootprint } from '../awm/walkthrough.js';
+import { explainedRoundAgrees, formatExplainedRound } from '../awm/walkthrough-text.js';
 import type { ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
 import type { Command, CommandIO } from './command.js';
@@ -42,8 +41,10 @@ async function runExplain(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const backend = new CpuBackend({ precision: 'float64' });
   io.log('== awm explain: one round of Adversarial Weight Masking, step by step ==');
   io.log(`backend: ${backend.info.description}, so the finite differences below are exact to about 1e-8`);
-  const { model, spec, metadata } = await openModel(backend, modelPath);
-  try {
+  const first = await openModel(backend, modelPath);
+  const { spec, metadata } = first;
+  first.model.dispose();
+  {
     io.log(`model: ${modelPath} (${spec.arch}, width ${spec.width}, ${spec.numClasses} classes)`);
     const attack = attackFromMetadata(metadata);
     if (attack) io.log(`its metadata names the attack it carries: ${describeAttack(attack)}`);
@@ -62,49 +63,9 @@ async function runExplain(flags: ParsedFlags, io: CommandIO): Promise<void> {
       (augmentCopies ? ` awm purify would add ${augmentCopies} random crops of each image first; they are left out here so each step's batch is the images themselves.` : ''));
     const t0 = performance.now();
     const footprint = attack ? triggerFootprint(attack, choice.clean) : undefined;
-    const result = await awmWalkthrough(model, backend, choice.clean, options, footprint ? { footprint } : {});
-    const classNames = metadata.class_names ? (JSON.parse(metadata.class_names) as string[]) : undefined;
-    for (const line of formatWalkthrough(result, classNames)) io.log(line);
-
-    // The same round by the library's runner, on a fresh copy of the model: the masks must match.
-    const fresh = await openModel(backend, modelPath);
-    try {
-      const run = await runAwm(fresh.model, backend, choice.clean, { ...options, outer: 1 });
-      let worst = 0;
-      for (const [name, m] of run.masks) {
-        const ours = result.masks.get(name)!;
-        for (let i = 0; i < m.length; i++) worst = Math.max(worst, Math.abs(m[i]! - ours[i]!));
-      }
-      io.log(`\nCheck: the library's runAwm, one round with the same seed, ends at the same masks: max difference ${worst.toExponential(2)}${worst === 0 ? ' (identical)' : ''}.`);
-      if (worst !== 0) throw new Error(`the walkthrough's masks differ from runAwm's by up to ${worst.toExponential(2)}`);
-    } finally {
-      fresh.model.dispose();
-    }
-    if (!walkthroughAgrees(result)) throw new Error('a gradient check disagreed (marked DISAGREE above)');
-    io.log(`every check agrees; ${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  } finally {
-    model.dispose();
+    const explained = await explainAwmRound(async () => (await openModel(backend, modelPath)).model, backend, choice.clean, options, footprint ? { footprint } : {});
+    for (const line of formatExplainedRound(explained)) io.log(line);
+    if (!explainedRoundAgrees(explained)) throw new Error('a check disagreed (marked DISAGREE above)');
+    io.log(`${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }
-}
-
-/**
- * The pixels a trigger changes, from two flat gray images (0.25 and 0.75, so a white, black or
- * colored patch moves at least one of them); null when it changes every pixel or none (a blend, a warp).
- */
-function triggerFootprint(attack: AttackSpec, set: { c: number; h: number; w: number }): Uint8Array | undefined {
-  const shape = { c: set.c, h: set.h, w: set.w };
-  const per = set.c * set.h * set.w;
-  const footprint = new Uint8Array(set.h * set.w);
-  for (const level of [0.25, 0.75]) {
-    const plain = new Float32Array(per).fill(level);
-    let marked: Float32Array;
-    try {
-      marked = applyTrigger(attack, plain, shape);
-    } catch {
-      return undefined; // e.g. a pattern kept in a file beside the model: the walkthrough just leaves the comparison out
-    }
-    for (let i = 0; i < per; i++) if (Math.abs(marked[i]! - level) > 1e-6) footprint[i % (set.h * set.w)] = 1;
-  }
-  const on = footprint.reduce((a, b) => a + b, 0);
-  return on > 0 && on < footprint.length / 2 ? footprint : undefined;
 }

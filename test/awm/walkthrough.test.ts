@@ -12,11 +12,11 @@ import * as ops from '../../src/ops/index.js';
 import { Conv2d } from '../../src/nn/conv.js';
 import { createModel } from '../../src/nn/index.js';
 import type { Module } from '../../src/nn/module.js';
-import { runAwm } from '../../src/awm/awm.js';
 import type { CleanSet } from '../../src/awm/clean-set.js';
 import type { AwmOptions } from '../../src/awm/options.js';
-import { awmWalkthrough, densestWindow, footprintShare } from '../../src/awm/walkthrough.js';
-import { formatWalkthrough, walkthroughAgrees } from '../../src/awm/walkthrough-text.js';
+import { awmWalkthrough, densestWindow, explainAwmRound, footprintShare, triggerFootprint } from '../../src/awm/walkthrough.js';
+import { attackPreset } from '../../src/attacks/index.js';
+import { explainedRoundAgrees, formatExplainedRound, walkthroughAgrees } from '../../src/awm/walkthrough-text.js';
 import { main } from '../../src/cli/main.js';
 import { consoleIO } from '../../src/cli/command.js';
 import { cpu64, randomArray } from '../helpers/backends.js';
@@ -30,8 +30,12 @@ afterEach(() => vi.restoreAllMocks());
 describe('awmWalkthrough', () => {
   it('its checks hold in float64, its round is runAwm\'s first round, and nothing is left live', async () => {
     const live = cpu64.liveBytes();
-    const model = tinyResnet();
-    const r = await awmWalkthrough(model, cpu64, set, options);
+    let opened = 0;
+    const explained = await explainAwmRound(() => (opened++, tinyResnet()), cpu64, set, options);
+    const r = explained.result;
+    expect(opened).toBe(2);
+    expect(explained.runnerDifference).toBe(0);
+    expect(explainedRoundAgrees(explained)).toBe(true);
     expect(r.stepsPerPhase).toBe(2);
     expect(r.layers).toHaveLength(20); // ResNet-18: 17 convs on the main path, 3 shortcuts
     expect(r.maskIdentity).toBe(0);
@@ -51,14 +55,11 @@ describe('awmWalkthrough', () => {
     expect(r.firstMaskStep.belowOne + r.firstMaskStep.clampedBack).toBe(r.maskElements);
     expect(r.maskSteps.at(-1)!.meanMask).toBeLessThan(1);
 
-    const fresh = tinyResnet();
-    const run = await runAwm(fresh, cpu64, set, options);
-    for (const [name, m] of run.masks) expect(Array.from(r.masks.get(name)!), name).toEqual(Array.from(m));
-    model.dispose();
-    fresh.dispose();
+    // Both copies disposed, and nothing else left live.
     expect(cpu64.liveBytes()).toBe(live);
 
-    const text = formatWalkthrough(r).join('\n');
+    const text = formatExplainedRound(explained).join('\n');
+    expect(text).toMatch(/ends at the same masks: max difference 0.00e\+0 \(identical\)\.\nEvery check agrees\.$/);
     expect(text).toMatch(/exactly equal/);
     expect(text).not.toMatch(/DISAGREE/);
     expect(text).toMatch(/conv1 \[\d+, 0, \d, \d\]: autograd \S+, numeric \S+: agree/);
@@ -79,7 +80,9 @@ describe('awmWalkthrough', () => {
     expect(r.firstMaskStep.chainRule).toBeGreaterThan(5e-4);
     expect(r.firstMaskStep.finiteDifferences.every((f) => f.relError > 5e-4)).toBe(true);
     expect(walkthroughAgrees(r)).toBe(false);
-    expect(formatWalkthrough(r).join('\n')).toMatch(/DISAGREE/);
+    expect(formatExplainedRound({ result: r, runnerDifference: 0 }).join('\n')).toMatch(/DISAGREE[^]*A check DISAGREES/);
+    // The runner check alone also fails the verdict.
+    expect(explainedRoundAgrees({ result: { ...r, firstMaskStep: { ...r.firstMaskStep, chainRule: 0, finiteDifferences: [] } }, runnerDifference: 1e-12 })).toBe(false);
   });
 
   it('finds the densest window and the share on a footprint', () => {
@@ -94,6 +97,13 @@ describe('awmWalkthrough', () => {
     footprint[0] = 1;
     expect(footprintShare(t, 2, 6, 6, footprint)).toEqual({ share: 0.5 / 6.5, areaShare: 1 / 36 });
     expect(() => footprintShare(t, 2, 6, 6, new Uint8Array(35))).toThrow(/footprint holds 35 pixels, expected 6x6/);
+  });
+
+  it('draws a patch trigger\'s footprint, and none for a blend', () => {
+    const fp = triggerFootprint(attackPreset('badnets'), { c: 1, h: 10, w: 10 })!;
+    const on = Array.from(fp.keys()).filter((i) => fp[i]).map((i) => [Math.floor(i / 10), i % 10]);
+    expect(on).toEqual([[7, 7], [7, 8], [7, 9], [8, 7], [8, 8], [8, 9], [9, 7], [9, 8], [9, 9]]);
+    expect(triggerFootprint(attackPreset('blend'), { c: 3, h: 10, w: 10 })).toBeUndefined();
   });
 });
 
@@ -110,7 +120,7 @@ describe('awm explain', () => {
     expect(text).toMatch(/The model's own trigger covers 1.1 % of the pixels; the recovered trigger holds [\d.]+ % of its L1 mass there.\n[^\n]*class 0 \(\d+\)/);
     expect(text).toMatch(/Here it did: [\d.]+ times/);
     expect(text).toMatch(/ends at the same masks: max difference 0.00e\+0 \(identical\)/);
-    expect(text).toMatch(/every check agrees/);
+    expect(text).toMatch(/Every check agrees\.\n[\d.]+ s$/);
   });
 
   it('says which file is missing', async () => {

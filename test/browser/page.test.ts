@@ -202,6 +202,33 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     await page.close();
   });
 
+  it('explains one round of the demo step by step, on the CPU, even where the browser has no WebGPU', async () => {
+    const page = await browser.context.newPage();
+    await page.addInitScript(() => {
+      delete (Navigator.prototype as unknown as { gpu?: unknown }).gpu;
+    });
+    const errors = await openPage(page, site.url);
+    await page.fill('#inner', '2');
+    await page.click('#explain-round');
+    await page.waitForFunction(() => document.body.dataset.state === 'done' || document.body.dataset.state === 'error', null, { timeout: 60_000 });
+    const shown = await page.evaluate(() => ({
+      state: document.body.dataset.state,
+      status: document.getElementById('status')!.textContent,
+      hidden: document.getElementById('view-explain')!.hidden,
+      agrees: document.getElementById('view-explain')!.dataset.agrees,
+      text: document.getElementById('explain')!.textContent ?? '',
+    }));
+    expect(shown.state, shown.text).toBe('done');
+    expect(shown).toMatchObject({ hidden: false, agrees: 'true', status: 'one round explained; every check agrees' });
+    expect(shown.text).toMatch(/^One round of the faithful AWM on 20 clean images, on the CPU in float64/);
+    expect(shown.text).toMatch(/batch 16, 2 step\(s\) per phase per pass, alpha 0.5, tau 25.00/);
+    expect(shown.text).toMatch(/== 1\. Phase 1[^]*step {2}2: CE [^]*== 2\. Phase 2[^]*conv1 \[\d+, 0, \d, \d\]: autograd \S+, numeric \S+: agree/);
+    expect(shown.text).toMatch(/The model's own trigger covers 1\.1 % of the pixels/);
+    expect(shown.text).toMatch(/\(identical\)\.\nEvery check agrees\.$/);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('says so when the browser has no WebGPU', async () => {
     const page = await browser.context.newPage();
     await page.addInitScript(() => {
