@@ -49,7 +49,7 @@ export function formatWalkthrough(r: WalkthroughResult, classNames?: readonly st
     `   |delta|_1 was ${t.l1Before.toFixed(2)}, scale ${t.scale.toFixed(4)} -> ${(t.l1Before * t.scale).toFixed(2)}`,
     `Where it lies: the densest ${t.densest.size}x${t.densest.size} window, at row ${t.densest.row}, column ${t.densest.col}, holds ${pct(t.densest.share)} of its L1 mass (${pct(t.densest.areaShare)} of the pixels).`,
     ...(t.onFootprint ? [`The model's own trigger covers ${pct(t.onFootprint.areaShare)} of the pixels; the recovered trigger holds ${pct(t.onFootprint.share)} of its L1 mass there.`] : []),
-    t.changed ? `What it does: it changes the answer on ${t.changed} of the ${t.images} clean images; the class most of them move to is ${name(t.towardClass)} (${t.towardCount}).`
+    t.changed ? `What it does: it changes the answer on ${t.changed} of the ${t.images} clean images; ${t.towardCount} of them move to ${name(t.towardClass)}, the most to any one class.`
       : `What it does: it changes the answer on none of the ${t.images} clean images.`,
     'AWM\'s bet: a backdoored model has a shortcut to its target class, so a small perturbation that raises the loss on every image tends to use it.',
     ...(t.onFootprint ? [t.onFootprint.share >= 5 * t.onFootprint.areaShare

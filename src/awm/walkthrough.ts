@@ -101,6 +101,9 @@ export async function awmWalkthrough(model: Module, backend: Backend, set: Clean
   const rng = new Rng(options.seed);
   const probe = keep(ops.tensor(backend, set.images, [set.n, set.c, set.h, set.w]));
   const probeLabels = keep(ops.tensor(backend, set.labels, [set.n], { dtype: 'int32' }));
+  // The round's trigger and the clean images with it; disposed on the way out, error or not.
+  let delta: Tensor | null = null;
+  let triggered: Tensor | null = null;
   try {
     const before = await logitsOf(model, probe);
     const masksByName = attachMasks(model, { value: 1 });
@@ -112,28 +115,30 @@ export async function awmWalkthrough(model: Module, backend: Backend, set: Clean
 
     // Phase 1: the trigger, masks constant.
     for (const m of masks) m.requiresGrad = false;
-    const delta = keep(requireGrad(ops.zeros(backend, [1, set.c, set.h, set.w])));
+    const trigger = keep(requireGrad(ops.zeros(backend, [1, set.c, set.h, set.w])));
+    delta = trigger;
     const steps: WalkthroughResult['trigger']['steps'] = [];
     let universalGradient = 0;
     for (let step = 0; step < T; step++) {
       const { x, y } = drawBatch(backend, set, options.batchSize, rng);
       y.dispose();
-      if (step === 0) universalGradient = await checkUniversalGradient(model, delta, x);
-      const loss = triggerStep(model, delta, x, options.triggerLr);
+      if (step === 0) universalGradient = await checkUniversalGradient(model, trigger, x);
+      const loss = triggerStep(model, trigger, x, options.triggerLr);
       // triggerStep returns the minimised objective, -CE; the ascent raises CE.
-      steps.push({ step: step + 1, crossEntropy: -(await loss.item()), l1: await scalar(noGrad(() => tidy(() => ops.normL1(delta)))) });
+      steps.push({ step: step + 1, crossEntropy: -(await loss.item()), l1: await scalar(noGrad(() => tidy(() => ops.normL1(trigger)))) });
       loss.dispose();
       x.dispose();
     }
-    requireGrad(delta, false);
-    const { l1: l1Before, scale } = await rescaleTrigger(delta, options.tau);
-    const triggerValues = Float32Array.from(await delta.data());
+    requireGrad(trigger, false);
+    const { l1: l1Before, scale } = await rescaleTrigger(trigger, options.tau);
+    const triggerValues = Float32Array.from(await trigger.data());
     const densest = densestWindow(triggerValues, set.c, set.h, set.w, win);
     const onFootprint = opts.footprint ? footprintShare(triggerValues, set.c, set.h, set.w, opts.footprint) : undefined;
-    const triggered = keep(noGrad(() => tidy(() => ops.clamp(ops.add(probe, delta), 0, 1))));
-    const moved = answerShift(await logitsOf(model, probe), await logitsOf(model, triggered), set.numClasses);
+    const withTrigger = keep(noGrad(() => tidy(() => ops.clamp(ops.add(probe, trigger), 0, 1))));
+    triggered = withTrigger;
+    const moved = answerShift(await logitsOf(model, probe), await logitsOf(model, withTrigger), set.numClasses);
     const cleanBefore = await crossEntropyOf(model, probe, probeLabels);
-    const triggeredBefore = await crossEntropyOf(model, triggered, probeLabels);
+    const triggeredBefore = await crossEntropyOf(model, withTrigger, probeLabels);
 
     // Phase 2: the masks.
     for (const m of masks) m.requiresGrad = true;
@@ -145,7 +150,7 @@ export async function awmWalkthrough(model: Module, backend: Backend, set: Clean
         const { x, y } = drawBatch(backend, set, options.batchSize, rng);
         adam.zeroGrad();
         const terms = tidy(() => {
-          const parts = maskLoss(model, masks, x, y, delta, options.alpha, options.gamma);
+          const parts = maskLoss(model, masks, x, y, trigger, options.alpha, options.gamma);
           backward(parts.total);
           return noGrad(() => ops.concat([parts.total, parts.clean, parts.triggered, parts.l1].map((t) => ops.reshape(t, [1])), 0));
         });
@@ -154,8 +159,8 @@ export async function awmWalkthrough(model: Module, backend: Backend, set: Clean
         let checks: Pick<WalkthroughResult['firstMaskStep'], 'chainRule' | 'finiteDifferences'> | null = null;
         if (step === 0) {
           const grads = await Promise.all(masks.map(async (m) => Float64Array.from(await m.grad!.data())));
-          const chainRule = await checkChainRule(model, names, masks, grads, x, y, delta, options);
-          const finiteDifferences = await checkFiniteDifferences(model, names, masks, grads, x, y, delta, options, eps);
+          const chainRule = await checkChainRule(model, names, masks, grads, x, y, trigger, options);
+          const finiteDifferences = await checkFiniteDifferences(model, names, masks, grads, x, y, trigger, options, eps);
           checks = { chainRule, finiteDifferences };
         }
         tidy(() => adam.step());
@@ -191,16 +196,16 @@ export async function awmWalkthrough(model: Module, backend: Backend, set: Clean
     const crossEntropy = {
       cleanBefore, triggeredBefore,
       cleanAfter: await crossEntropyOf(model, probe, probeLabels),
-      triggeredAfter: await crossEntropyOf(model, triggered, probeLabels),
+      triggeredAfter: await crossEntropyOf(model, withTrigger, probeLabels),
     };
-    triggered.dispose();
-    delta.dispose();
     return {
       options, stepsPerPhase: T, layers, maskElements, maskIdentity,
       trigger: { steps, universalGradient, l1Before, scale, tau: options.tau, densest, ...(onFootprint ? { onFootprint } : {}), ...moved, images: set.n },
       firstMaskStep: first!, maskSteps, after, crossEntropy, masks: maskValues,
     };
   } finally {
+    triggered?.dispose();
+    delta?.dispose();
     probe.dispose();
     probeLabels.dispose();
   }

@@ -64,7 +64,7 @@ async function runExplain(flags: ParsedFlags, io: CommandIO): Promise<void> {
     const t0 = performance.now();
     const footprint = attack ? triggerFootprint(attack, choice.clean) : undefined;
     const explained = await explainAwmRound(async () => (await openModel(backend, modelPath)).model, backend, choice.clean, options, footprint ? { footprint } : {});
-    for (const line of formatExplainedRound(explained)) io.log(line);
+    for (const line of formatExplainedRound(explained, choice.classNames)) io.log(line);
     if (!explainedRoundAgrees(explained)) throw new Error('a check disagreed (marked DISAGREE above)');
     io.log(`${((performance.now() - t0) / 1000).toFixed(1)} s`);
   }

@@ -20,6 +20,8 @@ export interface CleanChoice {
   /** The test split minus the clean images, when the clean images came from a dataset. */
   rest?: ImageDataset;
   description: string;
+  /** The classes' names, when the source has them (a dataset, a folder's subfolders). */
+  classNames?: readonly string[];
 }
 
 /** Picks `perClass` per class, or `count` at random, or everything. */
@@ -69,14 +71,14 @@ export async function chooseCleanSource(flags: ParsedFlags, spec: ModelSpec, see
     const picked = pickIndices(ds.labels, ds.numClasses, perClass ?? (count === undefined ? 10 : undefined), count, seed, `the ${source} test split`);
     const chosen = new Set(picked);
     const rest = subset(ds, Array.from({ length: ds.n }, (_, i) => i).filter((i) => !chosen.has(i)));
-    return { clean: cleanSetFromDataset(ds, picked), rest, description: `${picked.length} images from the ${source} test split (seed ${seed}); the other ${rest.n} are the evaluation set` };
+    return { clean: cleanSetFromDataset(ds, picked), rest, ...(ds.classNames ? { classNames: ds.classNames } : {}), description: `${picked.length} images from the ${source} test split (seed ${seed}); the other ${rest.n} are the evaluation set` };
   }
   if (!existsSync(source)) throw new Error(`--clean ${source}: no such dataset name, folder or file`);
   if (statSync(source).isDirectory()) {
     const size = (flags['image-size'] as number | undefined) ?? spec.inputSize ?? 32;
     const ds = await loadImageFolder(source, { size, channels: spec.inChannels as 1 | 3 });
     const picked = pickIndices(ds.labels, ds.numClasses, perClass, count, seed, `folder ${source}`);
-    return { clean: { ...cleanSetFromDataset(ds, picked), numClasses: spec.numClasses }, description: `${picked.length} images from folder ${source}` };
+    return { clean: { ...cleanSetFromDataset(ds, picked), numClasses: spec.numClasses }, ...(ds.classNames ? { classNames: ds.classNames } : {}), description: `${picked.length} images from folder ${source}` };
   }
   if (source.endsWith('.safetensors')) {
     const all = await fromSafetensors(source, spec);

@@ -117,7 +117,7 @@ describe('awm explain', () => {
     expect(code, text).toBe(0);
     expect(text).toMatch(/its metadata names the attack it carries: badnets: BadNets 3x3 white patch at bottom-right; label -> 0/);
     expect(text).toMatch(/one-shot preset \(batch 32, alpha 0.99, tau 25.52/);
-    expect(text).toMatch(/The model's own trigger covers 1.1 % of the pixels; the recovered trigger holds [\d.]+ % of its L1 mass there.\n[^\n]*class 0 \(\d+\)/);
+    expect(text).toMatch(/The model's own trigger covers 1.1 % of the pixels; the recovered trigger holds [\d.]+ % of its L1 mass there.\n[^\n]*\d+ of them move to class 0 \(T-shirt\/top\), the most/);
     expect(text).toMatch(/Here it did: [\d.]+ times/);
     expect(text).toMatch(/ends at the same masks: max difference 0.00e\+0 \(identical\)/);
     expect(text).toMatch(/Every check agrees\.\n[\d.]+ s$/);
