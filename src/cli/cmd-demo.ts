@@ -60,7 +60,7 @@ function countPerClass(ds: ImageDataset): number[] {
 const GOAL = { asr: 0.05, accuracyLoss: 0.08 };
 
 /** What the demo's result means, in words, against the goal. */
-export function demoVerdict(before: { cleanAccuracy: number; asr: number }, after: { cleanAccuracy: number; asr: number }): string[] {
+export function demoVerdict(before: { cleanAccuracy: number; asr: number }, after: { cleanAccuracy: number; asr: number }, modelPath: string): string[] {
   const lost = before.cleanAccuracy - after.cleanAccuracy;
   const points = (100 * lost).toFixed(1);
   // 1e-9: accuracies are ratios of counts, so "exactly 8 points" must not fail by rounding.
@@ -68,8 +68,8 @@ export function demoVerdict(before: { cleanAccuracy: number; asr: number }, afte
   if (after.asr <= GOAL.asr) return [`The backdoor is erased, but at ${points} points of clean accuracy (over the 8 the goal allows).`];
   return [
     'The backdoor is weakened, not erased (ASR above 5 %). From one image per class the faithful AWM\'s trigger search',
-    'often misses a patch on this small CNN (the README\'s small-CNN defense tables measure how often);',
-    '`npm run awm -- explain --seed S` shows one round step by step and whether its trigger found the patch.',
+    'often misses a patch on this small CNN (the README\'s small-CNN defense tables give what is left over seeds and attacks).',
+    `One round step by step, and whether its trigger found the patch: npm run awm -- explain --model ${modelPath} --seed S`,
   ];
 }
 
@@ -119,7 +119,7 @@ async function runDemo(flags: ParsedFlags, io: CommandIO): Promise<void> {
   io.log('\n4. Result:');
   io.log(`   clean accuracy  ${percent(before.cleanAccuracy)} -> ${percent(after.cleanAccuracy)}`);
   io.log(`   attack success  ${percent(before.asr)} -> ${percent(after.asr)}   (triggered images of other classes classified as class 0)`);
-  for (const line of demoVerdict(before, after)) io.log(`   ${line}`);
+  for (const line of demoVerdict(before, after, join(outDir, 'backdoored.safetensors'))) io.log(`   ${line}`);
   const files: Array<[string, Uint8Array | string]> = [
     [join(outDir, 'purified.safetensors'), await saveModel(model, { attack: serializeAttackSpec(attack), dataset: 'fashion-mnist', purified_by: method })],
     [join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n'],
