@@ -19,7 +19,7 @@ import type { Module } from '../nn/module.js';
 import { attachMasks, convLayers, readMasks } from '../nn/masks.js';
 import { Rng } from '../data/rng.js';
 import { applyTrigger, type AttackSpec } from '../attacks/index.js';
-import type { CleanSet } from './clean-set.js';
+import { validateCleanSet, type CleanSet } from './clean-set.js';
 import { drawBatch, runAwm } from './awm.js';
 import { stepsPerPhase, validateAwmOptions, type AwmOptions } from './options.js';
 import { clampMasks, maskLoss, rescaleTrigger, triggerStep } from './steps.js';
@@ -93,6 +93,7 @@ export interface WalkthroughOptions {
  */
 export async function awmWalkthrough(model: Module, backend: Backend, set: CleanSet, options: AwmOptions, opts: WalkthroughOptions = {}): Promise<WalkthroughResult> {
   validateAwmOptions(options);
+  validateCleanSet(set);
   const eps = opts.epsilon ?? 1e-6;
   const win = opts.window ?? 3;
   const T = stepsPerPhase(set.n, options.batchSize, options.inner);

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { attackFromMetadata, describeAttack } from '../attacks/index.js';
 import { CpuBackend } from '../backends/cpu/index.js';
 import { resolveAwmOptions } from '../awm/awm-defense.js';
+import { validateCleanSet } from '../awm/clean-set.js';
 import { explainAwmRound, triggerFootprint } from '../awm/walkthrough.js';
 import { explainedRoundAgrees, formatExplainedRound } from '../awm/walkthrough-text.js';
 import type { ParsedFlags } from './args.js';
@@ -50,6 +51,8 @@ async function runExplain(flags: ParsedFlags, io: CommandIO): Promise<void> {
     if (attack) io.log(`its metadata names the attack it carries: ${describeAttack(attack)}`);
     const choice = await chooseCleanSource(flags, spec, seed);
     io.log(`clean images: ${choice.description.split(';')[0]}`);
+    const size = spec.arch === 'small-cnn' ? spec.inputSize : undefined;
+    validateCleanSet(choice.clean, { c: spec.inChannels, ...(size !== undefined ? { h: size, w: size } : {}), numClasses: spec.numClasses });
     const partial = {
       inner: intAtLeast(flags, 'inner', 1),
       batchSize: intAtLeast(flags, 'batch-size', 1),

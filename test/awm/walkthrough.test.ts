@@ -17,7 +17,11 @@ import type { AwmOptions } from '../../src/awm/options.js';
 import { awmWalkthrough, densestWindow, explainAwmRound, footprintShare, triggerFootprint } from '../../src/awm/walkthrough.js';
 import { attackPreset } from '../../src/attacks/index.js';
 import { explainedRoundAgrees, formatExplainedRound, walkthroughAgrees } from '../../src/awm/walkthrough-text.js';
+import { rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
+import { serializeSafetensors } from '../../src/io/safetensors.js';
+import { makeTempDir } from '../data/fixtures.js';
 import { consoleIO } from '../../src/cli/command.js';
 import { cpu64, randomArray } from '../helpers/backends.js';
 
@@ -123,11 +127,19 @@ describe('awm explain', () => {
     expect(text).toMatch(/Every check agrees\.\n[\d.]+ s$/);
   });
 
-  it('says which file is missing', async () => {
+  it('says which file is missing, and which images do not fit the model', async () => {
     const lines: string[] = [];
     vi.spyOn(consoleIO, 'warn').mockImplementation((l: string) => void lines.push(l));
     vi.spyOn(consoleIO, 'log').mockImplementation(() => {});
     expect(await main(['explain', '--model', 'no/such/model.safetensors'])).toBe(1);
     expect(lines.join('\n')).toMatch(/awm explain: error: model file no\/such\/model.safetensors does not exist/);
+    // Clean images the model cannot take: three channels for a one-channel model.
+    const dir = makeTempDir('explain');
+    const file = join(dir, 'rgb.safetensors');
+    writeFileSync(file, serializeSafetensors({ images: { shape: [10, 3, 28, 28], data: new Float32Array(10 * 3 * 28 * 28).fill(0.5) }, labels: { shape: [10], data: Int32Array.from({ length: 10 }, (_, i) => i), dtype: 'I64' } }));
+    lines.length = 0;
+    expect(await main(['explain', '--clean', file])).toBe(1);
+    expect(lines.join('\n')).toMatch(/awm explain: error: the clean images have 3 channel\(s\) but the model takes 1/);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
