@@ -16,6 +16,7 @@ import { awmPlusDefense, type AwmPlusPartial } from './awm-plus.js';
 import { fineTuneDefense, type FineTuneOptions } from './finetune.js';
 import { anpDefense, type AnpOptions } from './anp.js';
 import { maskHistogram } from './pictures.js';
+import { FOUND_FACTOR, footprintShare, triggerFootprint } from './trigger-footprint.js';
 
 export interface PurifyOptions {
   method: DefenseMethod;
@@ -60,7 +61,36 @@ export interface PurifyReport {
   der?: number;
   evaluationImages?: number;
   maskStats?: LayerMaskStats[];
+  /**
+   * Evaluation only (the defense never sees the attack): with a known attack whose trigger covers part of the image,
+   * each round's recovered trigger's share of its L1 mass on those pixels, and how many rounds held at least
+   * FOUND_FACTOR times an even spread's share there.
+   */
+  triggerOnAttack?: TriggerOnAttack;
   details: Record<string, unknown>;
+}
+
+export interface TriggerOnAttack {
+  /** The attack's trigger pixels as a share of the image. */
+  areaShare: number;
+  perRound: number[];
+  /** Rounds whose share is at least FOUND_FACTOR x areaShare. */
+  found: number;
+}
+
+/** Where each recovered trigger lies against the attack's own trigger, when the attack is known and local (a patch). */
+export function triggerOnAttack(attack: AttackSpec, triggers: readonly Float32Array[], shape: { c: number; h: number; w: number }): TriggerOnAttack | undefined {
+  const footprint = triggerFootprint(attack, shape);
+  if (!footprint || triggers.length === 0) return undefined;
+  const perRound = triggers.map((t) => footprintShare(t, shape.c, shape.h, shape.w, footprint).share);
+  const areaShare = footprintShare(triggers[0]!, shape.c, shape.h, shape.w, footprint).areaShare;
+  return { areaShare, perRound, found: perRound.filter((s) => s >= FOUND_FACTOR * areaShare).length };
+}
+
+/** The log line of triggerOnAttack. */
+export function formatTriggerOnAttack(t: TriggerOnAttack): string {
+  return `recovered triggers on the attack's own trigger pixels (${(100 * t.areaShare).toFixed(1)} % of the image; evaluation only): ` +
+    `${t.found} of ${t.perRound.length} rounds held at least ${FOUND_FACTOR}x an even share there (${t.perRound.map((s) => (100 * s).toFixed(1)).join(', ')} %)`;
 }
 
 export function maskStatistics(masks: Map<string, Float32Array>): LayerMaskStats[] {
@@ -157,6 +187,7 @@ export async function purifyModel(
       `${(100 * after.asrOfCorrect).toFixed(2)}% of those right without the trigger flipped by it, ${(100 * after.cleanToTarget).toFixed(2)}% in the target class with no trigger`);
   }
   const report = purifyReport({ outcome, seed: options.seed, backend, model, clean, before, after, evaluation, cleanAccuracy: { before: cleanBefore, after: cleanAfter } });
+  if (report.triggerOnAttack) io.log(formatTriggerOnAttack(report.triggerOnAttack));
   return { report, outcome };
 }
 
@@ -184,6 +215,7 @@ export function purifyReport(r: {
     der: r.before && r.after ? der(r.before, r.after) : undefined,
     evaluationImages: r.evaluation?.testSet.n,
     maskStats: r.outcome.masks ? maskStatistics(r.outcome.masks) : undefined,
+    triggerOnAttack: r.evaluation?.attack && r.outcome.triggers ? triggerOnAttack(r.evaluation.attack, r.outcome.triggers, r.clean) : undefined,
     details: r.outcome.details,
   };
 }

@@ -2,6 +2,7 @@
 import type { PurifyReport } from './purify.js';
 import { formatSuspectSearch, type SuspectSearch } from './suspect-search.js';
 import { formatOutputCheck, type OutputCheck } from './output-check.js';
+import { FOUND_FACTOR } from './trigger-footprint.js';
 
 const pct = (x: number | undefined) => (x === undefined ? '–' : `${(100 * x).toFixed(2)} %`);
 
@@ -68,6 +69,14 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
   const output = r.details.outputCheck as OutputCheck | undefined;
   if (output) lines.push('## Output check', '', formatOutputCheck(output), '');
   if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, left to right (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
+  if (r.triggerOnAttack) {
+    const t = r.triggerOnAttack;
+    lines.push('## Recovered triggers on the attack\'s own trigger (evaluation only)', '',
+      `The attack's trigger covers ${pct(t.areaShare)} of the image; the defense never saw it. ${t.found} of ${t.perRound.length} rounds' triggers held at least ${FOUND_FACTOR}x that share of their L1 mass on those pixels.`, '',
+      '| round | share of the trigger\'s L1 mass on the attack\'s pixels |', '|---|---|');
+    t.perRound.forEach((share, i) => lines.push(`| ${i + 1} | ${pct(share)} |`));
+    lines.push('');
+  }
   if (r.maskStats?.length) {
     lines.push('## Masks per layer', '', '| layer | entries | mean | min | fraction < 0.5 |', '|---|---|---|---|---|');
     for (const m of r.maskStats) lines.push(`| ${m.layer} | ${m.size} | ${m.mean.toFixed(4)} | ${m.min.toFixed(4)} | ${(100 * m.below05).toFixed(2)} % |`);

@@ -3,6 +3,7 @@
  * computes, where its gradient comes from, and the file that does it.
  */
 import type { ExplainedRound, WalkthroughResult } from './walkthrough.js';
+import { FOUND_FACTOR } from './trigger-footprint.js';
 
 const sci = (v: number) => v.toExponential(2);
 const f4 = (v: number) => v.toFixed(4);
@@ -52,7 +53,7 @@ export function formatWalkthrough(r: WalkthroughResult, classNames?: readonly st
     t.changed ? `What it does: it changes the answer on ${t.changed} of the ${t.images} clean images; ${t.towardCount} of them move to ${name(t.towardClass)}, the most to any one class.`
       : `What it does: it changes the answer on none of the ${t.images} clean images.`,
     'AWM\'s bet: a backdoored model has a shortcut to its target class, so a small perturbation that raises the loss on every image tends to use it.',
-    ...(t.onFootprint ? [t.onFootprint.share >= 5 * t.onFootprint.areaShare
+    ...(t.onFootprint ? [t.onFootprint.share >= FOUND_FACTOR * t.onFootprint.areaShare
       ? `Here it did: ${(t.onFootprint.share / t.onFootprint.areaShare).toFixed(1)} times the mass that area would hold if the trigger were spread evenly.`
       : 'Here it did not (this round, this seed): unlearning this trigger teaches the masks little about the real one, one reason why one image per class is often not enough.'] : []));
 

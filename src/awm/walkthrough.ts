@@ -18,9 +18,9 @@ import { Adam } from '../optim/index.js';
 import type { Module } from '../nn/module.js';
 import { attachMasks, convLayers, readMasks } from '../nn/masks.js';
 import { Rng } from '../data/rng.js';
-import { applyTrigger, type AttackSpec } from '../attacks/index.js';
 import { validateCleanSet, type CleanSet } from './clean-set.js';
 import { drawBatch, runAwm } from './awm.js';
+import { densestWindow, footprintShare, type DensestWindow } from './trigger-footprint.js';
 import { stepsPerPhase, validateAwmOptions, type AwmOptions } from './options.js';
 import { clampMasks, maskLoss, rescaleTrigger, triggerStep } from './steps.js';
 
@@ -49,7 +49,7 @@ export interface WalkthroughResult {
     scale: number;
     tau: number;
     /** The k x k window holding the largest share of the rescaled trigger's L1 mass. */
-    densest: { row: number; col: number; size: number; share: number; areaShare: number };
+    densest: DensestWindow;
     /** With WalkthroughOptions.footprint: the share of the L1 mass on those pixels, and their share of the image. */
     onFootprint?: { share: number; areaShare: number };
     /** Clean images whose answer the trigger changes, and the class most of them move to. */
@@ -375,44 +375,6 @@ function unravel(index: number, shape: readonly number[]): number[] {
   return pos;
 }
 
-/** The k x k window (over all channels) holding the largest share of sum |trigger|. */
-export function densestWindow(trigger: ArrayLike<number>, c: number, h: number, w: number, k: number): WalkthroughResult['trigger']['densest'] {
-  const size = Math.min(k, h, w);
-  const mass = new Float64Array(h * w);
-  let total = 0;
-  for (let ch = 0; ch < c; ch++) {
-    for (let i = 0; i < h * w; i++) {
-      const a = Math.abs(trigger[ch * h * w + i]!);
-      mass[i]! += a;
-      total += a;
-    }
-  }
-  let best = { row: 0, col: 0, value: -1 };
-  for (let r = 0; r + size <= h; r++) {
-    for (let col = 0; col + size <= w; col++) {
-      let s = 0;
-      for (let i = 0; i < size; i++) for (let j = 0; j < size; j++) s += mass[(r + i) * w + col + j]!;
-      if (s > best.value) best = { row: r, col, value: s };
-    }
-  }
-  return { row: best.row, col: best.col, size, share: total > 0 ? best.value / total : 0, areaShare: (size * size) / (h * w) };
-}
-
-/** The share of sum |trigger| (over all channels) on the footprint's pixels, and their share of the image. */
-export function footprintShare(trigger: ArrayLike<number>, c: number, h: number, w: number, footprint: Uint8Array): { share: number; areaShare: number } {
-  if (footprint.length !== h * w) throw new Error(`the trigger footprint holds ${footprint.length} pixels, expected ${h}x${w}`);
-  let on = 0;
-  let total = 0;
-  for (let ch = 0; ch < c; ch++) {
-    for (let i = 0; i < h * w; i++) {
-      const a = Math.abs(trigger[ch * h * w + i]!);
-      total += a;
-      if (footprint[i]) on += a;
-    }
-  }
-  return { share: total > 0 ? on / total : 0, areaShare: count(footprint, (v) => v !== 0) / (h * w) };
-}
-
 /** How many images change their answer between two sets of logits, and the class most of them move to. */
 function answerShift(before: Float64Array, after: Float64Array, k: number): { changed: number; towardClass: number; towardCount: number } {
   const n = before.length / k;
@@ -432,29 +394,6 @@ function argmaxRow(v: Float64Array, row: number, k: number): number {
   let best = 0;
   for (let c = 1; c < k; c++) if (v[row * k + c]! > v[row * k + best]!) best = c;
   return best;
-}
-
-/**
- * The pixels (h x w, 1 = in) an attack's trigger changes, found on two flat gray images (0.25 and 0.75,
- * so a white, black or colored patch moves at least one); undefined when it changes every pixel or none
- * (a blend, a warp) or cannot be drawn here (a pattern kept in a file).
- */
-export function triggerFootprint(attack: AttackSpec, shape: { c: number; h: number; w: number }): Uint8Array | undefined {
-  const per = shape.c * shape.h * shape.w;
-  const plane = shape.h * shape.w;
-  const footprint = new Uint8Array(plane);
-  for (const level of [0.25, 0.75]) {
-    const plain = new Float32Array(per).fill(level);
-    let marked: Float32Array;
-    try {
-      marked = applyTrigger(attack, plain, { c: shape.c, h: shape.h, w: shape.w });
-    } catch {
-      return undefined;
-    }
-    for (let i = 0; i < per; i++) if (Math.abs(marked[i]! - level) > 1e-6) footprint[i % plane] = 1;
-  }
-  const on = count(footprint, (v) => v !== 0);
-  return on > 0 && on < plane / 2 ? footprint : undefined;
 }
 
 export interface ExplainedRound {

@@ -14,8 +14,10 @@ import { createModel } from '../../src/nn/index.js';
 import type { Module } from '../../src/nn/module.js';
 import type { CleanSet } from '../../src/awm/clean-set.js';
 import type { AwmOptions } from '../../src/awm/options.js';
-import { awmWalkthrough, densestWindow, explainAwmRound, footprintShare, triggerFootprint } from '../../src/awm/walkthrough.js';
+import { awmWalkthrough, explainAwmRound } from '../../src/awm/walkthrough.js';
+import { densestWindow, footprintShare, triggerFootprint } from '../../src/awm/trigger-footprint.js';
 import { attackPreset } from '../../src/attacks/index.js';
+import { formatTriggerOnAttack, triggerOnAttack } from '../../src/awm/purify.js';
 import { explainedRoundAgrees, formatExplainedRound, walkthroughAgrees } from '../../src/awm/walkthrough-text.js';
 import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -108,6 +110,16 @@ describe('awmWalkthrough', () => {
     const on = Array.from(fp.keys()).filter((i) => fp[i]).map((i) => [Math.floor(i / 10), i % 10]);
     expect(on).toEqual([[7, 7], [7, 8], [7, 9], [8, 7], [8, 8], [8, 9], [9, 7], [9, 8], [9, 9]]);
     expect(triggerFootprint(attackPreset('blend'), { c: 3, h: 10, w: 10 })).toBeUndefined();
+    // The purify report's per-round view: one trigger on the patch, one beside it.
+    const onPatch = new Float32Array(100);
+    onPatch[99] = 1;
+    const beside = new Float32Array(100);
+    beside[0] = 1;
+    beside[98] = 0.25; // a fifth of its mass on the patch: 20 % < 5 x 9 %
+    const seen = triggerOnAttack(attackPreset('badnets'), [onPatch, beside], { c: 1, h: 10, w: 10 })!;
+    expect(seen).toEqual({ areaShare: 0.09, perRound: [1, 0.2], found: 1 });
+    expect(formatTriggerOnAttack(seen)).toBe("recovered triggers on the attack's own trigger pixels (9.0 % of the image; evaluation only): 1 of 2 rounds held at least 5x an even share there (100.0, 20.0 %)");
+    expect(triggerOnAttack(attackPreset('blend'), [onPatch], { c: 1, h: 10, w: 10 })).toBeUndefined();
   });
 });
 

@@ -164,6 +164,23 @@ describe('awm purify (CPU backend)', () => {
     expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
   });
 
+  it('with a known patch attack, the report says where each round\'s trigger lay against the patch (evaluation only)', async () => {
+    const clean = ['--model', 'web/demo-assets/model.safetensors', '--clean', 'fashion-mnist', '--data-dir', 'data/fashion-mnist-subset', '--per-class', '1', '--eval-count', '50'];
+    await run([...clean, '--out', join(dir, 'fp.safetensors'), '--report', join(dir, 'fp.json'), ...tiny, '--outer', '2', '--seed', '3']);
+    const report = JSON.parse(readFileSync(join(dir, 'fp.json'), 'utf8'));
+    const t = report.triggerOnAttack;
+    expect(t.areaShare).toBeCloseTo(9 / 784, 12);
+    expect(t.perRound).toHaveLength(2);
+    for (const share of t.perRound) expect(share).toBeGreaterThanOrEqual(0);
+    expect(t.found).toBe(t.perRound.filter((share: number) => share >= 5 * t.areaShare).length);
+    expect(readFileSync(join(dir, 'fp.md'), 'utf8')).toMatch(/## Recovered triggers on the attack's own trigger \(evaluation only\)\n\nThe attack's trigger covers 1.15 % of the image; the defense never saw it. \d of 2 rounds' triggers[^\n]*\n\n\| round \|[^\n]*\n\|---\|---\|\n\| 1 \| [\d.]+ % \|\n\| 2 \| [\d.]+ % \|/);
+    // Without evaluation there is no attack to compare with.
+    const images = join(dir, 'fp-clean.safetensors');
+    writeFileSync(images, serializeSafetensors({ images: { shape: [10, 1, 28, 28], data: randomArray(10 * 784, 8, 0, 1) }, labels: { shape: [10], data: Int32Array.from({ length: 10 }, (_, i) => i), dtype: 'I64' } }));
+    await run(['--model', 'web/demo-assets/model.safetensors', '--clean', images, '--out', join(dir, 'fp2.safetensors'), '--report', join(dir, 'fp2.json'), ...tiny, '--outer', '1']);
+    expect(JSON.parse(readFileSync(join(dir, 'fp2.json'), 'utf8'))).not.toHaveProperty('triggerOnAttack');
+  });
+
   it('AWM+ with --suspect-shift on a backdoored model: its target is suspected, and only that class\'s head bias moves, by the shift, as the report and its Markdown say', async () => {
     // The browser page's demo model: a small CNN with a BadNets patch to class 0, and the repo's Fashion-MNIST subset.
     const plus = ['--method', 'awm+', '--mixup', '0', '--seed', '2', '--select-round=false', '--fallback=false'];
