@@ -6,7 +6,8 @@
  */
 import { CpuBackend } from '../../src/backends/cpu/index.js';
 import { resolveAwmOptions } from '../../src/awm/awm-defense.js';
-import { explainAwmRound, triggerFootprint, type ExplainedRound } from '../../src/awm/walkthrough.js';
+import { explainAwmRound, type ExplainedRound } from '../../src/awm/walkthrough.js';
+import { triggerFootprint } from '../../src/awm/trigger-footprint.js';
 import { formatExplainedRound } from '../../src/awm/walkthrough-text.js';
 import { cleanSetFromDataset } from '../../src/awm/clean-set.js';
 import type { ImageDataset } from '../../src/data/dataset.js';
