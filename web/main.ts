@@ -6,6 +6,7 @@ import type { Backend } from '../src/tensor/backend.js';
 import type { Classifier } from '../src/nn/classifier.js';
 import { createBackend, CpuBackend } from '../src/backends/index.js';
 import { explainedRoundAgrees } from '../src/awm/walkthrough-text.js';
+import { triggerFootprint } from '../src/awm/trigger-footprint.js';
 import { NoWebGpuError } from '../src/device/gpu.js';
 import { cleanSetFromDataset } from '../src/awm/clean-set.js';
 import { byId } from './src/dom.js';
@@ -102,6 +103,7 @@ async function run(): Promise<void> {
     if (ev.set && ev.attack) views.example.show(ev.set, ev.attack);
     log(`clean images: ${clean.n}; evaluation images: ${ev.set ? ev.set.n : 'none'}`);
     const shape = { c: clean.c, h: clean.h, w: clean.w };
+    views.triggers.setFootprint(ev.attack ? triggerFootprint(ev.attack, shape) : undefined);
     const steps = { done: 0 };
     setState('running', ev.set ? 'measuring the model before AWM…' : 'running AWM…');
     const result = await runJob(backend, model, cleanSetFromDataset(clean), settings, ev.set && ev.attack ? { testSet: ev.set, attack: ev.attack } : null, {

@@ -115,6 +115,7 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
         accBefore: Number(metrics.beforeAcc), accAfter: Number(metrics.afterAcc),
         drawn: Object.fromEntries(['metrics', 'attack-example', 'triggers', 'losses', 'histograms', 'grad-norms', 'below-half', 'downloads'].map((id) => [id, drawn(id)])),
         triggers: document.querySelectorAll('#triggers canvas').length,
+        captions: Array.from(document.querySelectorAll('#triggers figcaption'), (c) => c.textContent ?? ''),
         links: Array.from(document.querySelectorAll<HTMLAnchorElement>('#downloads a'), (a) => a.download),
         log: document.getElementById('log')!.textContent ?? '',
       };
@@ -143,6 +144,9 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     for (const [id, n] of Object.entries(result.drawn)) expect(n, `view #${id} drew`).toBeGreaterThan(0);
     // The live view draws every round's trigger of every candidate.
     expect(result.triggers).toBe(Number(TINY.rounds) * Number(TINY.candidates));
+    // The demo's attack is a 3x3 patch: each caption says how much of the round's trigger lies on it.
+    expect(result.captions).toHaveLength(result.triggers);
+    for (const c of result.captions) expect(c).toMatch(/^round \d+: \d+ % on the real trigger$/);
     expect(result.links).toEqual(['demo-purified.safetensors', 'demo-report.md', 'demo-report.json']);
     const sizes = await page.evaluate(async () => Promise.all(Array.from(document.querySelectorAll<HTMLAnchorElement>('#downloads a'), async (a) => (await (await fetch(a.href)).arrayBuffer()).byteLength)));
     for (const size of sizes) expect(size).toBeGreaterThan(1000);
