@@ -233,24 +233,6 @@ async function boundTriggers(delta: Tensor, tau: number, sparse: boolean): Promi
   return { l1, scale: Math.min(1, tau / l1), shown: l1s.indexOf(Math.max(...l1s)) };
 }
 
-/** EXPERIMENT: a share TRIG_DROP of the rows keep only a random rectangle (side 1/4-3/4 of the image) of the trigger. */
-function dropTrigger(backend: Backend, t: Tensor, batch: number, rng: Rng): Tensor {
-  const [, c, h, w] = t.shape as [number, number, number, number];
-  const share = Number(process.env.TRIG_DROP);
-  const m = new Float32Array(batch * h * w);
-  for (let b = 0; b < batch; b++) {
-    const row = m.subarray(b * h * w, (b + 1) * h * w);
-    if (rng.uniform() >= share) { row.fill(1); continue; }
-    const rh = Math.max(1, Math.round(h * (0.25 + 0.5 * rng.uniform())));
-    const rw = Math.max(1, Math.round(w * (0.25 + 0.5 * rng.uniform())));
-    const top = rng.int(h - rh + 1);
-    const left = rng.int(w - rw + 1);
-    for (let i = top; i < top + rh; i++) for (let j = left; j < left + rw; j++) row[i * w + j] = 1;
-  }
-  const full = t.shape[0] === 1 ? ops.expand(t, [batch, c, h, w]) : t;
-  return ops.mul(full, ops.tensor(backend, m, [batch, 1, h, w]));
-}
-
 /** Uploads one batch drawn with replacement from the clean set. */
 export function drawBatch(backend: Backend, set: CleanSet, size: number, rng: Rng, soft?: Float32Array): { x: Tensor; y: Tensor; labels: Int32Array; indices: Int32Array } {
   const per = set.c * set.h * set.w;
@@ -329,8 +311,6 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   const patternRng = new Rng(options.seed ^ 0xb1e4d);
   const fixedRng = new Rng(options.seed ^ 0xf1ed);
   const targetedRng = new Rng(options.seed ^ 0x7a26e7);
-  // EXPERIMENT (TRIG_DROP=P): a share P of the triggered images gets only a random rectangle of the trigger.
-  const dropRng = typeof process !== 'undefined' && process.env.TRIG_DROP ? new Rng(options.seed ^ 0xd409) : null;
   let targeted: Float32Array = new Float32Array(per0);
   const perClass = variant.classTriggers === true;
   const k = set.numClasses;
@@ -419,8 +399,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
             : bank ? noGrad(() => pickTriggers(bank!, randomRows(batch, bank!.shape[0]!, rng)))
             : perClass ? noGrad(() => pickTriggers(delta, otherClasses(labels, k, rng)))
             : choices ? noGrad(() => pickTriggers(choices!, alternateFixedRows(batch, fixed ? fixed.shape[0]! : 0, fixedRng, variant.targetedTrigger !== undefined))) : delta;
-          const dropped = dropRng ? noGrad(() => dropTrigger(backend, recovered, batch, dropRng!)) : recovered;
-          const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, dropped, indices, variant.noiseBlendMax !== undefined ? [variant.noiseBlend!, variant.noiseBlendMax] : variant.noiseBlend!, noiseRng, variant.noiseShare, pattern)) : dropped;
+          const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlendMax !== undefined ? [variant.noiseBlend!, variant.noiseBlendMax] : variant.noiseBlend!, noiseRng, variant.noiseShare, pattern)) : recovered;
           const parts = maskLoss(model, masks, x, y, shift, options.alpha, options.gamma);
           backward(parts.total);
           const terms = noGrad(() => ops.concat([parts.total, parts.clean, parts.triggered, parts.l1].map((t) => ops.reshape(t, [1])), 0));
