@@ -4,6 +4,7 @@
  */
 import type { ExplainedRound, WalkthroughResult } from './walkthrough.js';
 import { FOUND_FACTOR } from './trigger-footprint.js';
+import { FD_TOLERANCE } from './walkthrough.js';
 
 const sci = (v: number) => v.toExponential(2);
 const f4 = (v: number) => v.toFixed(4);
@@ -15,13 +16,13 @@ function verdict(err: number, bound: number): string {
 }
 
 /** Bounds the checks are held to on a float64 backend; formatWalkthrough marks any figure above them. */
-export const WALKTHROUGH_BOUNDS = { identity: 0, universal: 1e-9, chainRule: 1e-9, finiteDifference: 1e-5 } as const;
+export const WALKTHROUGH_BOUNDS = { identity: 0, universal: 1e-9, chainRule: 1e-9 } as const;
 
 /** Whether every check of the walkthrough is within WALKTHROUGH_BOUNDS. */
 export function walkthroughAgrees(r: WalkthroughResult): boolean {
   const b = WALKTHROUGH_BOUNDS;
   return r.maskIdentity <= b.identity && r.trigger.universalGradient <= b.universal && r.firstMaskStep.chainRule <= b.chainRule &&
-    r.firstMaskStep.finiteDifferences.every((f) => f.relError <= b.finiteDifference);
+    r.firstMaskStep.finiteDifferences.every((f) => f.agrees);
 }
 
 export function formatWalkthrough(r: WalkthroughResult, classNames?: readonly string[]): string[] {
@@ -65,9 +66,10 @@ export function formatWalkthrough(r: WalkthroughResult, classNames?: readonly st
     `First step: clean term ${f4(m.clean)}, triggered term ${f4(m.triggered)}, sum |m| ${m.maskL1.toFixed(0)}; L = ${f4(m.total)}.`,
     'The mask gradient by the chain rule: the conv sees w * m, so d L / d m = w * d L / d (w * m) + gamma * sign(m).',
     `Check: autograd's d L / d m against w times the weight's own gradient (a second backward with the masks constant, at m = 1): they ${verdict(m.chainRule, b.chainRule)}.`,
-    'Check: autograd against central finite differences (L(m + e) - L(m - e)) / 2e on the largest-gradient entry of the first and last masked layers:');
+    'Check: autograd against central finite differences (L(m + e) - L(m - e)) / 2e on the largest-gradient entry of the first and last masked layers',
+    `(allowed: ${FD_TOLERANCE.rtol} relative plus ${FD_TOLERANCE.atol} x max(1, |L|), the differences' own rounding floor in float64):`);
   for (const fd of m.finiteDifferences) {
-    say(`   ${fd.layer} [${fd.position.join(', ')}]: autograd ${sci(fd.autograd)}, numeric ${sci(fd.numeric)}: ${fd.relError <= b.finiteDifference ? 'agree' : 'DISAGREE'} (relative difference ${sci(fd.relError)})`);
+    say(`   ${fd.layer} [${fd.position.join(', ')}]: autograd ${sci(fd.autograd)}, numeric ${sci(fd.numeric)}: ${fd.agrees ? 'agree' : 'DISAGREE'} (difference ${sci(Math.abs(fd.autograd - fd.numeric))}, allowed ${sci(fd.tolerance)}; relative ${sci(fd.relError)})`);
   }
   say(`Adam (lr ${o.maskLr}) then moves every entry by about lr against its gradient's sign, and the masks are clamped to [0, 1].`,
     `Starting at 1, the upper end, only entries with a positive gradient can move: after the first step ${m.belowOne} entries are below 1,`,

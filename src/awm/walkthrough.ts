@@ -32,7 +32,17 @@ export interface FiniteDifference {
   autograd: number;
   numeric: number;
   relError: number;
+  /**
+   * The |autograd - numeric| allowed: rtol * max(|autograd|, |numeric|) + atol * max(1, |L|). The atol term is the
+   * central difference's own rounding floor in float64 (about 1e-16 |L| / eps), with margin, so a tiny gradient
+   * is not failed for the subtraction's rounding while a 0.1 % error in any gradient above ~1e-6 is still caught.
+   */
+  tolerance: number;
+  agrees: boolean;
 }
+
+/** The finite-difference bounds (see FiniteDifference.tolerance). */
+export const FD_TOLERANCE = { rtol: 1e-5, atol: 1e-9 } as const;
 
 export interface WalkthroughResult {
   options: AwmOptions;
@@ -337,6 +347,8 @@ async function checkFiniteDifferences(model: Module, names: readonly string[], m
   const picks = [...new Set([0, masks.length - 1])];
   const out: FiniteDifference[] = [];
   const lossAt = async (): Promise<number> => scalar(noGrad(() => tidy(() => ops.reshape(maskLoss(model, masks, x, y, delta, options.alpha, options.gamma).total, [1]))));
+  // |L| sets the rounding floor of the differences (FD_TOLERANCE.atol).
+  const base = Math.abs(await lossAt());
   for (const li of picks) {
     const mask = masks[li]!;
     const g = grads[li]!;
@@ -360,7 +372,9 @@ async function checkFiniteDifferences(model: Module, names: readonly string[], m
     }
     const numeric = (plus - minus) / (2 * eps);
     const autograd = g[index]!;
-    out.push({ layer: names[li]!, index, position: unravel(index, mask.shape), autograd, numeric, relError: Math.abs(autograd - numeric) / Math.max(Math.abs(numeric), 1e-12) });
+    const tolerance = FD_TOLERANCE.rtol * Math.max(Math.abs(autograd), Math.abs(numeric)) + FD_TOLERANCE.atol * Math.max(1, base);
+    const diff = Math.abs(autograd - numeric);
+    out.push({ layer: names[li]!, index, position: unravel(index, mask.shape), autograd, numeric, relError: diff / Math.max(Math.abs(numeric), 1e-300), tolerance, agrees: diff <= tolerance });
   }
   return out;
 }

@@ -42,7 +42,7 @@ async function runExplain(flags: ParsedFlags, io: CommandIO): Promise<void> {
   if (flags.clean === 'fashion-mnist' && flags['data-dir'] === undefined) flags['data-dir'] = fashionMnistDir();
   const backend = new CpuBackend({ precision: 'float64' });
   io.log('== awm explain: one round of Adversarial Weight Masking, step by step ==');
-  io.log(`backend: ${backend.info.description}, so the finite differences below are exact to about 1e-8`);
+  io.log(`backend: ${backend.info.description}, so the finite differences below are exact to about 1e-10 (their rounding floor)`);
   const first = await openModel(backend, modelPath);
   const { spec, metadata } = first;
   first.model.dispose();
