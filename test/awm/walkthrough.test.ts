@@ -72,6 +72,16 @@ describe('awmWalkthrough', () => {
     expect(text).toMatch(/conv1 \[\d+, 0, \d, \d\]: autograd \S+, numeric \S+: agree/);
   });
 
+  it('holds on colour images of an odd size, with a PreAct-ResNet', async () => {
+    const rgb: CleanSet = { images: randomArray(6 * 3 * 9 * 7, 13, 0, 1), labels: Int32Array.from([0, 1, 2, 0, 1, 2]), n: 6, c: 3, h: 9, w: 7, numClasses: 3 };
+    const model = createModel(cpu64, { arch: 'preact-resnet18', inChannels: 3, numClasses: 3, width: 2 }, { seed: 4 });
+    const r = await awmWalkthrough(model, cpu64, rgb, { ...options, batchSize: 5 });
+    model.dispose();
+    expect(walkthroughAgrees(r)).toBe(true);
+    expect(r.trigger.densest.size).toBe(3);
+    expect(r.trigger.densest.areaShare).toBeCloseTo(9 / 63, 12);
+  });
+
   it('a mask backward 0.1 % off fails the chain-rule and finite-difference checks', async () => {
     // w * m whose backward scales the mask's gradient by 1.001 (the weight's stays right).
     vi.spyOn(Conv2d.prototype, 'effectiveWeight').mockImplementation(function (this: Conv2d): Tensor {
