@@ -4,7 +4,7 @@
  */
 import type { ExplainedRound, WalkthroughResult } from './walkthrough.js';
 import { FOUND_FACTOR } from './trigger-footprint.js';
-import { FD_TOLERANCE } from './walkthrough.js';
+import { FD_TOLERANCE } from './gradient-checks.js';
 
 const sci = (v: number) => v.toExponential(2);
 const f4 = (v: number) => v.toFixed(4);
