@@ -27,6 +27,6 @@ export { anpDefense } from './awm/anp.js';
 export { purifyModel, evaluateModel, maskStatistics, type PurifyOptions, type PurifyReport } from './awm/purify.js';
 export { cleanSetFromDataset, augmentOneShot, validateCleanSet, type CleanSet } from './awm/clean-set.js';
 export { reportMarkdown } from './awm/report.js';
-export { awmWalkthrough, type WalkthroughResult, type WalkthroughOptions } from './awm/walkthrough.js';
-export { formatWalkthrough, walkthroughAgrees } from './awm/walkthrough-text.js';
+export { awmWalkthrough, explainAwmRound, type ExplainedRound, type WalkthroughResult, type WalkthroughOptions } from './awm/walkthrough.js';
+export { formatWalkthrough, formatExplainedRound, walkthroughAgrees, explainedRoundAgrees } from './awm/walkthrough-text.js';
 export type { Defense, DefenseContext, DefenseMethod, DefenseOutcome } from './awm/defense.js';
