@@ -64,6 +64,7 @@ export function formatWalkthrough(r: WalkthroughResult, classNames?: readonly st
     `   L = ${o.alpha} * CE(f(x), y) + ${(1 - o.alpha).toFixed(2)} * CE(f(clip(x + delta, 0, 1)), y) + ${o.gamma} * sum |m|`,
     'on the true labels y: keep the clean answers, AND answer correctly with the trigger on, so the masks cut what the trigger uses.',
     `First step: clean term ${f4(m.clean)}, triggered term ${f4(m.triggered)}, sum |m| ${m.maskL1.toFixed(0)}; L = ${f4(m.total)}.`,
+    `The triggered images carry ${pct((1 - o.alpha) * m.triggered / m.total)} of L at this step (1 - alpha = ${(1 - o.alpha).toFixed(2)} weighs them): the smaller it is, the less the masks learn from the trigger.`,
     'The mask gradient by the chain rule: the conv sees w * m, so d L / d m = w * d L / d (w * m) + gamma * sign(m).',
     `Check: autograd's d L / d m against w times the weight's own gradient (a second backward with the masks constant, at m = 1): they ${verdict(m.chainRule, b.chainRule)}.`,
     'Check: autograd against central finite differences (L(m + e) - L(m - e)) / 2e on the largest-gradient entry of the first and last masked layers',

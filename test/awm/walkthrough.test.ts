@@ -68,6 +68,8 @@ describe('awmWalkthrough', () => {
     const text = formatExplainedRound(explained).join('\n');
     expect(text).toMatch(/ends at the same masks: max difference 0.00e\+0 \(identical\)\.\nEvery check agrees\.$/);
     expect(text).toMatch(/exactly equal/);
+    const share = ((1 - options.alpha) * r.firstMaskStep.triggered) / r.firstMaskStep.total;
+    expect(text).toContain(`The triggered images carry ${(100 * share).toFixed(1)} % of L at this step (1 - alpha = 0.10 weighs them)`);
     expect(text).not.toMatch(/DISAGREE/);
     expect(text).toMatch(/conv1 \[\d+, 0, \d, \d\]: autograd \S+, numeric \S+: agree/);
   });
