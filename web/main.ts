@@ -16,6 +16,8 @@ import { cleanImages, evaluation, modelBytes, selectedSource } from './src/input
 import { describeModel, openModel } from './src/model.js';
 import { runJob } from './src/job.js';
 import { explainRound } from './src/explain.js';
+import { drawRgb } from './src/charts.js';
+import { triggerToRgb } from '../src/awm/pictures.js';
 import { reportFiles } from './src/report-files.js';
 import { MetricsView } from './src/views/metrics.js';
 import { AttackExampleView } from './src/views/attack-example.js';
@@ -147,6 +149,7 @@ async function explain(): Promise<void> {
   const section = byId('view-explain');
   const pre = byId('explain');
   pre.textContent = '';
+  byId('explain-trigger-figure').hidden = true;
   section.hidden = false;
   try {
     const settings = readSettings();
@@ -157,6 +160,9 @@ async function explain(): Promise<void> {
     const images = await cleanImages(source, spec.spec);
     const { explained, lines } = await explainRound(file.bytes, file.name, images, settings);
     pre.textContent = lines.join('\n');
+    const shape = { c: images.c, h: images.h, w: images.w };
+    drawRgb(byId<HTMLCanvasElement>('explain-trigger'), triggerToRgb(explained.result.trigger.values, shape.c, shape.h, shape.w), shape.w, shape.h, Math.max(1, Math.round(112 / Math.max(shape.h, shape.w))));
+    byId('explain-trigger-figure').hidden = false;
     section.dataset.agrees = String(explainedRoundAgrees(explained));
     setState('done', explainedRoundAgrees(explained) ? 'one round explained; every check agrees' : 'one round explained; a check DISAGREES');
   } catch (e) {

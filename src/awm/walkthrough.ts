@@ -34,6 +34,8 @@ export interface WalkthroughResult {
   /** max |logits with masks at 1 - logits without masks| on the first batch. */
   maskIdentity: number;
   trigger: {
+    /** The round's trigger after the rescale, (C, H, W) values, for pictures. */
+    values: Float32Array;
     steps: Array<{ step: number; crossEntropy: number; l1: number }>;
     /** max |d loss/d delta - sum_i d loss/d x_i| / max |d loss/d delta| at the first step. */
     universalGradient: number;
@@ -193,7 +195,7 @@ export async function awmWalkthrough(model: Module, backend: Backend, set: Clean
     };
     return {
       options, stepsPerPhase: T, layers, maskElements, maskIdentity,
-      trigger: { steps, universalGradient, l1Before, scale, tau: options.tau, densest, ...(onFootprint ? { onFootprint } : {}), ...moved, images: set.n },
+      trigger: { values: triggerValues, steps, universalGradient, l1Before, scale, tau: options.tau, densest, ...(onFootprint ? { onFootprint } : {}), ...moved, images: set.n },
       firstMaskStep: first!, maskSteps, after, crossEntropy, masks: maskValues,
     };
   } finally {

@@ -221,9 +221,12 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
       hidden: document.getElementById('view-explain')!.hidden,
       agrees: document.getElementById('view-explain')!.dataset.agrees,
       text: document.getElementById('explain')!.textContent ?? '',
+      trigger: { hidden: document.getElementById('explain-trigger-figure')!.hidden, width: (document.getElementById('explain-trigger') as HTMLCanvasElement).width },
     }));
     expect(shown.state, shown.text).toBe('done');
     expect(shown).toMatchObject({ hidden: false, agrees: 'true', status: 'one round explained; every check agrees' });
+    // The round's trigger is drawn: 28 pixels at 4x zoom.
+    expect(shown.trigger).toEqual({ hidden: false, width: 112 });
     expect(shown.text).toMatch(/^One round of the faithful AWM on 20 clean images, on the CPU in float64/);
     expect(shown.text).toMatch(/batch 16, 2 step\(s\) per phase per pass, alpha 0.5, tau 25.00/);
     expect(shown.text).toMatch(/== 1\. Phase 1[^]*step {2}2: CE [^]*== 2\. Phase 2[^]*conv1 \[\d+, 0, \d, \d\]: autograd \S+, numeric \S+: agree/);
