@@ -47,7 +47,7 @@ export function formatWalkthrough(r: WalkthroughResult, classNames?: readonly st
     'The gradient flows back through every masked conv to the input. The masks are constants in this phase (no weight gradients).');
   for (const s of t.steps) say(`   step ${String(s.step).padStart(2)}: CE ${f4(s.crossEntropy)}   |delta|_1 ${s.l1.toFixed(2)}`);
   say(`Check: because delta is shared by the whole batch, d CE / d delta is the sum of the per-image input gradients d CE / d x_i: they ${verdict(t.universalGradient, b.universal)}.`,
-    `Then delta is rescaled once into the L1 ball of radius tau = ${o.tau.toFixed(2)} (tau is set for 3x32x32 inputs and scaled to this input size):`,
+    `Then delta is rescaled once into the L1 ball of radius tau = ${o.tau.toFixed(2)} (awm purify sets tau for a 3x32x32 input and scales it to the input size, unless given absolutely):`,
     `   |delta|_1 was ${t.l1Before.toFixed(2)}, scale ${t.scale.toFixed(4)} -> ${(t.l1Before * t.scale).toFixed(2)}`,
     `Where it lies: the densest ${t.densest.size}x${t.densest.size} window, at row ${t.densest.row}, column ${t.densest.col}, holds ${pct(t.densest.share)} of its L1 mass (${pct(t.densest.areaShare)} of the pixels).`,
     ...(t.onFootprint ? [`The model's own trigger covers ${pct(t.onFootprint.areaShare)} of the pixels; the recovered trigger holds ${pct(t.onFootprint.share)} of its L1 mass there.`] : []),
