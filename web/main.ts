@@ -4,7 +4,7 @@
  */
 import type { Backend } from '../src/tensor/backend.js';
 import type { Classifier } from '../src/nn/classifier.js';
-import { createBackend, CpuBackend } from '../src/backends/index.js';
+import { createBackend } from '../src/backends/index.js';
 import { explainedRoundAgrees } from '../src/awm/walkthrough-text.js';
 import { triggerFootprint } from '../src/awm/trigger-footprint.js';
 import { NoWebGpuError } from '../src/device/gpu.js';
@@ -155,10 +155,7 @@ async function explain(): Promise<void> {
     const settings = readSettings();
     const source = selectedSource();
     const file = await modelBytes(source);
-    const spec = openModel(new CpuBackend(), file.bytes, file.name);
-    spec.model.dispose();
-    const images = await cleanImages(source, spec.spec);
-    const { explained, lines } = await explainRound(file.bytes, file.name, images, settings);
+    const { explained, images, lines } = await explainRound(file.bytes, file.name, (spec) => cleanImages(source, spec), settings);
     pre.textContent = lines.join('\n');
     const shape = { c: images.c, h: images.h, w: images.w };
     drawRgb(byId<HTMLCanvasElement>('explain-trigger'), triggerToRgb(explained.result.trigger.values, shape.c, shape.h, shape.w), shape.w, shape.h, Math.max(1, Math.round(112 / Math.max(shape.h, shape.w))));

@@ -12,6 +12,7 @@ import type { Module } from '../nn/module.js';
 import { convLayers } from '../nn/masks.js';
 import type { AwmOptions } from './options.js';
 import { maskLoss } from './steps.js';
+import { count } from './trigger-footprint.js';
 
 /** Reads a one-element tensor and disposes it. */
 export async function scalar(t: Tensor): Promise<number> {
@@ -33,12 +34,6 @@ export function relativeDifference(a: ArrayLike<number>, b: ArrayLike<number>): 
   for (let i = 0; i < b.length; i++) scale = Math.max(scale, Math.abs(b[i]!));
   const d = maxAbsDiff(a, b);
   return d === 0 ? 0 : d / scale;
-}
-
-export function count(v: ArrayLike<number>, pred: (a: number) => boolean): number {
-  let n = 0;
-  for (let i = 0; i < v.length; i++) if (pred(v[i]!)) n++;
-  return n;
 }
 
 export interface FiniteDifference {

@@ -82,8 +82,9 @@ export interface TriggerOnAttack {
 export function triggerOnAttack(attack: AttackSpec, triggers: readonly Float32Array[], shape: { c: number; h: number; w: number }): TriggerOnAttack | undefined {
   const footprint = triggerFootprint(attack, shape);
   if (!footprint || triggers.length === 0) return undefined;
-  const perRound = triggers.map((t) => footprintShare(t, shape.c, shape.h, shape.w, footprint).share);
-  const areaShare = footprintShare(triggers[0]!, shape.c, shape.h, shape.w, footprint).areaShare;
+  const shares = triggers.map((t) => footprintShare(t, shape.c, shape.h, shape.w, footprint));
+  const areaShare = shares[0]!.areaShare;
+  const perRound = shares.map((s) => s.share);
   return { areaShare, perRound, found: perRound.filter((s) => s >= FOUND_FACTOR * areaShare).length };
 }
 

@@ -17,7 +17,8 @@ export interface DensestWindow {
   areaShare: number;
 }
 
-function count(v: ArrayLike<number>, pred: (a: number) => boolean): number {
+/** How many values satisfy `pred`. */
+export function count(v: ArrayLike<number>, pred: (a: number) => boolean): number {
   let n = 0;
   for (let i = 0; i < v.length; i++) if (pred(v[i]!)) n++;
   return n;

@@ -21,8 +21,8 @@ import { attachMasks, convLayers, readMasks } from '../nn/masks.js';
 import { Rng } from '../data/rng.js';
 import { validateCleanSet, type CleanSet } from './clean-set.js';
 import { drawBatch, runAwm } from './awm.js';
-import { densestWindow, footprintShare, type DensestWindow } from './trigger-footprint.js';
-import { checkChainRule, checkFiniteDifferences, checkUniversalGradient, count, maxAbsDiff, scalar, type FiniteDifference } from './gradient-checks.js';
+import { count, densestWindow, footprintShare, type DensestWindow } from './trigger-footprint.js';
+import { checkChainRule, checkFiniteDifferences, checkUniversalGradient, maxAbsDiff, scalar, type FiniteDifference } from './gradient-checks.js';
 import { stepsPerPhase, validateAwmOptions, type AwmOptions } from './options.js';
 import { clampMasks, maskLoss, rescaleTrigger, triggerStep } from './steps.js';
 
@@ -83,7 +83,7 @@ export interface WalkthroughOptions {
 /**
  * Runs one AWM round on `model` (its masks are left attached, as runAwm leaves them) and returns
  * every figure the explanation prints. Meant for the CPU backend in float64, where the finite
- * differences are exact to about 1e-8.
+ * differences are exact up to their rounding floor (about 1e-10 here; see FD_TOLERANCE).
  */
 export async function awmWalkthrough(model: Module, backend: Backend, set: CleanSet, options: AwmOptions, opts: WalkthroughOptions = {}): Promise<WalkthroughResult> {
   validateAwmOptions(options);
@@ -206,7 +206,6 @@ export async function awmWalkthrough(model: Module, backend: Backend, set: Clean
   }
 }
 
-
 async function logitsOf(model: Module, x: Tensor): Promise<Float64Array> {
   const out = noGrad(() => tidy(() => model.forward(x)));
   const v = Float64Array.from(await out.data());
@@ -218,14 +217,11 @@ async function crossEntropyOf(model: Module, x: Tensor, y: Tensor): Promise<numb
   return scalar(noGrad(() => tidy(() => ops.crossEntropy(model.forward(x), y))));
 }
 
-
-
 function sumOf(v: ArrayLike<number>): number {
   let s = 0;
   for (let i = 0; i < v.length; i++) s += v[i]!;
   return s;
 }
-
 
 async function countAbove(masks: readonly Tensor[], limit: number): Promise<number> {
   let n = 0;

@@ -46,30 +46,28 @@ async function runExplain(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const first = await openModel(backend, modelPath);
   const { spec, metadata } = first;
   first.model.dispose();
-  {
-    io.log(`model: ${modelPath} (${spec.arch}, width ${spec.width}, ${spec.numClasses} classes)`);
-    const attack = attackFromMetadata(metadata);
-    if (attack) io.log(`its metadata names the attack it carries: ${describeAttack(attack)}`);
-    const choice = await chooseCleanSource(flags, spec, seed);
-    io.log(`clean images: ${choice.description.split(';')[0]}`);
-    const size = spec.arch === 'small-cnn' ? spec.inputSize : undefined;
-    validateCleanSet(choice.clean, { c: spec.inChannels, ...(size !== undefined ? { h: size, w: size } : {}), numClasses: spec.numClasses });
-    const partial = {
-      inner: intAtLeast(flags, 'inner', 1),
-      batchSize: intAtLeast(flags, 'batch-size', 1),
-      alpha: flags.alpha as number | undefined,
-      tau3072: positiveNumber(flags, 'tau'),
-    };
-    if (partial.alpha !== undefined && !(partial.alpha >= 0 && partial.alpha <= 1)) throw new UsageError(`--alpha must be in [0, 1], got ${partial.alpha}`);
-    const resolved = resolveAwmOptions(Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)), { clean: choice.clean, seed });
-    const { augmentCopies, augmentFlip: _flip, oneShot, tau3072: _tau3072, ...options } = resolved;
-    io.log(`settings: ${oneShot ? 'the one-shot preset' : 'the defaults'} (batch ${options.batchSize}, alpha ${options.alpha}, tau ${options.tau.toFixed(2)}, trigger lr ${options.triggerLr}, mask lr ${options.maskLr}, gamma ${options.gamma}).` +
-      (augmentCopies ? ` awm purify would add ${augmentCopies} random crops of each image first; they are left out here so each step's batch is the images themselves.` : ''));
-    const t0 = performance.now();
-    const footprint = attack ? triggerFootprint(attack, choice.clean) : undefined;
-    const explained = await explainAwmRound(async () => (await openModel(backend, modelPath)).model, backend, choice.clean, options, footprint ? { footprint } : {});
-    for (const line of formatExplainedRound(explained, choice.classNames)) io.log(line);
-    if (!explainedRoundAgrees(explained)) throw new Error('a check disagreed (marked DISAGREE above)');
-    io.log(`${((performance.now() - t0) / 1000).toFixed(1)} s`);
-  }
+  io.log(`model: ${modelPath} (${spec.arch}, width ${spec.width}, ${spec.numClasses} classes)`);
+  const attack = attackFromMetadata(metadata);
+  if (attack) io.log(`its metadata names the attack it carries: ${describeAttack(attack)}`);
+  const choice = await chooseCleanSource(flags, spec, seed);
+  io.log(`clean images: ${choice.description.split(';')[0]}`);
+  const size = spec.arch === 'small-cnn' ? spec.inputSize : undefined;
+  validateCleanSet(choice.clean, { c: spec.inChannels, ...(size !== undefined ? { h: size, w: size } : {}), numClasses: spec.numClasses });
+  const partial = {
+    inner: intAtLeast(flags, 'inner', 1),
+    batchSize: intAtLeast(flags, 'batch-size', 1),
+    alpha: flags.alpha as number | undefined,
+    tau3072: positiveNumber(flags, 'tau'),
+  };
+  if (partial.alpha !== undefined && !(partial.alpha >= 0 && partial.alpha <= 1)) throw new UsageError(`--alpha must be in [0, 1], got ${partial.alpha}`);
+  const resolved = resolveAwmOptions(Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)), { clean: choice.clean, seed });
+  const { augmentCopies, augmentFlip: _flip, oneShot, tau3072: _tau3072, ...options } = resolved;
+  io.log(`settings: ${oneShot ? 'the one-shot preset' : 'the defaults'} (batch ${options.batchSize}, alpha ${options.alpha}, tau ${options.tau.toFixed(2)}, trigger lr ${options.triggerLr}, mask lr ${options.maskLr}, gamma ${options.gamma}).` +
+    (augmentCopies ? ` awm purify would add ${augmentCopies} random crops of each image first; they are left out here so each step's batch is the images themselves.` : ''));
+  const t0 = performance.now();
+  const footprint = attack ? triggerFootprint(attack, choice.clean) : undefined;
+  const explained = await explainAwmRound(async () => (await openModel(backend, modelPath)).model, backend, choice.clean, options, footprint ? { footprint } : {});
+  for (const line of formatExplainedRound(explained, choice.classNames)) io.log(line);
+  if (!explainedRoundAgrees(explained)) throw new Error('a check disagreed (marked DISAGREE above)');
+  io.log(`${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
