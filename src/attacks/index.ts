@@ -18,5 +18,6 @@ export { wanetPoisoner, type WanetBatch, type WanetPoisoner } from './wanet-batc
 export { pgdAttack, pgdImages, type Classifier } from './pgd.js';
 export { poisonCleanLabel, type CleanLabelOptions } from './clean-label.js';
 export { der, evaluateBackdoor, type BackdoorMetrics, type BackdoorRates, type DerInput, type EvaluateOptions, type Predictor } from './metrics.js';
+export { evaluateTriggered, triggeredRates, validateTriggeredImages, type TriggeredImages } from './triggered.js';
 export { toFloatImages, toUint8Images } from './image.js';
 export { base64ToFloat32, float32ToBase64 } from './base64.js';

@@ -29,8 +29,8 @@ export interface BackdoorRates {
   asr: number;
   asrAll: number;
   robustAccuracy: number;
-  /** ASR over the non-target images the model gets right without the trigger. */
-  asrOfCorrect: number;
+  /** ASR over the non-target images the model gets right without the trigger (absent when measured on pre-triggered images, which have no clean twin). */
+  asrOfCorrect?: number;
   /** Non-target images the model puts in the target class without the trigger. */
   cleanToTarget: number;
   /** Images whose true label differs from the attack's label: the denominator of asr and robustAccuracy. */
@@ -44,9 +44,11 @@ export interface BackdoorMetrics {
   asr: number;
   asrAll: number;
   robustAccuracy: number;
-  asrOfCorrect: number;
+  asrOfCorrect?: number;
   cleanToTarget: number;
   perBackdoor: BackdoorRates[];
+  /** When ASR was measured on a file of pre-triggered images (evaluateTriggered): how many. */
+  triggeredImages?: number;
 }
 
 export interface EvaluateOptions {
@@ -104,7 +106,7 @@ export async function evaluateBackdoor(predict: Predictor, testSet: ImageDataset
     asr: mean((r) => r.asr),
     asrAll: mean((r) => r.asrAll),
     robustAccuracy: mean((r) => r.robustAccuracy),
-    asrOfCorrect: mean((r) => r.asrOfCorrect),
+    asrOfCorrect: mean((r) => r.asrOfCorrect ?? 0),
     cleanToTarget: mean((r) => r.cleanToTarget),
     perBackdoor,
   };

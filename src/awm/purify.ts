@@ -8,6 +8,7 @@ import type { Classifier } from '../nn/classifier.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { AttackSpec } from '../attacks/types.js';
 import { der, evaluateBackdoor, type BackdoorMetrics } from '../attacks/metrics.js';
+import { evaluateTriggered, type TriggeredImages } from '../attacks/triggered.js';
 import { accuracyOf, predictClasses } from '../train/train.js';
 import { perClassCounts, validateCleanSet, type CleanSet } from './clean-set.js';
 import type { DefenseMethod, DefenseOutcome } from './defense.js';
@@ -27,11 +28,14 @@ export interface PurifyOptions {
   anp?: Partial<AnpOptions>;
 }
 
-export interface PurifyEvaluation {
+/**
+ * What the model is measured on before and after: clean accuracy on `testSet`, and ASR either from a known `attack`
+ * (its trigger applied to every test image) or from `triggered` images someone else made (one of the two).
+ */
+export type PurifyEvaluation = {
   testSet: ImageDataset;
-  attack: AttackSpec;
   batchSize?: number;
-}
+} & ({ attack: AttackSpec; triggered?: undefined } | { triggered: TriggeredImages; attack?: undefined });
 
 export interface LayerMaskStats {
   layer: string;
@@ -113,7 +117,8 @@ export function maskStatistics(masks: Map<string, Float32Array>): LayerMaskStats
 
 export async function evaluateModel(model: Classifier, backend: Backend, ev: PurifyEvaluation): Promise<BackdoorMetrics> {
   const s = ev.testSet;
-  return evaluateBackdoor((images, n) => predictClasses(model, backend, images, [n, s.c, s.h, s.w], ev.batchSize ?? 256), s, ev.attack, { batchSize: 2000 });
+  const predict = (images: Float32Array, n: number) => predictClasses(model, backend, images, [n, s.c, s.h, s.w], ev.batchSize ?? 256);
+  return ev.triggered ? evaluateTriggered(predict, s, ev.triggered, { batchSize: 2000 }) : evaluateBackdoor(predict, s, ev.attack, { batchSize: 2000 });
 }
 
 /** The share of the clean set's own images the model answers with their labels (eval mode). */
@@ -184,8 +189,9 @@ export async function purifyModel(
   let after: BackdoorMetrics | undefined;
   if (evaluation) {
     after = await evaluateModel(model, backend, evaluation);
+    const flipped = after.asrOfCorrect === undefined ? '' : `${(100 * after.asrOfCorrect).toFixed(2)}% of those right without the trigger flipped by it, `;
     io.log(`after:  clean accuracy ${(100 * after.cleanAccuracy).toFixed(2)}%, ASR ${(100 * after.asr).toFixed(2)}% (target excluded), ${(100 * after.asrAll).toFixed(2)}% (all images); ` +
-      `${(100 * after.asrOfCorrect).toFixed(2)}% of those right without the trigger flipped by it, ${(100 * after.cleanToTarget).toFixed(2)}% in the target class with no trigger`);
+      `${flipped}${(100 * after.cleanToTarget).toFixed(2)}% in the target class with no trigger`);
   }
   const report = purifyReport({ outcome, seed: options.seed, backend, model, clean, before, after, evaluation, cleanAccuracy: { before: cleanBefore, after: cleanAfter } });
   if (report.triggerOnAttack) io.log(formatTriggerOnAttack(report.triggerOnAttack));

@@ -17,6 +17,8 @@ import type { Classifier } from '../nn/classifier.js';
 import { evaluateClassifier, predictClasses } from '../train/train.js';
 import { describeAttack, evaluateBackdoor, type BackdoorMetrics } from '../attacks/index.js';
 import { chooseAttack, type AttackChoice } from './attack-choice.js';
+import { chooseTriggered, triggeredFlags } from './triggered-choice.js';
+import { evaluateTriggered, type TriggeredImages } from '../attacks/triggered.js';
 
 export const evalCommand: Command = {
   name: 'eval',
@@ -25,6 +27,7 @@ export const evalCommand: Command = {
     model: { type: 'string', required: true, help: 'model file (.safetensors)' },
     ...datasetFlags(false),
     attack: { type: 'string', help: "attack spec JSON or preset name; without it, the attack stored in the model's metadata, else <model>.attack.json beside it, is used when there is one" },
+    ...triggeredFlags,
     'clean-only': { type: 'boolean', help: 'measure clean accuracy only, even when the model records an attack' },
     'batch-size': { type: 'int', default: 256, help: 'images per forward pass' },
     report: { type: 'string', help: 'also write the results as JSON to this file' },
@@ -61,12 +64,21 @@ interface EvalReport {
   attack?: { name: string; source: string; description: string } & Omit<BackdoorMetrics, 'n' | 'cleanAccuracy'>;
 }
 
-async function measure(model: Classifier, backend: Backend, test: ImageDataset, batchSize: number, attack: AttackChoice | null): Promise<Pick<EvalReport, 'cleanAccuracy' | 'attack'>> {
+/** What ASR is measured against: a trigger this project applies, or a file of triggered images. */
+type AttackSource = { kind: 'spec'; choice: AttackChoice } | { kind: 'triggered'; images: TriggeredImages };
+
+async function measure(model: Classifier, backend: Backend, test: ImageDataset, batchSize: number, attack: AttackSource | null): Promise<Pick<EvalReport, 'cleanAccuracy' | 'attack'>> {
   if (!attack) return { cleanAccuracy: (await evaluateClassifier(model, backend, test, { batchSize })).accuracy };
   const shape = (n: number) => [n, test.c, test.h, test.w] as const;
-  const metrics = await evaluateBackdoor((images, n) => predictClasses(model, backend, images, shape(n), batchSize), test, attack.spec, { batchSize });
-  const { cleanAccuracy, asr, asrAll, robustAccuracy, asrOfCorrect, cleanToTarget, perBackdoor } = metrics;
-  return { cleanAccuracy, attack: { name: attack.spec.name, source: attack.source, description: describeAttack(attack.spec), asr, asrAll, robustAccuracy, asrOfCorrect, cleanToTarget, perBackdoor } };
+  const predict = (images: Float32Array, n: number) => predictClasses(model, backend, images, shape(n), batchSize);
+  const metrics = attack.kind === 'spec'
+    ? await evaluateBackdoor(predict, test, attack.choice.spec, { batchSize })
+    : await evaluateTriggered(predict, test, attack.images, { batchSize });
+  const { cleanAccuracy, n: _n, ...rates } = metrics;
+  const named = attack.kind === 'spec'
+    ? { name: attack.choice.spec.name, source: attack.choice.source, description: describeAttack(attack.choice.spec) }
+    : { name: 'triggered images', source: attack.images.source, description: `${attack.images.n} pre-triggered images` };
+  return { cleanAccuracy, attack: { ...named, ...rates } };
 }
 
 function printResults(io: CommandIO, r: EvalReport): void {
@@ -75,7 +87,8 @@ function printResults(io: CommandIO, r: EvalReport): void {
   const a = r.attack;
   io.log(`attack from ${a.source}: ${a.description}`);
   io.log(`ASR ${percent(a.asr)} (target class excluded), ASR over all images ${percent(a.asrAll)}, robust accuracy ${percent(a.robustAccuracy)}`);
-  io.log(`  of that ASR: ${percent(a.asrOfCorrect)} of the images classified correctly without the trigger are flipped by it; ${percent(a.cleanToTarget)} go to the target with no trigger`);
+  const flipped = a.asrOfCorrect === undefined ? '' : `${percent(a.asrOfCorrect)} of the images classified correctly without the trigger are flipped by it; `;
+  io.log(`  of that ASR: ${flipped}${percent(a.cleanToTarget)} go to the target with no trigger`);
   if (a.perBackdoor.length > 1) {
     a.perBackdoor.forEach((b, i) => io.log(`  backdoor ${i} (target ${b.target ?? 'all-to-all'}): ASR ${percent(b.asr)}, robust accuracy ${percent(b.robustAccuracy)}`));
   }
@@ -88,7 +101,10 @@ async function runEval(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const { model, spec, metadata } = await openModel(backend, modelPath);
   try {
     const dataset = chooseDataset(flags, metadata, modelPath);
-    const attack = flags['clean-only'] === true ? null : await chooseAttack(flags, metadata, modelPath);
+    const triggered = await chooseTriggered(flags, metadata, modelPath);
+    const attackChoice = flags['clean-only'] === true || triggered ? null : await chooseAttack(flags, metadata, modelPath);
+    const attack: AttackSource | null = flags['clean-only'] === true ? null
+      : triggered ? { kind: 'triggered', images: triggered } : attackChoice ? { kind: 'spec', choice: attackChoice } : null;
     const source = dataSource(flags, dataset, trainedGeometry(metadata));
     const test = await loadSplit(source, 'test');
     io.log(`model: ${modelPath}: ${spec.arch} width ${spec.width}, ${spec.inChannels} -> ${spec.numClasses} classes`);

@@ -17,13 +17,14 @@ import type { MaskOptimizer } from '../awm/awm.js';
 import type { HeadFitMode } from '../awm/awm-plus.js';
 import { reportMarkdown } from '../awm/report.js';
 import { histogramGrid, tileImages, triggerToRgb } from '../awm/pictures.js';
-import type { AttackSpec } from '../attacks/index.js';
 import type { ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
 import type { Command, CommandIO } from './command.js';
 import { backendFlags, dataSource, isDatasetName, loadSplit, openBackend, openModel, stringFlag } from './common.js';
 import { chooseCleanSource } from './purify-sources.js';
 import { chooseAttack } from './attack-choice.js';
+import { chooseTriggered, triggeredFlags } from './triggered-choice.js';
+import type { PurifyEvaluation } from '../awm/purify.js';
 
 const num = (help: string) => ({ type: 'number' as const, help });
 const int = (help: string) => ({ type: 'int' as const, help });
@@ -44,6 +45,7 @@ export const purifyCommand: Command = {
     masks: { type: 'string', help: 'write the final soft masks (before folding) as safetensors here' },
     'eval-dataset': { type: 'string', help: 'evaluate before and after on this dataset\'s test split (default: the --clean dataset, minus the clean images)' },
     attack: { type: 'string', help: 'attack spec JSON or preset name for ASR; default: the attack in the model\'s metadata, else <model>.attack.json beside it' },
+    ...triggeredFlags,
     'eval-count': int('evaluate on this many test images only (seeded; quick checks)'),
     seed: { type: 'int', default: 0, help: 'seed for every random choice' },
     // AWM
@@ -142,10 +144,12 @@ async function runPurify(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const choice = await chooseCleanSource(flags, spec, seed);
   io.log(`clean: ${choice.description}`);
 
-  let evaluation: { testSet: ImageDataset; attack: AttackSpec } | undefined;
-  const chosen = await chooseAttack(flags, metadata, modelPath);
+  let evaluation: PurifyEvaluation | undefined;
+  const triggered = await chooseTriggered(flags, metadata, modelPath);
+  const chosen = triggered ? null : await chooseAttack(flags, metadata, modelPath);
   const attack = chosen?.spec;
   if (chosen) io.log(`attack (for ASR): ${chosen.source}`);
+  if (triggered) io.log(`triggered images (for ASR): ${triggered.n} from ${triggered.source}`);
   const evalName = stringFlag(flags, 'eval-dataset');
   let testSet: ImageDataset | undefined = choice.rest;
   if (evalName !== undefined) {
@@ -156,8 +160,9 @@ async function runPurify(flags: ParsedFlags, io: CommandIO): Promise<void> {
   if (testSet && evalCount !== undefined && evalCount < testSet.n) {
     testSet = subset(testSet, Array.from(new Rng(seed ^ 0xe7a1).permutation(testSet.n).slice(0, evalCount)).sort((a, b) => a - b));
   }
-  if (attack && testSet) evaluation = { testSet, attack };
-  else if (testSet && !attack) io.warn('no attack spec (--attack, one stored in the model, or <model>.attack.json beside it): ASR is not measured');
+  if (triggered && testSet) evaluation = { testSet, triggered };
+  else if (attack && testSet) evaluation = { testSet, attack };
+  else if (testSet) io.warn('no attack spec (--attack, one stored in the model, or <model>.attack.json beside it) and no --triggered images: ASR is not measured');
 
   const { report, outcome } = await purifyModel(backend, model, choice.clean, purifyOptions(flags, method, seed), io, evaluation);
 

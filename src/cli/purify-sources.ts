@@ -42,7 +42,8 @@ function pickIndices(labels: Int32Array, numClasses: number, perClass: number | 
   return Array.from({ length: n }, (_, i) => i);
 }
 
-async function fromSafetensors(path: string, spec: ModelSpec): Promise<CleanSet> {
+/** A safetensors file of `images` (N,C,H,W; float in [0,1] or uint8) and integer `labels` (N), as float images. */
+export async function readLabelledImages(path: string): Promise<{ images: Float32Array; labels: Int32Array; n: number; c: number; h: number; w: number }> {
   const bytes = new Uint8Array(await readFile(path));
   const file = parseSafetensors(bytes, path);
   const images = file.tensors.get('images');
@@ -55,7 +56,11 @@ async function fromSafetensors(path: string, spec: ModelSpec): Promise<CleanSet>
   const isByte = images.dtype === 'U8';
   const f = new Float32Array(images.data.length);
   for (let i = 0; i < f.length; i++) f[i] = isByte ? images.data[i]! / 255 : images.data[i]!;
-  return { images: f, labels: labels.data, n, c, h, w, numClasses: spec.numClasses };
+  return { images: f, labels: labels.data, n, c, h, w };
+}
+
+async function fromSafetensors(path: string, spec: ModelSpec): Promise<CleanSet> {
+  return { ...(await readLabelledImages(path)), numClasses: spec.numClasses };
 }
 
 export async function chooseCleanSource(flags: ParsedFlags, spec: ModelSpec, seed: number): Promise<CleanChoice> {
