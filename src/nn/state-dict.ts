@@ -1,6 +1,6 @@
 /**
  * State dicts: the name -> host tensor maps PyTorch saves, and the strict load that checks every
- * name and shape before writing anything, so a failed load leaves the model as it was.
+ * name, shape, dtype and value before writing anything, so a failed load leaves the model as it was.
  */
 import type { Tensor } from '../tensor/tensor.js';
 import { tensor } from '../ops/create.js';
@@ -86,6 +86,14 @@ export class StateDictError extends Error {
   }
 }
 
+/** A value the model cannot use (integer data in a float slot, NaN, a negative variance); names the key and the rule. */
+export class StateValueError extends Error {
+  constructor(readonly owner: string, readonly key: string, readonly rule: string) {
+    super(`Error(s) in loading state_dict for ${owner}: "${key}" ${rule}`);
+    this.name = 'StateValueError';
+  }
+}
+
 function describeProblems(owner: string, missing: readonly string[], unexpected: readonly string[], mismatched: readonly ShapeMismatch[]): string {
   const quote = (keys: readonly string[]) => keys.map((k) => `"${k}"`).join(', ');
   const lines = [`Error(s) in loading state_dict for ${owner}:`];
@@ -121,8 +129,13 @@ export function loadIntoSlots(owner: string, slots: ReadonlyMap<string, StateSlo
       mismatched.push({ key, expected: slot.shape, got: value.shape });
     } else if (value.data.length !== sizeOfShape(slot.shape)) {
       mismatched.push({ key, expected: slot.shape, got: [value.data.length] });
-    } else if (slot.kind === 'int64' && !(Number.isSafeInteger(value.data[0]) && value.data[0]! >= 0)) {
-      throw new Error(`Error(s) in loading state_dict for ${owner}: "${key}" must hold a non-negative integer, got ${value.data[0]}`);
+    } else if (slot.kind === 'int64') {
+      if (!(Number.isSafeInteger(value.data[0]) && value.data[0]! >= 0)) {
+        throw new StateValueError(owner, key, `must hold a non-negative integer, got ${value.data[0]}`);
+      }
+    } else {
+      const problem = floatProblem(key, value);
+      if (problem) throw new StateValueError(owner, key, problem);
     }
   }
   const unexpected = [...values.keys()].filter((k) => !slots.has(k));
@@ -141,6 +154,31 @@ export async function readSlots(slots: ReadonlyMap<string, StateSlot>): Promise<
   const out: StateDict = new Map();
   for (const [key, slot] of slots) if (slot.included()) out.set(key, await slot.read());
   return out;
+}
+
+/** Dtypes a float slot accepts; integer data there is a wrongly typed file whose bytes would load as nonsense. */
+const FLOAT_DTYPES: ReadonlySet<string> = new Set(['F32', 'F16', 'BF16', 'F64']);
+
+/** The last part of a key: PyTorch names BatchNorm's statistics `running_mean` and `running_var` in every model. */
+function leafName(key: string): string {
+  return key.slice(key.lastIndexOf('.') + 1);
+}
+
+/** Why a float slot cannot take `value`, or undefined when it can. */
+function floatProblem(key: string, value: HostTensor): string | undefined {
+  if (value.dtype !== undefined && !FLOAT_DTYPES.has(value.dtype)) {
+    return `is stored as ${value.dtype}, but a float tensor (weight, bias or BatchNorm statistic) must be F32, F16, BF16 or F64`;
+  }
+  const leaf = leafName(key);
+  const rule = leaf === 'running_var' ? 'a BatchNorm running variance must be finite and non-negative'
+    : leaf === 'running_mean' ? 'a BatchNorm running mean must be finite'
+    : 'weights must be finite (no NaN or Infinity)';
+  const data = value.data;
+  for (let i = 0; i < data.length; i++) {
+    const v = data[i]!;
+    if (!Number.isFinite(v) || (leaf === 'running_var' && v < 0)) return `element ${i} is ${v}: ${rule}`;
+  }
+  return undefined;
 }
 
 function sizeOfShape(shape: readonly number[]): number {
