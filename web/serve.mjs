@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Serves the built page (web/dist, or --dir DIR) on 127.0.0.1 and prints its address. Port: $PORT,
 // else 8080, or the next free one; PORT=0 picks any free port. Local only: the page needs nothing else.
+// Malformed URLs get 400, paths leaving the folder 403, missing files 404; no request stops the server.
 import { createServer } from 'node:http';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { dirname, extname, join, normalize, resolve, sep } from 'node:path';
@@ -19,14 +20,43 @@ if (!existsSync(join(root, 'index.html'))) {
   process.exit(1);
 }
 
-const server = createServer((req, res) => {
-  const path = decodeURIComponent(new URL(req.url ?? '/', 'http://localhost').pathname);
+/**
+ * The request's path, percent-decoded, or null when it is malformed: bad escapes (`/%`, `/%zz`), a
+ * target that is not a path, NUL bytes, or backslashes (a separator on Windows, never in the page's names).
+ */
+function requestPath(url) {
+  const raw = (url ?? '/').split(/[?#]/, 1)[0];
+  if (!raw.startsWith('/')) return null;
+  let path;
+  try {
+    path = decodeURIComponent(raw);
+  } catch {
+    return null;
+  }
+  return path.includes('\0') || path.includes('\\') ? null : path;
+}
+
+function answer(req, res) {
+  const path = requestPath(req.url);
+  if (path === null) return void res.writeHead(400, { 'content-type': 'text/plain' }).end('bad request');
   const file = normalize(join(root, path.endsWith('/') ? `${path}index.html` : path));
   // Nothing outside the page's folder is served, whatever the URL says.
-  if (file !== root && !file.startsWith(root + sep)) return void res.writeHead(403).end('forbidden');
+  if (file !== root && !file.startsWith(root + sep)) return void res.writeHead(403, { 'content-type': 'text/plain' }).end('forbidden');
   if (!existsSync(file) || !statSync(file).isFile()) return void res.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-  res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'cache-control': 'no-store' });
-  res.end(readFileSync(file));
+  const body = readFileSync(file);
+  res.writeHead(200, { 'content-type': TYPES[extname(file)] ?? 'application/octet-stream', 'content-length': body.length, 'cache-control': 'no-store' });
+  res.end(body);
+}
+
+// A request can fail (an unreadable file, a name the file system refuses) but never stops the server.
+const server = createServer((req, res) => {
+  try {
+    answer(req, res);
+  } catch (e) {
+    console.error(`web/serve: ${req.method} ${JSON.stringify(req.url)}: ${e.message}`);
+    if (!res.headersSent) res.writeHead(500, { 'content-type': 'text/plain' });
+    res.end('internal error');
+  }
 });
 
 function listen(port, triesLeft) {
