@@ -1,13 +1,21 @@
 /**
  * Reading attack specs from JSON (a user's file, a model's metadata) with errors that name the bad
- * field, e.g. `attack spec: backdoors[0].trigger.alpha must be at most 1, got 2`. Omitted poison
+ * field, e.g. `attack spec: backdoors[0].trigger.alpha must be at most 1, got 2` (a ParseError). Omitted poison
  * fields take the defaults of the label rule, so the parsed spec is always complete.
  */
+import { ParseError } from '../io/parse-error.js';
 import { base64ToFloat32 } from './base64.js';
 import { SpecReader, describe, type Json } from './check.js';
 import type { AttackSpec, BackdoorSpec, Eligibility, LabelRule, PatchPosition, PatternSource, PgdSpec, PoisonRule, TriggerSpec } from './types.js';
 
-const read: SpecReader = new SpecReader('attack spec');
+/** The shared reader, refusing with ParseError like the file parsers (same messages). */
+class AttackSpecReader extends SpecReader {
+  override fail(path: string, message: string): never {
+    throw new ParseError(`${this.prefix}: ${path} ${message}`);
+  }
+}
+
+const read: SpecReader = new AttackSpecReader('attack spec');
 
 /** Compact JSON of a spec, validated on the way out so nothing malformed gets stored. */
 export function serializeAttackSpec(spec: AttackSpec): string {
@@ -21,7 +29,7 @@ export function parseAttackSpec(input: unknown): AttackSpec {
     try {
       json = JSON.parse(input);
     } catch (e) {
-      throw new Error(`attack spec: not valid JSON (${(e as Error).message})`);
+      throw new ParseError(`attack spec: not valid JSON (${(e as Error).message})`);
     }
   }
   const root = read.object(json, 'spec', ['version', 'name', 'backdoors']);

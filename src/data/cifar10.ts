@@ -3,6 +3,7 @@
  * then green, then blue, rows top to bottom), i.e. already CHW. batches.meta.txt lists class names one per line.
  */
 
+import { ParseError } from '../io/parse-error.js';
 import type { ImageDataset } from './dataset.js';
 
 export const CIFAR10_RECORD_BYTES = 1 + 3 * 32 * 32;
@@ -29,7 +30,7 @@ export const CIFAR10_FILE_NAMES = {
 
 /** Parses one batch file (any number of records; the official files hold 10000). */
 export function parseCifar10Batch(bytes: Uint8Array, source = 'cifar10 batch', classNames?: string[]): ImageDataset {
-  const fail = (message: string): Error => new Error(`cifar10 (${source}): ${message}`);
+  const fail = (message: string): Error => new ParseError(`cifar10 (${source}): ${message}`);
   if (bytes.length % CIFAR10_RECORD_BYTES !== 0) {
     throw fail(`size ${bytes.length} is not a multiple of the ${CIFAR10_RECORD_BYTES}-byte record (truncated or not a CIFAR-10 batch)`);
   }
@@ -54,6 +55,6 @@ export function parseCifar10ClassNames(text: string, source: string = CIFAR10_FI
     .split(/\r?\n/)
     .map((line) => line.trim())
     .filter((line) => line.length > 0);
-  if (names.length !== 10) throw new Error(`cifar10 (${source}): expected 10 class names, found ${names.length}`);
+  if (names.length !== 10) throw new ParseError(`cifar10 (${source}): expected 10 class names, found ${names.length}`);
   return names;
 }

@@ -8,6 +8,7 @@
  * ≥5-pixel border on both sides). Resizing is the antialiased half-pixel bilinear of resize.ts.
  */
 
+import { ParseError } from '../io/parse-error.js';
 import { parsePnm } from '../io/pnm.js';
 import { hwcToChw, convertChannels } from '../io/raster.js';
 import { resizeBilinearU8 } from './resize.js';
@@ -32,7 +33,7 @@ export interface GtsrbImageOptions {
 
 /** Parses a GT-*.csv annotation file; every row must carry all eight columns including ClassId. */
 export function parseGtsrbCsv(text: string, source = 'GTSRB csv'): GtsrbRow[] {
-  const fail = (message: string): Error => new Error(`gtsrb (${source}): ${message}`);
+  const fail = (message: string): Error => new ParseError(`gtsrb (${source}): ${message}`);
   const lines = text.split(/\r?\n/).filter((line) => line.trim().length > 0);
   if (lines.length === 0) throw fail('file is empty');
   const header = lines[0].trim().split(';');
@@ -58,7 +59,7 @@ export function gtsrbImageToChw(bytes: Uint8Array, row: GtsrbRow, source: string
   const size = options.size ?? 32;
   const image = convertChannels(parsePnm(bytes, source), 3);
   if (image.width !== row.width || image.height !== row.height) {
-    throw new Error(`gtsrb (${source}): image is ${image.width}x${image.height} but the CSV says ${row.width}x${row.height}`);
+    throw new ParseError(`gtsrb (${source}): image is ${image.width}x${image.height} but the CSV says ${row.width}x${row.height}`);
   }
   let chw = hwcToChw(image.data, image.height, image.width, 3);
   let { width, height } = image;

@@ -4,6 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { isGzip } from '../io/decompress.js';
 import { gunzipNodeSync } from '../io/decompress.node.js';
+import { ParseError } from '../io/parse-error.js';
 import { assertSplit, type ImageDataset, type Split } from './dataset.js';
 import { idxDataset, MNIST_FILE_NAMES, type IdxDatasetOptions } from './idx.js';
 
@@ -40,6 +41,6 @@ function readIdxFile(path: string): Uint8Array {
   try {
     return gunzipNodeSync(bytes);
   } catch (error) {
-    throw new Error(`idx (${path}): gzip data is corrupt or truncated: ${(error as Error).message}`);
+    throw new ParseError(`idx (${path}): gzip data is corrupt or truncated: ${(error as Error).message}`);
   }
 }

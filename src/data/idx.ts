@@ -6,6 +6,7 @@
 
 import { readU32BE } from '../io/bytes.js';
 import { gunzipBrowser, maybeGunzip, type Decompressor } from '../io/decompress.js';
+import { ParseError } from '../io/parse-error.js';
 import type { ImageDataset } from './dataset.js';
 
 export const IDX_IMAGES_MAGIC = 0x00000803;
@@ -41,7 +42,7 @@ export interface IdxImages {
 
 /** Parses an uncompressed unsigned-byte IDX file with the given magic; returns its dimensions and data. */
 function parseIdxU8(bytes: Uint8Array, magic: number, source: string): { dims: number[]; data: Uint8Array } {
-  const fail = (message: string): Error => new Error(`idx (${source}): ${message}`);
+  const fail = (message: string): Error => new ParseError(`idx (${source}): ${message}`);
   if (bytes.length < 4) throw fail(`file is truncated: ${bytes.length} bytes, too short for the magic number`);
   const found = readU32BE(bytes, 0);
   if (found !== magic) throw fail(`wrong magic 0x${hex(found)}, expected 0x${hex(magic)}`);
@@ -84,12 +85,12 @@ export function idxDataset(imagesBytes: Uint8Array, labelsBytes: Uint8Array, opt
   const images = parseIdxImages(imagesBytes, imagesSource);
   const rawLabels = parseIdxLabels(labelsBytes, labelsSource);
   if (rawLabels.length !== images.n) {
-    throw new Error(`idx: ${imagesSource} has ${images.n} images but ${labelsSource} has ${rawLabels.length} labels`);
+    throw new ParseError(`idx: ${imagesSource} has ${images.n} images but ${labelsSource} has ${rawLabels.length} labels`);
   }
   const labels = new Int32Array(rawLabels.length);
   for (let i = 0; i < rawLabels.length; i++) {
     if (rawLabels[i] >= numClasses) {
-      throw new Error(`idx (${labelsSource}): label ${rawLabels[i]} at index ${i} is outside [0, ${numClasses})`);
+      throw new ParseError(`idx (${labelsSource}): label ${rawLabels[i]} at index ${i} is outside [0, ${numClasses})`);
     }
     labels[i] = rawLabels[i];
   }
@@ -121,7 +122,7 @@ async function inflateNamed(bytes: Uint8Array, gunzip: Decompressor, source: str
   try {
     return await maybeGunzip(bytes, gunzip);
   } catch (error) {
-    throw new Error(`idx (${source}): gzip data is corrupt or truncated: ${(error as Error).message}`);
+    throw new ParseError(`idx (${source}): gzip data is corrupt or truncated: ${(error as Error).message}`);
   }
 }
 

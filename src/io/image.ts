@@ -3,6 +3,7 @@
 import type { Decompressor } from './decompress.js';
 import { hasPngSignature } from './png-chunks.js';
 import { decodePng } from './png-decode.js';
+import { ParseError } from './parse-error.js';
 import { hasPnmMagic, parsePnm } from './pnm.js';
 import type { RasterImage } from './raster.js';
 
@@ -17,5 +18,5 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeImageOptions
   if (hasPngSignature(bytes)) return decodePng(bytes, options);
   if (hasPnmMagic(bytes)) return parsePnm(bytes, options.source);
   const where = options.source ? ` (${options.source})` : '';
-  throw new Error(`image${where}: unrecognised format (expected PNG or binary PGM/PPM)`);
+  throw new ParseError(`image${where}: unrecognised format (expected PNG or binary PGM/PPM)`);
 }

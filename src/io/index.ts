@@ -12,3 +12,4 @@ export {
   type Decompressor,
 } from './decompress.js';
 export { concatBytes } from './bytes.js';
+export { ParseError } from './parse-error.js';

@@ -2,6 +2,7 @@
 
 import { concatBytes, errorPrefix, readU32BE } from './bytes.js';
 import { crc32 } from './checksums.js';
+import { ParseError } from './parse-error.js';
 import { inflateBrowser, type Decompressor } from './decompress.js';
 import { chunkTypeName, hasPngSignature, SAMPLES_FOR_COLOR_TYPE } from './png-chunks.js';
 import type { ChannelCount, RasterImage } from './raster.js';
@@ -12,6 +13,9 @@ export interface PngDecodeOptions {
   /** zlib-stream inflater; defaults to DecompressionStream('deflate'). */
   inflate?: Decompressor;
 }
+
+/** 2^28 pixels (16384 x 16384): far beyond any dataset image, well within memory. */
+export const MAX_PNG_PIXELS = 2 ** 28;
 
 interface PngHeader {
   width: number;
@@ -31,20 +35,21 @@ interface PngChunks {
  * tRNS chunk. Key-colour transparency (tRNS on gray/RGB images) is ignored: those images stay opaque.
  */
 export async function decodePng(bytes: Uint8Array, options: PngDecodeOptions = {}): Promise<RasterImage> {
-  const fail = (message: string): Error => new Error(errorPrefix('png', options.source) + message);
+  const fail = (message: string): Error => new ParseError(errorPrefix('png', options.source) + message);
   const chunks = readChunks(bytes, fail);
   const { width, height, colorType } = chunks.header;
-  let raw: Uint8Array;
-  try {
-    raw = await (options.inflate ?? inflateBrowser)(chunks.compressed);
-  } catch (error) {
-    throw fail(`image data does not inflate: ${(error as Error).message}`);
-  }
   const samples = SAMPLES_FOR_COLOR_TYPE[colorType];
   const stride = width * samples;
-  if (raw.length < (stride + 1) * height) {
-    throw fail(`image data is truncated: ${raw.length} bytes inflated, ${(stride + 1) * height} needed`);
+  // Each scanline is one filter byte then its samples; the inflater may produce no more than that.
+  const needed = (stride + 1) * height;
+  let raw: Uint8Array;
+  try {
+    raw = await (options.inflate ?? inflateBrowser)(chunks.compressed, needed);
+  } catch (error) {
+    throw fail(`image data does not inflate to the ${needed} bytes a ${width}x${height} image holds: ${(error as Error).message}`);
   }
+  if (raw.length < needed) throw fail(`image data is truncated: ${raw.length} bytes inflated, ${needed} needed`);
+  if (raw.length > needed) throw fail(`image data inflates to ${raw.length} bytes, more than the ${needed} a ${width}x${height} image holds`);
   const pixels = unfilter(raw, height, stride, samples, fail);
   if (colorType === 3) return expandPalette(pixels, width, height, chunks, fail);
   return { width, height, channels: samples as ChannelCount, data: pixels };
@@ -92,6 +97,8 @@ function readHeader(data: Uint8Array, fail: (message: string) => Error): PngHead
   const [bitDepth, colorType, compression, filter, interlace] = data.subarray(8, 13);
   if (width === 0 || height === 0) throw fail(`invalid size ${width}x${height}`);
   if (SAMPLES_FOR_COLOR_TYPE[colorType] === undefined) throw fail(`invalid colour type ${colorType}`);
+  // Refused before anything is inflated or allocated: the header alone may claim 2^31 x 2^31 pixels.
+  if (width * height > MAX_PNG_PIXELS) throw fail(`size ${width}x${height} exceeds the cap of ${MAX_PNG_PIXELS} pixels`);
   if (bitDepth !== 8) throw fail(`bit depth ${bitDepth} is not supported (only 8-bit images)`);
   if (compression !== 0 || filter !== 0) throw fail(`unknown compression ${compression} / filter method ${filter}`);
   if (interlace !== 0) throw fail('interlaced (Adam7) images are not supported');

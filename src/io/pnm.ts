@@ -1,6 +1,7 @@
 /** Binary PGM (P5) and PPM (P6) reader for 8-bit images (GTSRB ships P6 .ppm files). */
 
 import { errorPrefix } from './bytes.js';
+import { ParseError } from './parse-error.js';
 import type { RasterImage } from './raster.js';
 
 /** True when `bytes` start with the P5 or P6 magic. */
@@ -13,7 +14,7 @@ export function hasPnmMagic(bytes: Uint8Array): boolean {
  * rescaled to 0..255 with rounding. Bytes after the pixel data are ignored, as the format allows several images.
  */
 export function parsePnm(bytes: Uint8Array, source?: string): RasterImage {
-  const fail = (message: string): Error => new Error(errorPrefix('pnm', source) + message);
+  const fail = (message: string): Error => new ParseError(errorPrefix('pnm', source) + message);
   if (!hasPnmMagic(bytes)) throw fail('not a binary PGM/PPM file (expected magic P5 or P6)');
   const channels = bytes[1] === 0x36 ? 3 : 1;
   let at = 2;

@@ -1,6 +1,7 @@
 /** Safetensors reader with the validation the format specification demands. */
 
 import { errorPrefix } from './bytes.js';
+import { ParseError } from './parse-error.js';
 import { decodeTensorBytes } from './safetensors-decode.js';
 import {
   DTYPE_BYTES,
@@ -22,10 +23,10 @@ interface TensorEntry {
  * Parses a complete safetensors file.
  * Data types: F32/F16/BF16 → Float32Array, F64 → Float64Array, integer and BOOL dtypes → Int32Array
  * (I64/U32 values outside the int32 range are an error). Each `dtype` field keeps the stored dtype.
- * `source` (usually the file name) is included in every error message.
+ * `source` (usually the file name) is included in every error message; every refusal is a ParseError.
  */
 export function parseSafetensors(bytes: Uint8Array, source?: string): SafetensorsFile {
-  const fail = (message: string): Error => new Error(errorPrefix('safetensors', source) + message);
+  const fail = (message: string): Error => new ParseError(errorPrefix('safetensors', source) + message);
   const { header, dataStart } = readHeader(bytes, fail);
   const dataLength = bytes.length - dataStart;
 
@@ -168,7 +169,13 @@ function product(shape: readonly number[]): number {
 }
 
 function describe(value: unknown): string {
-  const text = JSON.stringify(value);
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(value);
+  } catch {
+    // JSON.parse accepts nesting deeper than JSON.stringify's recursion can walk back.
+    return Array.isArray(value) ? 'an array nested too deeply to show' : 'an object nested too deeply to show';
+  }
   if (text === undefined) return String(value);
   return text.length > 60 ? `${text.slice(0, 57)}...` : text;
 }
