@@ -8,8 +8,9 @@ import type { Backend } from '../tensor/backend.js';
 import { parseSafetensors, serializeSafetensors, type SafetensorsInput } from '../io/safetensors.js';
 import type { Classifier } from './classifier.js';
 import type { NormalizeSpec } from './layers.js';
+import { ParseError } from '../io/parse-error.js';
 import { createModel } from './models.js';
-import { inferModelSpec } from './infer.js';
+import { ArchitectureError, inferModelSpec } from './infer.js';
 import { isArch, type Arch, type ModelSpec } from './spec.js';
 import type { HostTensor } from './state-dict.js';
 
@@ -41,20 +42,69 @@ export function loadModelFile(backend: Backend, bytes: Uint8Array, opts: LoadMod
   if (state.size > 0 && [...state.keys()].every((k) => k.startsWith(PARALLEL_PREFIX))) {
     state = new Map([...state].map(([k, v]) => [k.slice(PARALLEL_PREFIX.length), v]));
   }
-  const stored = specFromMetadata(file.metadata);
-  const arch = opts.arch ?? stored.arch;
-  const inferred = inferModelSpec(new Map([...state].map(([k, v]) => [k, v.shape])), arch);
-  const normalize = opts.normalize === undefined ? stored.normalize : opts.normalize ?? undefined;
-  const spec: ModelSpec = { ...inferred, ...(normalize ? { normalize } : {}) };
+  const strict = opts.strict ?? true;
+  const named = (e: unknown): unknown => {
+    if (e instanceof Error && opts.source && !e.message.includes(opts.source)) e.message = `${opts.source}: ${e.message}`;
+    return e;
+  };
+  let spec: ModelSpec;
+  try {
+    const stored = specFromMetadata(file.metadata);
+    const arch = opts.arch ?? stored.arch;
+    const inferred = inferModelSpec(new Map([...state].map(([k, v]) => [k, v.shape])), arch);
+    const normalize = opts.normalize === undefined ? stored.normalize : opts.normalize ?? undefined;
+    spec = { ...inferred, ...(normalize ? { normalize } : {}) };
+    if (strict) checkFileCanFill(backend, spec, state);
+  } catch (e) {
+    throw named(e);
+  }
   const model = createModel(backend, spec, { skipInit: true });
   try {
-    model.loadStateDict(state, { strict: opts.strict ?? true });
+    model.loadStateDict(state, { strict });
   } catch (e) {
     model.dispose();
-    if (e instanceof Error && opts.source) e.message = `${opts.source}: ${e.message}`;
-    throw e;
+    throw named(e);
   }
   return { model, spec: model.spec, metadata: file.metadata };
+}
+
+/**
+ * The width comes from the file's first tensors alone (conv1, the head), so a few small tensors can
+ * name a model far too big to allocate. A strict load fills every value of the model from the file,
+ * so a model holding more values than the file is refused before it is built.
+ */
+function checkFileCanFill(backend: Backend, spec: ModelSpec, state: ReadonlyMap<string, HostTensor>): void {
+  let inFile = 0;
+  for (const t of state.values()) inFile += t.data.length;
+  const needed = modelValues(backend, spec);
+  if (needed > inFile) {
+    throw new ArchitectureError(
+      `a ${spec.arch} of width ${spec.width} holds ${needed} values but the file has ${inFile}, so its tensors cannot match the model that conv1 and the head imply`,
+    );
+  }
+}
+
+/**
+ * How many values the model of `spec` holds, without building it: every architecture's state is
+ * quadratic in its width (convolutions w_in x w_out, BatchNorm and the head linear in w), so models of
+ * widths 1, 2 and 3, which are tiny, fix the polynomial.
+ */
+function modelValues(backend: Backend, spec: ModelSpec): number {
+  const at = (width: number): number => {
+    const m = createModel(backend, { ...spec, width }, { skipInit: true });
+    try {
+      let total = 0;
+      // Optional keys (BatchNorm's counters) may be absent from the file.
+      for (const slot of m.stateSlots().values()) if (!slot.optional) total += slot.shape.reduce((a, b) => a * b, 1);
+      return total;
+    } finally {
+      m.dispose();
+    }
+  };
+  const [p1, p2, p3] = [at(1), at(2), at(3)];
+  const w = spec.width;
+  // Lagrange interpolation through (1, p1), (2, p2), (3, p3).
+  return (p1 * (w - 2) * (w - 3)) / 2 - p2 * (w - 1) * (w - 3) + (p3 * (w - 1) * (w - 2)) / 2;
 }
 
 /** The model as safetensors bytes; `metadata` is added to the spec's own entries. */
@@ -104,7 +154,7 @@ function numberList(text: string, key: string): number[] {
     value = null;
   }
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'number' && Number.isFinite(v))) {
-    throw new Error(`metadata "${key}" must be a JSON array of numbers, got ${JSON.stringify(text)}`);
+    throw new ParseError(`metadata "${key}" must be a JSON array of numbers, got ${JSON.stringify(text)}`);
   }
   return value as number[];
 }

@@ -7,8 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { parseSafetensors } from '../../src/io/safetensors.js';
-import { createModel, loadModelFile, saveModel, type Classifier, type HostTensor } from '../../src/nn/index.js';
+import { parseSafetensors, serializeSafetensors, type SafetensorsInput } from '../../src/io/safetensors.js';
+import { ArchitectureError, createModel, loadModelFile, saveModel, type Classifier, type HostTensor } from '../../src/nn/index.js';
 import { readModel } from '../../src/nn/model-file.node.js';
 import { StateValueError } from '../../src/nn/state-dict.js';
 import { cpu32 } from '../helpers/backends.js';
@@ -175,5 +175,28 @@ describe('model files with values no model has', () => {
     const { tensors, metadata } = await savedTensors();
     replaceValue(tensors, 'fc2.weight', 2, NaN);
     expect(() => loadModelFile(be, rawFile(tensors, metadata))).toThrow(/SmallCNN.*"fc2.weight" element 2 is NaN: weights must be finite/);
+  });
+});
+
+describe('model files that name a model bigger than themselves', () => {
+  it('a small file whose conv1 and head imply width 65536 is refused before the model is built', async () => {
+    const m = createModel(be, { arch: 'resnet18', width: 4, inChannels: 1, numClasses: 1 }, { seed: 1 });
+    const tensors: Record<string, SafetensorsInput> = {};
+    for (const [k, t] of await m.stateDict()) tensors[k] = { shape: t.shape, data: t.data as Float32Array };
+    m.dispose();
+    // Inference reads the width from conv1 and checks it against the head's input features only.
+    const width = 2 ** 16;
+    tensors['conv1.weight'] = { shape: [width, 1, 3, 3], data: new Float32Array(width * 9) };
+    tensors['linear.weight'] = { shape: [1, 8 * width], data: new Float32Array(8 * width) };
+    delete tensors['bn1.num_batches_tracked'];
+    const bytes = serializeSafetensors(tensors, { arch: 'resnet18' });
+    let error: unknown;
+    try {
+      loadModelFile(be, bytes, { source: 'wide.safetensors' }).model.dispose();
+    } catch (e) {
+      error = e;
+    }
+    expect(error).toBeInstanceOf(ArchitectureError);
+    expect((error as Error).message).toMatch(/^wide\.safetensors: a resnet18 of width 65536 holds \d+ values but the file has \d+/);
   });
 });
