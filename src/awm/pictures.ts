@@ -1,8 +1,11 @@
 /**
  * Pictures for reports and the browser page, drawn into plain RGB rasters (PNG-encoded by
- * src/io/png): the recovered trigger of each round, and one histogram of mask values per layer.
+ * src/io/png): the recovered trigger of each round, labelled, and the helpers the mask pictures
+ * (mask-pictures.ts) and the demo's summary (summary-picture.ts) build on.
  */
+import { blankImage, drawRgb, drawText, lineHeight, textWidth } from '../io/draw.js';
 import type { RasterImage } from '../io/raster.js';
+import { COLOR_SCALE_HEIGHT, MARGIN, PALETTE, colorScale, fitText, signColor, titleBlock, titleHeight, titleWidth } from './picture-parts.js';
 
 /**
  * A trigger delta (C, H, W) as RGB: grey is 0, brighter is positive, darker negative, scaled by the
@@ -25,29 +28,59 @@ export function triggerToRgb(delta: ArrayLike<number>, c: number, h: number, w: 
   return out;
 }
 
-/** Tiles RGB images (each h x w) into rows of `perRow`, each pixel drawn as a zoom x zoom block, 2-pixel gaps. */
-export function tileImages(images: readonly Uint8Array[], h: number, w: number, opts: { perRow?: number; zoom?: number } = {}): RasterImage {
-  const zoom = opts.zoom ?? 4;
-  const perRow = Math.max(1, Math.min(opts.perRow ?? 10, images.length));
-  const rows = Math.max(1, Math.ceil(images.length / perRow));
-  const gap = 2;
-  const W = perRow * (w * zoom + gap) + gap;
-  const H = rows * (h * zoom + gap) + gap;
-  const data = new Uint8Array(W * H * 3).fill(255);
-  images.forEach((img, i) => {
-    const ox = gap + (i % perRow) * (w * zoom + gap);
-    const oy = gap + Math.floor(i / perRow) * (h * zoom + gap);
-    for (let y = 0; y < h * zoom; y++) {
-      for (let x = 0; x < w * zoom; x++) {
-        const src = (Math.floor(y / zoom) * w + Math.floor(x / zoom)) * 3;
-        const dst = ((oy + y) * W + ox + x) * 3;
-        data[dst] = img[src]!;
-        data[dst + 1] = img[src + 1]!;
-        data[dst + 2] = img[src + 2]!;
-      }
-    }
+export interface TriggerGridOptions {
+  /** Pixels per trigger pixel (default: about 84 pixels across a trigger). */
+  zoom?: number;
+  /** Triggers per row (default 10). */
+  perRow?: number;
+  title?: string;
+  /** A third caption line per trigger (e.g. its share on the attack's pixels), in trigger order. */
+  extra?: readonly string[];
+  /** One more subtitle line saying what `extra` means. */
+  extraNote?: string;
+}
+
+/** The sum of |delta| over every value of a trigger. */
+export function l1Norm(delta: ArrayLike<number>): number {
+  let s = 0;
+  for (let i = 0; i < delta.length; i++) s += Math.abs(delta[i]!);
+  return s;
+}
+
+/**
+ * The recovered triggers (each C x H x W, one per round) side by side, each captioned with its round and L1 norm,
+ * under a title that says how to read the grey levels and over a colour scale of the sign.
+ */
+export function triggerGrid(triggers: readonly ArrayLike<number>[], shape: { c: number; h: number; w: number }, opts: TriggerGridOptions = {}): RasterImage {
+  const { c, h, w } = shape;
+  const zoom = opts.zoom ?? Math.max(1, Math.round(84 / Math.max(h, w)));
+  const perRow = Math.max(1, Math.min(opts.perRow ?? 10, triggers.length));
+  const rows = Math.max(1, Math.ceil(triggers.length / perRow));
+  const subtitles = [
+    'grey = 0 (pixel unchanged), brighter = added, darker = removed; each trigger scaled to its own peak |value|',
+    ...(c > 1 ? ['colour images: red, green and blue each show their own channel of the trigger'] : []),
+    ...(opts.extraNote ? [opts.extraNote] : []),
+  ];
+  const title = opts.title ?? `Recovered triggers, one per round (${triggers.length})`;
+  const captionLines = opts.extra ? 3 : 2;
+  const tileW = Math.max(w * zoom, 64);
+  const tileH = h * zoom + 4 + captionLines * lineHeight();
+  const gap = 10;
+  const legendW = 160;
+  const width = Math.max(titleWidth(title, subtitles), 2 * MARGIN + perRow * (tileW + gap) - gap, 2 * MARGIN + legendW + 10 + textWidth('trigger value'));
+  const top = titleHeight(subtitles);
+  const height = top + rows * (tileH + gap) + COLOR_SCALE_HEIGHT + MARGIN;
+  const image = blankImage(width, height);
+  titleBlock(image, title, subtitles);
+  triggers.forEach((t, i) => {
+    const x = MARGIN + (i % perRow) * (tileW + gap);
+    const y = top + Math.floor(i / perRow) * (tileH + gap);
+    drawRgb(image, triggerToRgb(t, c, h, w), w, h, x + Math.floor((tileW - w * zoom) / 2), y, zoom);
+    const lines = [`round ${i + 1}`, `L1 ${l1Norm(t).toFixed(1)}`, ...(opts.extra ? [opts.extra[i] ?? ''] : [])];
+    lines.forEach((line, k) => drawText(image, fitText(line, tileW), x + tileW / 2, y + h * zoom + 4 + k * lineHeight(), { align: 'center', color: k === 0 ? PALETTE.text : PALETTE.muted }));
   });
-  return { width: W, height: H, channels: 3, data };
+  colorScale(image, MARGIN, top + rows * (tileH + gap), legendW, (t) => signColor(2 * t - 1), ['-peak', '0', '+peak'], 'trigger value');
+  return image;
 }
 
 /** Counts of mask values in `bins` equal bins over [0, 1] (1.0 falls in the last bin). */
@@ -58,47 +91,4 @@ export function maskHistogram(values: ArrayLike<number>, bins = 20): number[] {
     counts[Math.min(bins - 1, Math.floor(v * bins))]!++;
   }
   return counts;
-}
-
-/**
- * One small bar chart per layer (log-scaled counts, bins over [0, 1] from left to right; bars below
- * 0.5 drawn red, the rest blue), stacked in layer order, `perRow` charts per row.
- */
-export function histogramGrid(histograms: readonly number[][], opts: { perRow?: number } = {}): RasterImage {
-  const cw = 120;
-  const ch = 60;
-  const gap = 6;
-  const perRow = Math.max(1, Math.min(opts.perRow ?? 5, histograms.length));
-  const rows = Math.max(1, Math.ceil(histograms.length / perRow));
-  const W = perRow * (cw + gap) + gap;
-  const H = rows * (ch + gap) + gap;
-  const data = new Uint8Array(W * H * 3).fill(255);
-  const put = (x: number, y: number, rgb: [number, number, number]) => {
-    const o = (y * W + x) * 3;
-    data[o] = rgb[0];
-    data[o + 1] = rgb[1];
-    data[o + 2] = rgb[2];
-  };
-  histograms.forEach((hist, i) => {
-    const ox = gap + (i % perRow) * (cw + gap);
-    const oy = gap + Math.floor(i / perRow) * (ch + gap);
-    for (let x = 0; x < cw; x++) {
-      put(ox + x, oy + ch - 1, [0, 0, 0]);
-      put(ox + x, oy, [220, 220, 220]);
-    }
-    for (let y = 0; y < ch; y++) {
-      put(ox, oy + y, [0, 0, 0]);
-      put(ox + cw - 1, oy + y, [220, 220, 220]);
-    }
-    const peak = Math.log1p(Math.max(1, ...hist));
-    const bw = Math.floor((cw - 2) / hist.length);
-    hist.forEach((count, b) => {
-      const height = Math.round(((ch - 3) * Math.log1p(count)) / peak);
-      const color: [number, number, number] = (b + 0.5) / hist.length < 0.5 ? [200, 40, 40] : [40, 80, 200];
-      for (let x = 1 + b * bw; x < 1 + (b + 1) * bw - 1; x++) {
-        for (let y = 0; y < height; y++) put(ox + x, oy + ch - 2 - y, color);
-      }
-    });
-  });
-  return { width: W, height: H, channels: 3, data };
 }

@@ -3,10 +3,12 @@ import type { PurifyReport } from './purify.js';
 import { formatSuspectSearch, type SuspectSearch } from './suspect-search.js';
 import { formatOutputCheck, type OutputCheck } from './output-check.js';
 import { FOUND_FACTOR } from './trigger-footprint.js';
+import type { PictureLinks } from './report-pictures.js';
 
 const pct = (x: number | undefined) => (x === undefined ? '–' : `${(100 * x).toFixed(2)} %`);
 
-export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; masks?: string } = {}): string {
+/** The report as Markdown; `pictures` are the links of the pictures to embed (see reportPictures and pictureLinks). */
+export function reportMarkdown(r: PurifyReport, pictures: PictureLinks = {}): string {
   const lines: string[] = [];
   lines.push(`# Backdoor purification report (${r.method.toUpperCase()})`, '');
   lines.push(`- model: ${r.model.arch}, width ${r.model.width}, ${r.model.inChannels} input channel(s), ${r.model.numClasses} classes`);
@@ -18,6 +20,7 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
   const gflop = r.details.gemmGflop;
   const work = typeof gflop === 'number' ? `; conv/matmul work ${gflop.toFixed(1)} GFLOP, ${(gflop / r.seconds).toFixed(2)} GFLOP/s over the whole run` : '';
   lines.push(`- seed: ${r.seed}; time: ${r.seconds.toFixed(1)} s${work}`, '');
+  if (pictures.summary) lines.push('## At a glance', '', `![summary](${pictures.summary})`, '');
   if (r.before && r.after) {
     lines.push(`## Effect (${r.evaluationImages} evaluation images)`, '');
     lines.push('| | clean accuracy | ASR (target excluded) | ASR (all images) | robust accuracy | ASR of images right without the trigger | in the target with no trigger |', '|---|---|---|---|---|---|---|');
@@ -68,7 +71,7 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
   }
   const output = r.details.outputCheck as OutputCheck | undefined;
   if (output) lines.push('## Output check', '', formatOutputCheck(output), '');
-  if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, left to right (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
+  if (pictures.triggers) lines.push('## Recovered triggers', '', 'One per round, each captioned with its round and L1 norm (grey = 0, brighter = added, darker = removed; each scaled to its own peak).', '', `![triggers](${pictures.triggers})`, '');
   if (r.triggerOnAttack) {
     const t = r.triggerOnAttack;
     lines.push('## Recovered triggers on the attack\'s own trigger (evaluation only)', '',
@@ -81,7 +84,8 @@ export function reportMarkdown(r: PurifyReport, pictures: { triggers?: string; m
     lines.push('## Masks per layer', '', '| layer | entries | mean | min | fraction < 0.5 |', '|---|---|---|---|---|');
     for (const m of r.maskStats) lines.push(`| ${m.layer} | ${m.size} | ${m.mean.toFixed(4)} | ${m.min.toFixed(4)} | ${(100 * m.below05).toFixed(2)} % |`);
     lines.push('');
-    if (pictures.masks) lines.push(`Histograms of mask values over [0, 1] per layer, in the table's order (log counts; red bins are below 0.5):`, '', `![masks](${pictures.masks})`, '');
+    if (pictures.masks) lines.push('Histograms of mask values over [0, 1] per layer, in the table\'s order, all on the same axes (share of the layer\'s entries, log scale; red bins are below 0.5):', '', `![masks](${pictures.masks})`, '');
+    if (pictures.maskStrips) lines.push('Each layer\'s mask values sorted from lowest to highest, as colours from dark red (0) through white (0.5) to blue (1):', '', `![mask strips](${pictures.maskStrips})`, '');
   }
   return lines.join('\n');
 }

@@ -4,7 +4,9 @@
  *    target 0, 10 % of the training images).
  * 2. Its clean accuracy and attack success rate on the test images.
  * 3. One-shot AWM: one clean image per class.
- * 4. Clean accuracy and ASR after, the report (JSON + Markdown) and the pictures, in demo-output/.
+ * 4. The models, the report (JSON + Markdown) and its pictures in demo-output/, summary.png among them
+ *    (triggered images with the answers before and after, the true and recovered trigger, the rates);
+ *    then the before/after figures and what they mean.
  * The full data set is used when Debian's dataset-fashion-mnist is installed; otherwise the small
  * subset shipped in data/fashion-mnist-subset. Without a WebGPU adapter it runs on the CPU.
  */
@@ -12,13 +14,15 @@ import { mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { loadDataset } from '../data/node.js';
 import { perClassSample, subset, type ImageDataset } from '../data/dataset.js';
-import { attackPreset, serializeAttackSpec } from '../attacks/index.js';
+import { applyTrigger, attackPreset, fixedTarget, gatherFloatImages, serializeAttackSpec, type AttackSpec } from '../attacks/index.js';
 import { trainBackdoored } from '../attacks/train-poisoned.js';
 import { cleanSetFromDataset } from '../awm/clean-set.js';
-import { purifyModel } from '../awm/purify.js';
+import { purifyModel, type PurifyEvaluation } from '../awm/purify.js';
 import type { DefenseMethod } from '../awm/defense.js';
 import { reportMarkdown } from '../awm/report.js';
-import { histogramGrid, tileImages, triggerToRgb } from '../awm/pictures.js';
+import { PICTURE_FILES, pictureLinks, reportPictures } from '../awm/report-pictures.js';
+import type { SummaryInput } from '../awm/summary-picture.js';
+import { predictClasses } from '../train/train.js';
 import { saveModel } from '../nn/model-file.js';
 import { writeFileAtomic } from '../io/atomic-write.node.js';
 import { encodePngCompressed } from '../io/png.node.js';
@@ -73,6 +77,26 @@ export function demoVerdict(before: { cleanAccuracy: number; asr: number }, afte
   ];
 }
 
+/**
+ * The test images the summary picture shows: the first image of each class other than the target, in class order,
+ * at most `count` (so the picture shows the same images on every run with the same data).
+ */
+export function summaryExampleIndices(ds: Pick<ImageDataset, 'labels' | 'n' | 'numClasses'>, target: number, count: number): number[] {
+  const first = new Map<number, number>();
+  for (let i = 0; i < ds.n; i++) {
+    const y = ds.labels[i]!;
+    if (y !== target && !first.has(y)) first.set(y, i);
+  }
+  return [...first].sort((a, b) => a[0] - b[0]).slice(0, count).map(([, i]) => i);
+}
+
+/** What the attack's trigger adds to a flat mid-grey image: the true trigger, drawn as the recovered ones are. */
+export function trueTriggerDelta(attack: AttackSpec, shape: { c: number; h: number; w: number }): Float32Array {
+  const grey = new Float32Array(shape.c * shape.h * shape.w).fill(0.5);
+  const marked = applyTrigger(attack, grey, shape);
+  return marked.map((v) => v - 0.5);
+}
+
 async function runDemo(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const t0 = performance.now();
   const seed = flags.seed as number;
@@ -92,7 +116,10 @@ async function runDemo(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const train = firstN(trainAll, flags['train-images'] as number, seed);
 
   const attack = attackPreset('badnets');
-  io.log(`\n1. Backdoor: a small CNN trained on ${train.n} images, 10 % poisoned with BadNets (3x3 white patch at the bottom right -> class 0 "${testAll.classNames?.[0] ?? '0'}")`);
+  const target = fixedTarget(attack.backdoors[0]!.label) ?? 0;
+  const className = (k: number) => testAll.classNames?.[k] ?? String(k);
+  const attackWords = `3x3 white patch at the bottom right -> class ${target} "${className(target)}"`;
+  io.log(`\n1. Backdoor: a small CNN trained on ${train.n} images, 10 % poisoned with BadNets (${attackWords})`);
   const trained = await trainBackdoored({
     backend, train, test, attack,
     model: { arch: 'small-cnn', inChannels: 1, numClasses: 10, inputSize: 28 },
@@ -104,37 +131,77 @@ async function runDemo(flags: ParsedFlags, io: CommandIO): Promise<void> {
   await writeFileAtomic(join(outDir, 'backdoored.safetensors'), await saveModel(model, { attack: serializeAttackSpec(attack), dataset: 'fashion-mnist' }));
 
   const method = flags.method as DefenseMethod;
+  const shape = { c: test.c, h: test.h, w: test.w };
+  const evaluation: PurifyEvaluation = { testSet: test, attack };
+  const shown = summaryExampleIndices(test, target, 6);
+  const shownImages = applyTrigger(attack, gatherFloatImages(test, shown), shape);
+  const answers = () => predictClasses(model, backend, shownImages, [shown.length, shape.c, shape.h, shape.w]);
   io.log(`\n2. The backdoored model on ${test.n} test images:`);
+  // Measured by trainBackdoored on the same test images, with the same attack.
+  const measured = trained.metrics;
+  io.log(`   clean accuracy  ${percent(measured.cleanAccuracy)}   (clean images classified as their class)`);
+  io.log(`   attack success  ${percent(measured.asr)}   (triggered images of other classes classified as class ${target})`);
+  const answersBefore = await answers();
+
   const clean = cleanSetFromDataset(testAll, cleanIdx);
+  const methodName = method === 'awm' ? 'one-shot AWM' : 'AWM+';
   io.log(`\n3. ${method === 'awm' ? 'One-shot AWM (the official one-shot preset)' : 'AWM+ (this project\'s one-shot variant)'} with ${clean.n} clean images, one per class:`);
   const outer = flags.outer as number | undefined;
   const { report, outcome } = await purifyModel(backend, model, clean, {
     method, seed,
     awm: outer !== undefined ? { outer } : {},
     awmPlus: outer !== undefined ? { outer } : {},
-  }, { log: (l) => io.log(`   ${l}`) }, { testSet: test, attack });
-
+  }, {
+    // purifyModel measures the model before the defense again; those figures are printed under 2 already.
+    log: (l) => {
+      if (!l.startsWith('before: clean accuracy')) io.log(`   ${l}`);
+    },
+  }, evaluation);
   const before = report.before!;
   const after = report.after!;
-  io.log('\n4. Result:');
-  io.log(`   clean accuracy  ${percent(before.cleanAccuracy)} -> ${percent(after.cleanAccuracy)}`);
-  io.log(`   attack success  ${percent(before.asr)} -> ${percent(after.asr)}   (triggered images of other classes classified as class 0)`);
-  for (const line of demoVerdict(before, after, join(outDir, 'backdoored.safetensors'))) io.log(`   ${line}`);
+  if (before.cleanAccuracy !== measured.cleanAccuracy || before.asr !== measured.asr) {
+    io.warn(`   warning: the defense's own measurement before it ran (clean accuracy ${percent(before.cleanAccuracy)}, ASR ${percent(before.asr)}) differs from section 2's; the report uses its own`);
+  }
+  const answersAfter = await answers();
+
+  const rounds = outcome.triggers?.length ?? 0;
+  const onPatch = report.triggerOnAttack?.perRound[rounds - 1];
+  const summary: SummaryInput = {
+    title: `A BadNets backdoor before and after ${methodName}`,
+    subtitles: [
+      `small CNN trained on ${train.n} Fashion-MNIST images, 10 % poisoned: ${attackWords}`,
+      `${methodName} used ${clean.n} clean images (one per class) and never saw the trigger; rates on ${test.n} other test images`,
+    ],
+    shape,
+    classNames: testAll.classNames,
+    target,
+    examples: shown.map((_, k) => ({
+      image: shownImages.subarray(k * shape.c * shape.h * shape.w, (k + 1) * shape.c * shape.h * shape.w),
+      label: test.labels[shown[k]!]!,
+      before: answersBefore[k]!,
+      after: answersAfter[k]!,
+    })),
+    trueTrigger: trueTriggerDelta(attack, shape),
+    recovered: rounds ? { delta: outcome.triggers![rounds - 1]!, caption: `recovered, round ${rounds}${onPatch === undefined ? '' : `: ${(100 * onPatch).toFixed(1)} % on the patch`}` } : undefined,
+    before, after,
+    evaluationImages: test.n,
+  };
+  const pictures = reportPictures(report, outcome, shape, { encode: encodePngCompressed, summary });
   const files: Array<[string, Uint8Array | string]> = [
     [join(outDir, 'purified.safetensors'), await saveModel(model, { attack: serializeAttackSpec(attack), dataset: 'fashion-mnist', purified_by: method })],
     [join(outDir, 'report.json'), JSON.stringify(report, null, 2) + '\n'],
+    ...pictures.map(([name, png]): [string, Uint8Array] => [join(outDir, name), png]),
+    [join(outDir, 'report.md'), reportMarkdown(report, pictureLinks(pictures))],
   ];
-  const pics: { triggers?: string; masks?: string } = {};
-  if (outcome.triggers?.length) {
-    files.push([join(outDir, 'triggers.png'), encodePngCompressed(tileImages(outcome.triggers.map((t) => triggerToRgb(t, 1, 28, 28)), 28, 28, { perRow: 10, zoom: 3 }))]);
-    pics.triggers = 'triggers.png';
-  }
-  if (report.maskStats?.length) {
-    files.push([join(outDir, 'masks.png'), encodePngCompressed(histogramGrid(report.maskStats.map((m) => m.histogram)))]);
-    pics.masks = 'masks.png';
-  }
-  files.push([join(outDir, 'report.md'), reportMarkdown(report, pics)]);
   for (const [path, bytes] of files) await writeFileAtomic(path, bytes);
-  io.log(`\n   wrote ${outDir}/{backdoored,purified}.safetensors, report.md, report.json${pics.triggers ? ', triggers.png' : ''}${pics.masks ? ', masks.png' : ''}`);
+  io.log(`\n4. Written to ${outDir}/:`);
+  io.log('   backdoored.safetensors, purified.safetensors, report.md, report.json');
+  io.log(`   pictures: ${pictures.map(([name]) => name).join(', ')}${pictures.some(([name]) => name === PICTURE_FILES.summary) ? ` (${PICTURE_FILES.summary}: the whole run at a glance)` : ''}`);
+
+  io.log(`\n== Before and after ${methodName} (${test.n} test images) ==`);
+  io.log(`                   before    after`);
+  io.log(`   clean accuracy  ${percent(before.cleanAccuracy).padStart(7)}   ${percent(after.cleanAccuracy).padStart(7)}`);
+  io.log(`   attack success  ${percent(before.asr).padStart(7)}   ${percent(after.asr).padStart(7)}   (triggered images of other classes classified as class ${target})`);
+  for (const line of demoVerdict(before, after, join(outDir, 'backdoored.safetensors'))) io.log(`   ${line}`);
   io.log(`   total time ${((performance.now() - t0) / 1000).toFixed(0)} s on ${backend.info.description}`);
 }

@@ -16,7 +16,7 @@ import type { DefenseMethod } from '../awm/defense.js';
 import type { MaskOptimizer } from '../awm/awm.js';
 import type { HeadFitMode } from '../awm/awm-plus.js';
 import { reportMarkdown } from '../awm/report.js';
-import { histogramGrid, tileImages, triggerToRgb } from '../awm/pictures.js';
+import { pictureLinks, reportPictures } from '../awm/report-pictures.js';
 import type { ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
 import type { Command, CommandIO } from './command.js';
@@ -182,19 +182,11 @@ async function runPurify(flags: ParsedFlags, io: CommandIO): Promise<void> {
   if (flags.report !== undefined) {
     const jsonPath = String(flags.report);
     const stem = jsonPath.replace(/\.json$/, '');
-    const pics: { triggers?: string; masks?: string } = {};
-    if (outcome.triggers?.length) {
-      const { c, h, w } = choice.clean;
-      const png = encodePngCompressed(tileImages(outcome.triggers.map((t) => triggerToRgb(t, c, h, w)), h, w, { perRow: 10, zoom: Math.max(2, Math.round(96 / h)) }));
-      files.push([`${stem}-triggers.png`, png]);
-      pics.triggers = basename(`${stem}-triggers.png`);
-    }
-    if (report.maskStats?.length) {
-      files.push([`${stem}-masks.png`, encodePngCompressed(histogramGrid(report.maskStats.map((m) => m.histogram)))]);
-      pics.masks = basename(`${stem}-masks.png`);
-    }
+    const prefix = `${basename(stem)}-`;
+    const pictures = reportPictures(report, outcome, choice.clean, { prefix, encode: encodePngCompressed });
+    for (const [name, png] of pictures) files.push([join(dirname(jsonPath), name), png]);
     files.push([jsonPath, JSON.stringify(report, null, 2) + '\n']);
-    files.push([join(dirname(jsonPath), `${basename(stem)}.md`), reportMarkdown(report, pics)]);
+    files.push([join(dirname(jsonPath), `${basename(stem)}.md`), reportMarkdown(report, pictureLinks(pictures, prefix))]);
   }
   for (const [path, data] of files) {
     await writeFileAtomic(path, data);

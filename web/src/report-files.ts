@@ -2,15 +2,12 @@
 import type { Classifier } from '../../src/nn/classifier.js';
 import { saveModel } from '../../src/nn/model-file.js';
 import { attackToMetadata, type AttackSpec } from '../../src/attacks/index.js';
-import { encodePng } from '../../src/io/png.js';
-import { histogramGrid, tileImages, triggerToRgb } from '../../src/awm/pictures.js';
+import { pictureLinks, reportPictures } from '../../src/awm/report-pictures.js';
 import type { PurifyReport } from '../../src/awm/purify.js';
 import { reportMarkdown } from '../../src/awm/report.js';
-import type { RasterImage } from '../../src/io/raster.js';
 import type { Download } from './views/downloads.js';
 
-function pngDataUrl(image: RasterImage): string {
-  const bytes = encodePng(image);
+function pngDataUrl(bytes: Uint8Array): string {
   let text = '';
   for (let i = 0; i < bytes.length; i += 0x8000) text += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
   return `data:image/png;base64,${btoa(text)}`;
@@ -20,10 +17,8 @@ export async function reportFiles(model: Classifier, report: PurifyReport, trigg
   // The purified model keeps the attack record, so `awm eval` can measure it again later.
   const metadata: Record<string, string> = { ...(attack ? attackToMetadata(attack) : {}), purified_by: report.method, purified_in: 'webgpu-awm web page' };
   const modelBytes = await saveModel(model, metadata);
-  const pictures = {
-    triggers: triggers.length ? pngDataUrl(tileImages(triggers.map((t) => triggerToRgb(t, shape.c, shape.h, shape.w)), shape.h, shape.w, { zoom: 3 })) : undefined,
-    masks: report.maskStats?.length ? pngDataUrl(histogramGrid(report.maskStats.map((m) => m.histogram))) : undefined,
-  };
+  // The same pictures `awm purify` writes beside its report, inlined as data: URLs so the Markdown is one file.
+  const pictures = pictureLinks(reportPictures(report, { triggers }, shape), '', (_name, png) => pngDataUrl(png));
   return [
     { name: `${stem}-purified.safetensors`, label: 'Purified model', bytes: modelBytes, type: 'application/octet-stream' },
     { name: `${stem}-report.md`, label: 'Report (Markdown, pictures inside)', bytes: reportMarkdown(report, pictures), type: 'text/markdown' },
