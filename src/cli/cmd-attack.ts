@@ -4,10 +4,10 @@
  * (its metadata carries the attack, so `awm eval` and `awm purify` find the trigger), `<stem>.attack.json`
  * and `<stem>.metrics.json`. The metrics file is written last, so its presence means the run finished.
  */
-import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
+import { existsSync } from 'node:fs';
 import { UsageError, type ParsedFlags } from './args.js';
 import type { Command, CommandIO } from './command.js';
+import { checkOutputPaths } from './outputs.js';
 import { augmentOptions, DATASET_DEFAULTS, recipeMetadata, recipeModelSpec, trainingFlags, type Augment } from './training-recipe.js';
 import {
   assertModelFitsData, backendFlags, backendLine, dataSource, datasetFlags, describeDataset, intAtLeast, numberFlag,
@@ -72,9 +72,13 @@ interface AttackPlan {
 
 function readPlan(flags: ParsedFlags, dataset: DatasetName): AttackPlan {
   const out = stringFlag(flags, 'out')!;
-  const outDir = dirname(resolve(out));
-  if (!existsSync(outDir) || !statSync(outDir).isDirectory()) throw new Error(`cannot write ${out}: folder ${outDir} does not exist`);
-  if (existsSync(out) && statSync(out).isDirectory()) throw new Error(`cannot write ${out}: it is a folder`);
+  const inputs = (['clean-model', 'pattern'] as const).flatMap((f) => {
+    const path = stringFlag(flags, f);
+    return path === undefined ? [] : [{ what: `--${f}`, path }];
+  });
+  checkOutputPaths([
+    { what: '--out', path: out }, { what: 'the attack spec beside it', path: sidecarPath(out, 'attack') }, { what: 'the metrics beside it', path: sidecarPath(out, 'metrics') },
+  ], inputs, flags.force === true);
   const momentum = numberFlag(flags, 'momentum')!;
   if (momentum < 0 || momentum >= 1) throw new UsageError(`--momentum must be in [0, 1), got ${momentum}`);
   const weightDecay = numberFlag(flags, 'weight-decay')!;

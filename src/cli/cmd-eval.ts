@@ -16,6 +16,7 @@ import type { Backend } from '../tensor/backend.js';
 import type { Classifier } from '../nn/classifier.js';
 import { evaluateClassifier, predictClasses } from '../train/train.js';
 import { describeAttack, evaluateBackdoor, type BackdoorMetrics } from '../attacks/index.js';
+import { checkOutputPaths, forceFlag, requireInputFile, type NamedPath } from './outputs.js';
 import { chooseAttack, type AttackChoice } from './attack-choice.js';
 import { chooseTriggered, triggeredFlags } from './triggered-choice.js';
 import { evaluateTriggered, type TriggeredImages } from '../attacks/triggered.js';
@@ -31,6 +32,7 @@ export const evalCommand: Command = {
     'clean-only': { type: 'boolean', help: 'measure clean accuracy only, even when the model records an attack' },
     'batch-size': { type: 'int', default: 256, help: 'images per forward pass' },
     report: { type: 'string', help: 'also write the results as JSON to this file' },
+    ...forceFlag,
     ...backendFlags,
   },
   run: runEval,
@@ -97,6 +99,12 @@ function printResults(io: CommandIO, r: EvalReport): void {
 async function runEval(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const modelPath = stringFlag(flags, 'model')!;
   const batchSize = intAtLeast(flags, 'batch-size', 1)!;
+  requireInputFile({ what: '--model', path: modelPath });
+  const inputs: NamedPath[] = [{ what: '--model', path: modelPath }];
+  const triggeredPath = stringFlag(flags, 'triggered');
+  if (triggeredPath !== undefined) inputs.push({ what: '--triggered', path: triggeredPath });
+  const reportPath = stringFlag(flags, 'report');
+  if (reportPath !== undefined) checkOutputPaths([{ what: '--report', path: reportPath }], inputs, flags.force === true);
   const backend = await openBackend(flags, io);
   const { model, spec, metadata } = await openModel(backend, modelPath);
   try {
@@ -115,7 +123,6 @@ async function runEval(flags: ParsedFlags, io: CommandIO): Promise<void> {
       model: modelPath, spec, dataset, dataDir: source.dir, split: 'test', n: test.n, backend: backendLine(backend), ...results,
     };
     printResults(io, report);
-    const reportPath = stringFlag(flags, 'report');
     if (reportPath !== undefined) {
       await writeFileAtomic(reportPath, `${JSON.stringify(report, null, 2)}\n`);
       io.log(`wrote ${reportPath}`);

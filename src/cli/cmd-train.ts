@@ -3,10 +3,9 @@
  * epoch, and rewrites the output file atomically after each epoch, so an interrupted run leaves the
  * last finished epoch's model (its metadata says how many epochs it had) rather than nothing.
  */
-import { existsSync, statSync } from 'node:fs';
-import { dirname, resolve } from 'node:path';
 import { UsageError, type ParsedFlags } from './args.js';
 import type { Command, CommandIO } from './command.js';
+import { checkOutputPaths } from './outputs.js';
 import { augmentOptions, DATASET_DEFAULTS, recipeMetadata, recipeModelSpec, trainingFlags, type Augment, type RecipePlan } from './training-recipe.js';
 import {
   assertModelFitsData, backendFlags, dataSource, datasetFlags, describeDataset, intAtLeast, numberFlag,
@@ -39,9 +38,7 @@ interface TrainPlan extends RecipePlan {
 function readPlan(flags: ParsedFlags, dataset: DatasetName): TrainPlan {
   const arch = stringFlag(flags, 'arch') as Arch;
   const out = stringFlag(flags, 'out')!;
-  const outDir = dirname(resolve(out));
-  if (!existsSync(outDir) || !statSync(outDir).isDirectory()) throw new Error(`cannot write ${out}: folder ${outDir} does not exist`);
-  if (existsSync(out) && statSync(out).isDirectory()) throw new Error(`cannot write ${out}: it is a folder`);
+  checkOutputPaths([{ what: '--out', path: out }], [], flags.force === true);
   const lr = positiveNumber(flags, 'lr')!;
   const maxSteps = intAtLeast(flags, 'max-steps', 1);
   const momentum = numberFlag(flags, 'momentum')!;

@@ -42,3 +42,30 @@ async function syncDirectory(dir: string): Promise<void> {
     await handle?.close().catch(() => undefined);
   }
 }
+
+/**
+ * Writes a set of files so that a failure leaves none of them half-done: every file is first written and synced to a
+ * temporary name beside its target; only when all of them are complete are they renamed into place. If any write
+ * fails, every temporary file is removed and no target is touched.
+ */
+export async function writeFilesAtomic(files: ReadonlyArray<readonly [string, Uint8Array | string]>): Promise<void> {
+  const staged: Array<{ temp: string; path: string }> = [];
+  try {
+    for (const [path, data] of files) {
+      const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
+      staged.push({ temp, path });
+      const handle = await open(temp, 'wx');
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+    }
+  } catch (error) {
+    await Promise.all(staged.map((s) => unlink(s.temp).catch(() => undefined)));
+    throw error;
+  }
+  for (const { temp, path } of staged) await rename(temp, path);
+  for (const dir of new Set(staged.map((s) => dirname(s.path)))) await syncDirectory(dir);
+}

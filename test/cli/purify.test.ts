@@ -234,12 +234,12 @@ describe('awm purify (CPU backend)', () => {
     expect(tt.suspectTrigger.count).toBeGreaterThanOrEqual(2);
     expect(report.details.suspectTrigger).not.toHaveProperty('tauFraction');
     expect(readFileSync(join(dir, 'tt-m.safetensors')).equals(readFileSync(join(dir, 'sus-m.safetensors')))).toBe(false);
-    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-target', '2'])).rejects.toThrow(/--suspect-target must be at least 0 and at most 1 \(a fraction of tau\), got 2/);
+    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-target', '2'])).rejects.toThrow(/--suspect-target must be between 0 and 1, got '2'/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-target', '0.4', '--suspect-starts', '0'])).rejects.toThrow(/--suspect-target needs the suspect search/);
-    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-trigger-tau', '0'])).rejects.toThrow(/--suspect-trigger-tau must be above 0 and at most 1, got 0/);
+    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-trigger-tau', '0'])).rejects.toThrow(/--suspect-trigger-tau must be above 0 and at most 1, got '0'/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-trigger', '--suspect-starts', '0'])).rejects.toThrow(/--suspect-trigger needs the suspect search/);
     await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-shift', '1', '--self-check=false'])).rejects.toThrow(/--suspect-shift needs the self-check/);
-    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-starts', '-1'])).rejects.toThrow(/--suspect-starts must be a whole number >= 0, got -1/);
+    await expect(run([...clean, '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--suspect-starts', '-1'])).rejects.toThrow(/--suspect-starts must be at least 0, got '-1'/);
     expect(existsSync(join(dir, 'never.safetensors'))).toBe(false);
   }, 300_000);
 

@@ -117,7 +117,7 @@ describe('awm train and awm eval (CPU backend)', () => {
     await expect(run(trainCommand, ['--dataset', 'mnist', '--data-dir', rgbFolder, '--out', out, ...cpu])).rejects.toThrow(/cannot load the train split of mnist/);
     await expect(run(trainCommand, ['--dataset', 'mnist', '--data-dir', idx, '--out', join(root, 'no', 'dir', 'm.safetensors'), ...cpu])).rejects.toThrow(/folder .* does not exist/);
     await expect(run(evalCommand, ['--model', join(root, 'garbage.safetensors'), '--dataset', 'mnist', '--data-dir', idx, ...cpu])).rejects.toThrow(/garbage\.safetensors.*safetensors|safetensors.*garbage\.safetensors/);
-    await expect(run(evalCommand, ['--model', join(root, 'missing.safetensors'), '--dataset', 'mnist', '--data-dir', idx, ...cpu])).rejects.toThrow(/model file .*missing\.safetensors does not exist/);
+    await expect(run(evalCommand, ['--model', join(root, 'missing.safetensors'), '--dataset', 'mnist', '--data-dir', idx, ...cpu])).rejects.toThrow(/--model .*missing\.safetensors does not exist/);
     await expect(run(evalCommand, ['--model', modelPath, '--dataset', 'folder', '--data-dir', rgbFolder, '--channels', '3', ...cpu])).rejects.toThrow(/takes 1-channel images but the dataset has 3 channels/);
   });
 
