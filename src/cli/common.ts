@@ -74,19 +74,7 @@ export async function openBackend(flags: ParsedFlags, io: CommandIO): Promise<Ba
   const choice = (stringFlag(flags, 'backend') ?? 'auto') as BackendChoice;
   const backend = await createBackend(choice, { onFallback: (m) => io.warn(m) });
   io.log(`backend: ${backendLine(backend)}`);
-  const note = softwareFallbackNote(backend);
-  if (note) io.log(note);
   return backend;
-}
-
-/**
- * When Dawn found no hardware driver and the engine fell back to SwiftShader, Dawn has already printed
- * Vulkan warnings ("vkCreateInstance: Found no drivers!") from that first probe; a user should not read
- * them as the run failing.
- */
-export function softwareFallbackNote(backend: Backend): string | null {
-  if (!(backend instanceof WebGpuBackend) || backend.handle.report.source !== 'dawn+swiftshader') return null;
-  return '  (no hardware GPU driver answered, so WebGPU runs on SwiftShader, a CPU Vulkan driver: any Vulkan warnings printed above came from that first probe and are harmless)';
 }
 
 export function backendLine(backend: Backend): string {

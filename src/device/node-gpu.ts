@@ -21,6 +21,31 @@ function existsSync(path: string): boolean {
   return fs.existsSync(path);
 }
 
+function listJson(dir: string): string[] {
+  const fs = (process as unknown as { getBuiltinModule(id: string): typeof import('node:fs') }).getBuiltinModule('node:fs');
+  try {
+    return fs.readdirSync(dir).filter((f) => f.endsWith('.json')).map((f) => `${dir}/${f}`);
+  } catch {
+    return [];
+  }
+}
+
+/**
+ * The Vulkan driver manifests the system loader would find (its Linux search folders: XDG_CONFIG_DIRS, /etc,
+ * XDG_DATA_HOME, XDG_DATA_DIRS, each under vulkan/icd.d). With none, probing the system drivers can only fail, and
+ * the loader prints "Found no drivers" warnings on stderr while doing so; so the probe is skipped.
+ */
+export function systemVulkanManifests(env: Record<string, string | undefined>, list: (dir: string) => string[] = listJson): string[] {
+  const home = env.HOME ?? '';
+  const roots = [
+    ...(env.XDG_CONFIG_DIRS || '/etc/xdg').split(':'),
+    '/etc',
+    env.XDG_DATA_HOME || (home ? `${home}/.local/share` : ''),
+    ...(env.XDG_DATA_DIRS || '/usr/local/share:/usr/share').split(':'),
+  ].filter(Boolean);
+  return [...new Set(roots)].flatMap((root) => list(`${root}/vulkan/icd.d`));
+}
+
 const VULKAN_LOADERS = [
   '/usr/lib/x86_64-linux-gnu/libvulkan.so.1',
   '/usr/lib/aarch64-linux-gnu/libvulkan.so.1',
@@ -70,10 +95,14 @@ export async function requestNodeAdapter(options: GetGpuOptions, keepAlive: unkn
 
   const robustness = dawnRobustness(options, process.env);
   const userChoseDriver = !!(process.env.VK_ICD_FILENAMES || process.env.VK_DRIVER_FILES);
-  const gpu = dawn.create(dawnFlags(robustness));
-  keepAlive.push(gpu);
-  const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference });
-  if (adapter) return { gpu, adapter, source: 'dawn', robustness };
+  // Dawn may also reach drivers other than Vulkan's on other systems; on Linux its only backend is Vulkan.
+  const probeSystem = userChoseDriver || process.platform !== 'linux' || systemVulkanManifests(process.env).length > 0;
+  if (probeSystem) {
+    const gpu = dawn.create(dawnFlags(robustness));
+    keepAlive.push(gpu);
+    const adapter = await gpu.requestAdapter({ powerPreference: options.powerPreference });
+    if (adapter) return { gpu, adapter, source: 'dawn', robustness };
+  }
 
   const icd = SOFTWARE_ICDS.find((p) => existsSync(p));
   const loader = VULKAN_LOADERS.find((p) => existsSync(p));
