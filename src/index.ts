@@ -2,7 +2,10 @@
  * webgpu-awm: a WebGPU tensor and autograd engine (with a CPU reference backend) for ResNet-18 and
  * Adversarial Weight Masking. Layers import only downward:
  * tensor -> autograd -> shaders/backends/ops -> optim -> nn -> data, attacks -> awm -> cli, web.
+ * Every module reachable from here is browser-safe; the emitted declarations name WebGPU's types (GPUDevice, ...),
+ * so they carry the reference below to the package that declares them.
  */
+/// <reference types="@webgpu/types" preserve="true" />
 export type * from './tensor/backend.js';
 export { Tensor, type GradNode } from './tensor/tensor.js';
 export { tidy, keep, beginScope, endScope } from './tensor/scope.js';
