@@ -6,6 +6,8 @@
  */
 import { parseFlags, usage, UsageError } from './args.js';
 import { consoleIO, type Command } from './command.js';
+import { readFileSync, realpathSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 const loaders: Record<string, () => Promise<Command>> = {
   train: async () => (await import('./cmd-train.js')).trainCommand,
@@ -25,8 +27,26 @@ async function help(): Promise<string> {
   return lines.join('\n');
 }
 
+/** The version in the package.json above this command: the installed package's, or the repository's. */
+async function packageVersion(): Promise<string> {
+  const { shippedFile } = await import('./common.js');
+  const file = shippedFile('package.json', 'no package.json was found above the awm command');
+  const version = (JSON.parse(readFileSync(file, 'utf8')) as { version?: unknown }).version;
+  if (typeof version !== 'string') throw new Error(`${file} has no version`);
+  return version;
+}
+
 export async function main(argv: readonly string[]): Promise<number> {
   const [name, ...rest] = argv;
+  if (name === '--version' || name === '-v') {
+    try {
+      consoleIO.log(await packageVersion());
+      return 0;
+    } catch (e) {
+      consoleIO.warn(`awm: error: ${(e as Error).message}`);
+      return 1;
+    }
+  }
   if (!name || name === '--help' || name === '-h' || name === 'help') {
     consoleIO.log(await help());
     return name ? 0 : 2;
@@ -57,8 +77,21 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
 }
 
-const isEntry = typeof process !== 'undefined' && process.argv[1] && /(?:main|awm)\.(?:ts|js|mjs)$/.test(process.argv[1]);
-if (isEntry) {
+/**
+ * Whether Node was started on this module: `node dist/awm.mjs`, or a bin link to it such as node_modules/.bin/awm,
+ * whose own name says nothing (so both sides are resolved to real paths), but not a test that imports main().
+ */
+function isEntryPoint(): boolean {
+  const script = process.argv[1];
+  if (!script) return false;
+  try {
+    return realpathSync(script) === realpathSync(fileURLToPath(import.meta.url));
+  } catch {
+    return false;
+  }
+}
+
+if (isEntryPoint()) {
   main(process.argv.slice(2)).then((code) => {
     process.exitCode = code;
   });
