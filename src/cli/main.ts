@@ -19,7 +19,7 @@ const loaders: Record<string, () => Promise<Command>> = {
 };
 
 async function help(): Promise<string> {
-  const lines = ['usage: awm <command> [flags]   (awm <command> --help for its flags)', ''];
+  const lines = ['usage: awm <command> [flags]   (awm <command> --help for its flags; awm --version)', ''];
   for (const load of Object.values(loaders)) {
     const c = await load();
     lines.push(`  ${c.name.padEnd(8)} ${c.summary}`);
@@ -53,7 +53,7 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const load = loaders[name];
   if (!load) {
-    consoleIO.warn(`awm: unknown command '${name}'\n\n${await help()}`);
+    consoleIO.warn(`awm: unknown command '${name}' (commands: ${Object.keys(loaders).join(', ')}; awm --help)`);
     return 2;
   }
   const command = await load();
@@ -68,7 +68,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   } catch (e) {
     const err = e as Error;
     if (err instanceof UsageError) {
-      consoleIO.warn(`awm ${name}: ${err.message}\n\n${usage(command.name, command.summary, command.flags)}`);
+      // One line: the help text would push the message off the screen.
+      consoleIO.warn(`awm ${name}: ${err.message} (awm ${name} --help lists the flags)`);
       return 2;
     }
     consoleIO.warn(`awm ${name}: error: ${err.message}`);

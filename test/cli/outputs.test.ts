@@ -146,3 +146,25 @@ describe('numeric flags', () => {
     expect(purifyFlags(['--alpha', '1', '--outer', '2', '--tau', '1e-3'])).toMatchObject({ alpha: 1, outer: 2, tau: 0.001 });
   });
 });
+
+describe('usage errors', () => {
+  it('are one line with a pointer to --help, exit status 2, before any backend starts', async () => {
+    const { main } = await import('../../src/cli/main.js');
+    const { vi } = await import('vitest');
+    const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      expect(await main(['purify', '--model', 'm.safetensors', '--clean', 'c', '--out', 'o.safetensors', '--outer', '-3'])).toBe(2);
+      expect(await main(['purfy'])).toBe(2);
+      const lines = err.mock.calls.map((c) => String(c[0]));
+      expect(lines).toEqual([
+        "awm purify: --outer must be at least 1, got '-3' (awm purify --help lists the flags)",
+        "awm: unknown command 'purfy' (commands: train, eval, attack, purify, demo, explain; awm --help)",
+      ]);
+      expect(log).not.toHaveBeenCalled();
+    } finally {
+      err.mockRestore();
+      log.mockRestore();
+    }
+  });
+});
