@@ -247,7 +247,9 @@ export function zooTables(results: Results, evalCount: number): string {
         const [method, k] = g.split('|') as [string, string];
         const asr = rs.map((r) => r.asrAfter);
         const lost = mean(rs.map((r) => r.accBefore - r.accAfter));
-        const back = rs.filter((r) => r.comebackAsr !== undefined).map((r) => r.comebackAsr!);
+        const tuned = rs.filter((r) => r.comebackAsr !== undefined);
+        const back = tuned.map((r) => r.comebackAsr!);
+        const steps = [...new Set(tuned.map((r) => r.comebackSteps))].join('/');
         const secs = mean(rs.map((r) => r.seconds));
         const awm = mine.filter((r) => r.method === 'awm' && String(r.perClass) === k && rs.some((x) => x.seed === r.seed));
         const ratio = awm.length && method !== 'awm' ? (secs / mean(awm.map((r) => r.seconds))).toFixed(2) : '';
@@ -259,7 +261,7 @@ export function zooTables(results: Results, evalCount: number): string {
         lines.push(`| ${m.id} | ${m.arch} | ${m.attack} | ${method} | ${k} | ${rs.map((r) => r.seed).sort().join(',')} | ` +
           `${pct(mean(rs.map((r) => r.accBefore)))} -> ${pct(mean(rs.map((r) => r.accAfter)))} | ` +
           `${pct(mean(rs.map((r) => r.asrBefore)))} -> ${pct(mean(asr))} [${pct(Math.max(...asr))}] | ` +
-          `${back.length ? pct(mean(back)) : ''} | ${Math.round(secs)} | ${ratio} | ${goal} |`);
+          `${back.length ? `${pct(mean(back))} (${steps} steps)` : ''} | ${Math.round(secs)} | ${ratio} | ${goal} |`);
         rows++;
       }
     }
