@@ -1,5 +1,5 @@
 /**
- * Backdoor metrics in one pass over a test set (see /work/shared/awm-spec.md):
+ * Backdoor metrics in one pass over a test set (docs/algorithms.md, "The metrics"):
  * - clean accuracy: clean images classified as their label;
  * - ASR (BackdoorBench, ANP): triggered images classified as the attack's label, over images whose true
  *   label is not the target; asrAll (the AWM paper's convention) counts every image, so its floor is near 1/C;

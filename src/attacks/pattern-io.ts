@@ -18,7 +18,7 @@ export function inlinePattern(values: ArrayLike<number>, shape: readonly number[
   return { type: 'inline', shape: [c, h, w], data: float32ToBase64(Float32Array.from(values)) };
 }
 
-/** The tensor `key` of a safetensors file (e.g. /work/shared/models/blend_pattern.safetensors, key "pattern"). */
+/** The tensor `key` of a safetensors file (e.g. models/blend_pattern.safetensors, key "pattern"). */
 export function patternFromSafetensors(bytes: Uint8Array, key = 'pattern', source?: string): PatternSource {
   const file = parseSafetensors(bytes, source);
   const t = file.tensors.get(key);

@@ -3,7 +3,7 @@
  * fixed here, so a preset means the same trigger everywhere.
  *
  * - badnets: 3x3 white patch in the bottom-right corner, target 0, 10 % of the training set drawn from
- *   non-target images (BackdoorBench). The PyTorch models in /work/shared/models use this trigger.
+ *   non-target images (BackdoorBench). The PyTorch models in models/ use this trigger.
  * - badnets-awm: 4x4 white patch one pixel from the bottom-right border, target 8 (AWM's BadNets); rate as badnets.
  * - blend: x' = 0.8 x + 0.2 p, p seeded uniform noise, target 0, 10 % non-target (BackdoorBench's rate and
  *   alpha; its Hello Kitty image is replaced by noise). Pass `pattern` to use a given image instead.

@@ -1,6 +1,6 @@
 /**
  * Adversarial Neuron Pruning (Wu & Wang, NeurIPS 2021), as the official code (csdongxian/ANP_backdoor)
- * behaves; see awm-spec.md, "ANP (baseline)". Every BatchNorm channel gets a mask (init 1) and noises
+ * behaves; see docs/algorithms.md, "ANP". Every BatchNorm channel gets a mask (init 1) and noises
  * on its weight and bias. The model runs in train mode (batch statistics) on augmented clean
  * batches; each iteration draws the noises from U(-eps, eps), takes one ascent step
  * noise <- noise + eps * sign(d CE(perturbed) / d noise) (no projection), then one SGD step (with

@@ -1,7 +1,7 @@
 /**
  * AWM+: AWM for the one-image-per-class regime, where the faithful algorithm leaves much of the
- * backdoor in place (calibration: ASR 51 % one-shot on the BadNets Fashion-MNIST model). Changes,
- * each measured in the README's AWM+ tables:
+ * backdoor in place (about half of it over 8 seeds on the BadNets and Blend Fashion-MNIST ResNets, as a PyTorch
+ * implementation of it does too). Changes, each measured in docs/defenses.md:
  * - a pool of augmented copies per clean image plus two-image mixtures (made once, seeded);
  * - soft targets: both loss terms match the ORIGINAL model's probabilities on the pool image
  *   (knowledge distillation), so the masks keep what the model knew instead of overfitting ten
@@ -74,7 +74,7 @@ export interface AwmPlusOptions extends AwmOptions {
   maskOptimizer: MaskOptimizer;
   /**
    * Runs with seeds seed, seed+1, ...; the one with the best self-check score (self-check.ts) is kept.
-   * One-shot results swing by tens of points with the seed (README), and the self-check needs no trigger.
+   * One-shot results swing by tens of points with the seed (docs/defenses.md), and the self-check needs no trigger.
    */
   candidates: number;
   /** Run the self-check before and after (default true; needed with candidates > 1). */
@@ -88,7 +88,7 @@ export interface AwmPlusOptions extends AwmOptions {
   calibrateHead: boolean;
   /** What that fit may change: 'bias' (one shift per class) or 'linear' (the whole last layer, pulled to where it was). */
   headFit: HeadFitMode;
-  /** The calibration crops' smallest share of the image area (0.08 reproduces stop 13's crops; milder crops look more like test images). */
+  /** The calibration crops' smallest share of the image area (0.08: the one-shot copies' crops; milder crops look more like test images). */
   calibrationScale: number;
   /** The linear fit's pull towards the original last layer (head-refit.ts HEAD_REFIT_L2). */
   headL2: number;
@@ -107,26 +107,27 @@ export interface AwmPlusOptions extends AwmOptions {
    * After the head fit, lower the last layer's bias of the suspected target class by this much (0 = off). The suspect is
    * named before masking (suspectedTarget): by the suspect search's trigger searches (suspect-search.ts), or by the
    * self-check's noise probe when it sends at least SUSPECT_MIN_FLIP (80 %) of the check images into one class. Why: after one-shot masking much of what is left of the ASR is clean images of a neighbouring
-   * class already in the target (README, "Suspect-class shift"); the fit on one image per class cannot see that.
+   * class already in the target (docs/defenses.md, "Head calibration and the suspect shift"); the fit on one image per
+   * class cannot see that.
    */
   suspectShift: number;
   /**
    * The suspect search's searches from random starts, after the one from zero (suspect-search.ts); it runs while the
-   * shift or suspectTrigger is on. Why (README, "Finding the suspect"): the self-check's one search from zero found BadNets' patch at
-   * 7 of 12 seeds on the H100, so the shift missed the other 5, and 3 of those kept 5-33 % ASR.
+   * shift or suspectTrigger is on. Why (docs/defenses.md, "Finding the suspect"): the self-check's one search from zero found
+   * BadNets' patch at 7 of 12 seeds on the H100, so the shift missed the other 5, and 3 of those kept 5-33 % ASR.
    */
   suspectStarts: number;
   /**
    * Trigger searches from random starts in the self-checks after each round and after the run (0 = off): the score that
-   * picks the kept round then sees a patch the search from zero misses. Opt-in, measured on one run (README, "Finding
-   * the suspect").
+   * picks the kept round then sees a patch the search from zero misses. Opt-in: on the runs measured it kept the same
+   * round (docs/defenses.md, "Options off by default").
    */
   checkStarts: number;
   /**
    * Unlearn the suspect search's triggers beside each round's recovered one (awm.ts AwmVariant.fixedTriggers) when its
    * searches name a class (SUSPECT_MIN_SEARCHES agreeing). Why: at BadNets seeds 8 and 12 those searches found the patch
-   * (100 % of the check images to the target) while no round's ascent from zero did, and the masks kept it (README,
-   * "Unlearning the suspect's trigger"): ASR 13-16 % -> 1.6-1.7 % there. Needs the suspect search (the self-check on and
+   * (100 % of the check images to the target) while no round's ascent from zero did, and the masks kept it
+   * (docs/defenses.md, "Unlearning the suspect's trigger"): ASR 13-16 % -> 1.6-1.7 % there. Needs the suspect search (the self-check on and
    * --suspect-starts above 0), which then runs even with the shift off. Where no two searches agree (Blend, clean models)
    * nothing changes.
    */
@@ -134,7 +135,7 @@ export interface AwmPlusOptions extends AwmOptions {
   /**
    * With suspectTrigger, below 1: the unlearned triggers come from a second set of searches (the same count) at this
    * fraction of tau, used when two of them agree on the suspect search's class (else the suspect search's own). Why
-   * (README, "Unlearning the suspect's trigger"): on the page's small CNN the full-budget triggers held only a third of
+   * (docs/defenses.md, "The demo's model and the page's model"): on the page's small CNN the full-budget triggers held only a third of
    * their L1 in the patch and unlearning them left it; at a third of the budget they still flipped 100 %. Opt-in.
    */
   suspectTriggerTau: number;
@@ -143,7 +144,7 @@ export interface AwmPlusOptions extends AwmOptions {
    * fraction of tau, against the masked model, warm-started from the last round's, and unlearns it on every other
    * triggered image (awm.ts AwmVariant.targetedTrigger, targeted-search.ts). Why: on the page's small CNN the untargeted
    * searches flipped every image yet held a third of their L1 in the patch; a targeted, projected search at a small budget
-   * held 67-89 % there (README, "A trigger searched towards the suspect"). Needs the suspect search. Opt-in.
+   * held 67-89 % there (docs/defenses.md, "Options off by default"). Needs the suspect search. Opt-in.
    */
   suspectTarget: number;
   /**
@@ -158,12 +159,11 @@ export interface AwmPlusOptions extends AwmOptions {
 export type AwmPlusPartial = Partial<AwmPlusOptions> & { tauAbsolute?: number };
 
 /**
- * Measured on the two PyTorch-trained ResNet-18 (README, "AWM+" and the third lease's sweep), one image
- * per class, seeds 1-3: BadNets to 0.9-4.1 % ASR at 2.4-4.4 points of accuracy, Blend to 3.2 %, 12.4 % and
- * 9.1 % at 4.1-7.8 points. The first defaults (5 rounds, alpha 0.8, mask lr 0.01, no noise blends, the
- * last round kept) took BadNets to 2.3 % at 0.9 points but left Blend at 100 %. The mixtures carry the
- * clean side (they held accuracy where 10 images alone could not); the sparse trigger keeps the
- * patch-like part of the ascent; a mask learning rate of 0.1 wiped out the ResNet (ACC 25 %).
+ * Measured on the two PyTorch-trained ResNet-18 (docs/defenses.md), one image per class: BadNets at 0.7-2.1 % ASR
+ * with 2.5-6.8 points of accuracy lost over 8 seeds, Blend at 1.5-2.2 % over 4. Without the noise blends, the
+ * self-check and the head fit (5 rounds, alpha 0.8, mask lr 0.01, the last round kept) BadNets goes to 2 % but Blend
+ * stays at 100 %. The mixtures carry the clean side (they held accuracy where 10 images alone could not); the sparse
+ * trigger keeps the patch-like part of the ascent; a mask learning rate of 0.1 wiped out the ResNet (ACC 25 %).
  */
 export const AWM_PLUS_DEFAULTS = {
   outer: 8,
@@ -215,10 +215,11 @@ export const SUSPECT_TARGET_LR = 0.1;
 export const CHECK_TARGET_STEPS = 40;
 
 /**
- * The noise probe's flip at which its class counts as a suspected target. Stop 15 (README, "Suspect-class shift"): on
- * the Blend ResNet noise blends sent 96-99 % of the check images to the target; on the BadNets one they sent 40-56 % to
- * the bag class, a natural sink for noise in Fashion-MNIST, not a backdoor. Reports without a suspect search (stop 15)
- * held the self-check's own trigger flip to this bar as well; the suspect search has its own rule (suspect-search.ts).
+ * The noise probe's flip at which its class counts as a suspected target (docs/defenses.md, "Head calibration and the
+ * suspect shift"): on the Blend ResNet noise blends sent 96-99 % of the check images to the target; on the BadNets one
+ * they sent 40-56 % to the bag class, a natural sink for noise in Fashion-MNIST, not a backdoor. Without a suspect search
+ * (--suspect-starts 0) the self-check's own trigger flip is held to this bar as well; the suspect search has its own
+ * rule (suspect-search.ts).
  */
 export const SUSPECT_MIN_FLIP = 0.8;
 
@@ -242,7 +243,7 @@ function candidates(before: FlipsOf, search?: Pick<SuspectSearch, 'flip' | 'cls'
 
 /**
  * The class a backdoor most likely targets, from the self-check of the model before masking (its noise probe) and the
- * suspect search (its trigger searches; without one, as in stop 15's reports, the self-check's own trigger flip at
+ * suspect search (its trigger searches; without one, as with --suspect-starts 0, the self-check's own trigger flip at
  * SUSPECT_MIN_FLIP), or undefined when neither names one. Where both do, the larger flip names it.
  */
 export function suspectedTarget(before: FlipsOf, search?: Pick<SuspectSearch, 'flip' | 'cls' | 'agreeing'>): Suspect | undefined {

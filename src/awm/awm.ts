@@ -1,6 +1,6 @@
 /**
- * Adversarial Weight Masking (Chai & Chen, NeurIPS 2022), as the official code behaves (see
- * awm-spec.md): a soft mask on every conv weight, weights frozen, BatchNorm in eval mode; each round
+ * Adversarial Weight Masking (Chai & Chen, NeurIPS 2022), as the official code behaves (docs/algorithms.md,
+ * "AWM, the faithful algorithm"): a soft mask on every conv weight, weights frozen, BatchNorm in eval mode; each round
  * recovers a fresh universal trigger by gradient ascent, rescales it into the L1 ball of radius tau,
  * then takes Adam steps on the masks. The result folds the masks into the weights.
  *
@@ -86,14 +86,14 @@ export interface AwmVariant {
    * Triggers found before the run (AWM+'s --suspect-trigger: the suspect search's, each sending nearly every check image
    * into one class), K x C*H*W values. Every other triggered row of each mask step (the odd ones) unlearns a random one
    * of them instead of the round's recovered trigger. Why: a round's ascent from zero can miss a patch that searches from
-   * random starts find, and then no round's masks remove it (README, "Unlearning the suspect's trigger").
+   * random starts find, and then no round's masks remove it (docs/defenses.md, "Unlearning the suspect's trigger").
    */
   fixedTriggers?: Float32Array;
   /**
    * A trigger searched towards one class (AWM+'s --suspect-target: the suspect search's class) inside a small L1 budget,
    * once per round against the masked model after its own ascent, warm-started from the last round's
    * (targeted-search.ts). Every other triggered row unlearns it; with fixedTriggers as well, it and they take turns.
-   * Why: on the page's small CNN every untargeted search flipped 100 % of the images yet missed the patch (README).
+   * Why: on the page's small CNN every untargeted search flipped 100 % of the images yet missed the patch (docs/defenses.md).
    */
   targetedTrigger?: TargetedSearchOptions;
   /** Clip and sparsify the recovered trigger(s) into the L1 budget instead of rescaling (steps.ts sparsifyTriggers). */
@@ -102,7 +102,7 @@ export interface AwmVariant {
    * Blend weight a (0 < a < 1) of random-noise candidates: the second half of every mask-phase batch
    * gets x -> (1 - a) x + a u, with u uniform noise drawn fresh for each image and step, in place of
    * the recovered trigger. Gradient ascent under an L1 budget finds sparse, patch-like triggers; a
-   * dense noise blend is one it never finds, yet a Blend backdoor fires on any such blend (README).
+   * dense noise blend is one it never finds, yet a Blend backdoor fires on any such blend (docs/defenses.md, "Noise blends").
    */
   noiseBlend?: number;
   /**

@@ -10,7 +10,7 @@
  * own; its perturbation is row t of the trigger stack, selected by a one-hot matmul so gradients
  * reach the stack.
  *
- * Measured (README, AWM+): worse than the universal trigger on the BadNets small CNN (ASR 98.6 %
+ * Measured (docs/defenses.md, "Options off by default"): worse than the universal trigger on the BadNets small CNN (ASR 98.6 %
  * left against 21.5 %): each class's trigger gets a tenth of the batch and stays weak.
  */
 import type { Tensor } from '../tensor/tensor.js';

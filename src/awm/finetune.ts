@@ -1,5 +1,5 @@
 /**
- * Fine-tuning, the simplest baseline (awm-spec.md, "Fine-tuning (baseline)"): train every weight on
+ * Fine-tuning, the simplest baseline (docs/algorithms.md, "Fine-tuning"): train every weight on
  * the clean set in train mode with ANP's augmentation (random crop after zero padding by 4, optional
  * horizontal flip), SGD lr 0.01, momentum 0.9, weight decay 5e-4, for a fixed number of steps.
  * Batches are drawn with replacement, as AWM draws them, so a clean set smaller than a batch still

@@ -2,7 +2,7 @@
  * Head calibration for AWM+ (`--calibrate-head`): after the masks are chosen, shift the classifier's last bias
  * so that the masked model's answers on fresh crops of the clean images match the original model's in the
  * mean. Why: after one-shot masking the remaining Blend ASR was mostly clean images pulled into the target
- * class with no trigger at all (README, "Blend at seeds 2 and 3"); a per-class logit offset is the smallest
+ * class with no trigger at all (docs/defenses.md, "Head calibration and the suspect shift"); a per-class logit offset is the smallest
  * change that can move that boundary back, and it is fitted on held-out crops, not on the masks' pool.
  *
  * The fit minimises, over a bias shift b (one value per class),

@@ -33,7 +33,8 @@ export interface HeadFit {
 }
 
 /**
- * The l2 pull towards the starting layer. Stop 14 (README, "Head calibration"), nine masking runs: at 0.002 the
+ * The l2 pull towards the starting layer, chosen on nine masking runs (docs/defenses.md, "Head calibration and the
+ * suspect shift"; bench/results/head-calibration.json): at 0.002 the
  * weight moved 77-87 % and one run lost its result (Blend seed 1: 3.7 % ASR with the masks alone, 7.6 % after);
  * at 0.03 it moved 19-25 %, ASR was at or below the bias fit's in six of seven runs and accuracy above it in all.
  */

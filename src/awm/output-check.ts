@@ -1,7 +1,7 @@
 /**
  * AWM+'s output check, and its fallback to the faithful AWM.
  *
- * Why: on the WaNet small CNN (README, "AWM+'s output check") AWM+'s masks, fitted to crops of ten images, and the head
+ * Why: on the WaNet small CNN (docs/defenses.md, "What the output check sees") AWM+'s masks, fitted to crops of ten images, and the head
  * calibration after them sent 46 % of clean test images to the backdoor's target while the self-check, on crops of the
  * same ten images, saw 98 % agreement. Composites of two clean images (cut-and-paste and mixtures, clean-set.ts) are
  * inputs no crop makes: that output sent 70 % of the mixtures the original put elsewhere to the target; the sound
@@ -21,7 +21,7 @@ import { clearMasks, setMasks } from '../nn/masks.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
 
-/** The composite flip above which AWM+'s output is taken as wrecked (measured, stop 22: 70-82 % on three wrecked outputs, at most 14.4 % on 17 others). */
+/** The composite flip above which AWM+'s output is taken as wrecked (measured: 70-82 % on three wrecked outputs, at most 14.4 % on 17 sound ones; docs/defenses.md). */
 export const COMPOSITE_FLIP_LIMIT = 0.25;
 
 /** What the output check found and did. */

@@ -129,7 +129,7 @@ export async function cleanSetAccuracy(model: Classifier, backend: Backend, clea
 /**
  * The warning purifyModel logs when the defense lost accuracy on the very images it was given: more than 10 points and
  * at least two images. Why: with no evaluation data this is the only sign a user gets that a defense (ANP's defaults at
- * 1-10 images per class, in the README's tables) has wrecked the model; a defense fitted to these images should keep them.
+ * 1-10 images per class, in docs/defenses.md) has wrecked the model; a defense fitted to these images should keep them.
  */
 export function cleanAccuracyWarning(method: DefenseMethod, n: number, before: number, after: number): string | undefined {
   if (!(after < before - Math.max(0.1, 2 / n))) return undefined;

@@ -42,13 +42,13 @@ export interface SelfCheckOptions {
   /**
    * Trigger searches from random starts after the one from zero (trigger-flips.ts; default 0); the strongest counts.
    * AWM+'s --check-starts: a search from zero can miss a patch that is still there, and round selection then keeps a
-   * round that only looks clean (README, "Finding the suspect").
+   * round that only looks clean (docs/defenses.md, "Finding the suspect").
    */
   extraStarts?: number;
   /**
    * AWM+'s --suspect-target: also search a trigger towards this class from zero inside a small budget
    * (targeted-search.ts, its own generator), and count its flip into the class in the score. Why: on the page's small
-   * CNN the untargeted search saw under 20 % after runs that left 80 % ASR (README, "A trigger searched towards the suspect").
+   * CNN the untargeted search saw under 20 % after runs that left 80 % ASR (docs/defenses.md, "Options off by default").
    */
   targeted?: TargetedSearchOptions;
 }

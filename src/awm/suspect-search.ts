@@ -4,7 +4,7 @@
  * The self-check's single trigger search from zero (self-check.ts) missed BadNets' 3x3 patch at 5 of 12 seeds on the
  * H100: from zero the ascent follows the clean images' local gradient, which a patch gated behind ReLUs need not show.
  * Searches from random starts, with noise blended into their batches, found it at every seed tried, most of them
- * sending 98-100 % of the check images to the target (README, "Finding the suspect"). More searches also find more of
+ * sending 98-100 % of the check images to the target (docs/defenses.md, "Finding the suspect"). More searches also find more of
  * what a clean model has, though: on a clean small CNN one search in five sent up to 94 % of the images to one class.
  * So one strong search is not enough: a suspect needs SUSPECT_MIN_SEARCHES of them to send SUSPECT_MIN_TRIGGER_FLIP
  * of the images into the same class. (A smaller L1 budget was tried as the filter instead: at half of tau the patch

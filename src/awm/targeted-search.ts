@@ -3,7 +3,7 @@
  *
  * The untargeted searches (trigger-search.ts) ascend freely and are sparsified once, at the end. On the page's small
  * CNN they sent every check image to the backdoor's target yet held only a third of their L1 in the 3x3 patch, and
- * unlearning them left the patch firing (README, "Unlearning the suspect's trigger"). Projected descent on the target's
+ * unlearning them left the patch firing (docs/defenses.md, "The demo's model and the page's model"). Projected descent on the target's
  * cross-entropy, into a budget about the size of a patch, ends on the pixels that move the model most per unit of L1: on
  * that model 67-89 % of the L1 sat in the patch at a budget of half its pixels. Run once per round against the masked
  * model and warm-started from the last round's, it follows what is left of the backdoor as the masks change.

@@ -45,7 +45,7 @@ export function classFlip(base: Int32Array, after: Int32Array, cls: number): num
 /**
  * How the searches after the first start: a uniform random start of this amplitude, with this much noise blended into
  * the batches. Why: from zero the ascent follows the clean images' local gradient, which a patch backdoor gated behind
- * ReLUs need not show at all (README, "Finding the suspect").
+ * ReLUs need not show at all (docs/defenses.md, "Finding the suspect").
  */
 export const RANDOM_START = { startScale: 0.1, inputNoise: 0.2 } as const;
 

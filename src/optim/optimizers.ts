@@ -147,7 +147,7 @@ export class Adam extends AdamBase {
  * Elements still move in proportion to their own gradient, so a step changes most the elements
  * the loss pulls hardest on, while per-element Adam moves every element with a nonzero gradient
  * by about lr, however small that gradient. AWM+ offers it for the masks (`--mask-optimizer`):
- * with Adam the masks of every ResNet layer drifted to means of 0.87-0.94 (README). Composed from ops (no kernel
+ * with Adam the masks of every ResNet layer drifted to means of 0.87-0.94 (docs/defenses.md). Composed from ops (no kernel
  * of its own): a few dispatches per tensor and step.
  */
 export class LayerAdam extends AdamBase {

@@ -50,7 +50,7 @@ export const DW_FIELDS: Array<[string, 'u32']> = [
  * Each loop iteration also copies every accumulator (SwiftShader merges loop-carried values with
  * masked copies), so iterations are long and loops are not nested where a flat loop with a
  * per-iteration select walker will do (a dw row of 32 as 4 blocks of 8 inside a row loop measured
- * slower than the old walker, in a noisy comparison). Runs of up to MAX_RUN steps are unrolled outright (the
+ * slower than the flat walker, in a noisy comparison). Runs of up to MAX_RUN steps are unrolled outright (the
  * nine taps of a 3x3 kernel, a whole output row up to 16 wide); longer runs that cannot be cut
  * evenly loop over RUN_CHUNK-step blocks plus an unrolled tail. Program size, and compile time
  * (1-3 s per program), grows with the steps unrolled, hence the cap.

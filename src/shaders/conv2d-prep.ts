@@ -25,7 +25,7 @@ const IMAGE_FIELDS: Array<[string, 'u32' | 'i32']> = [
  *
  * One invocation per output row, looping along it: on SwiftShader a vector integer division is
  * several scalar divisions, and one thread per element spent more on its three index divisions
- * than on the copy itself (about 4 % of a 64x32x32 convolution pass, now about a third of that).
+ * than on the copy itself (about 4 % of a 64x32x32 convolution pass; a thread per row costs about a third of that).
  */
 function spreadProgram(strided: boolean) {
   return {
