@@ -6,7 +6,7 @@
 For each model and each non-target class of the Fashion-MNIST test split (all 10,000 images): the share sent to
 the target by the trigger (ASR), and the share already in the target class without it. Overall: ASR (target
 excluded), ASR over the images the model gets right without the trigger, and the share of non-target images in
-the target class with no trigger. Supports the two triggers of ../shared/models (bench/awm_reference.py).
+the target class with no trigger. Supports the two triggers of the models in models/ (bench/awm_reference.py).
 
 `--head-from ORIGINAL.safetensors` also scores each model with the original model's last layer put back: AWM+ masks
 convolutions only, so that is what the masks alone give, before `awm purify --calibrate-head` fitted the head (bias

@@ -1,7 +1,7 @@
 /**
  * How close a purification run comes to the time its GEMMs alone would take
  * (`npm run bench awm-profile -- [--reps N] [--out FILE] -- <awm purify flags>`; never part of `npm test`).
- * The AWM issue asks a one-shot run to take at most 1.3x the time of its GEMM work at the kernels' rate.
+ * The goal: a one-shot run within 1.3x the time of its GEMM work at the kernels' rate (docs/benchmarks.md).
  * The kernel benchmark's rates are for the CIFAR ResNet layers at batch 32; a defense runs other shapes
  * (batch 16, 28x28, width 16), so this script measures the rate of the run's own shapes:
  *   1. runs the defense in this process (as `awm purify` does, without the evaluation before and after),

@@ -7,9 +7,9 @@
  * each of `--best-seeds`, to see whether the result holds beyond seed 1. Results merge into `--out`
  * after every run, keyed by setting, model, seed and evaluation size; a stopped sweep resumes.
  * On SwiftShader a ResNet run takes 5-7 minutes, so the whole grid belongs on a GPU.
- * A setting's flags go on top of AWM+'s defaults of the day: the runs in bench/results/awm-sweep-h100.json
- * and awm-sweep-select-h100.json were made with the first defaults (5 rounds, alpha 0.8, mask lr 0.01, no
- * noise blends, no round selection), so flags they leave out (--select-round above all) now mean otherwise.
+ * A setting's flags go on top of AWM+'s defaults in the build that runs it, so a results file holds what that
+ * build's defaults plus the flags gave: bench/results/awm-sweep-12seeds-h100.json ran `cur` with no suspect search
+ * and no output check, as --suspect-starts 0 --fallback=false would (docs/defenses.md, "AWM+ across seeds").
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync } from 'node:fs';
@@ -21,7 +21,7 @@ import { readPurifyReport, type PurifyFigures } from './_purify-report.js';
 
 const CLI = 'dist/awm.mjs';
 
-/** The noise-blend recipe of the README (Blend 5.8 %, BadNets 5.4 % at 5 rounds on SwiftShader) and its neighbours. */
+/** The noise-blend recipe at the core of AWM+'s defaults (noise blends 0.2, alpha 0.3, mask lr 0.02) and its neighbours. */
 const BASE = ['--noise-blend', '0.2', '--alpha', '0.3', '--mask-lr', '0.02'];
 const SETTINGS: Array<{ name: string; flags: string[] }> = [
   { name: 'nb-o5', flags: [...BASE, '--outer', '5'] },
@@ -55,20 +55,20 @@ const SETTINGS: Array<{ name: string; flags: string[] }> = [
   { name: 'nb-o8-sel-c8', flags: [...BASE, '--outer', '8', '--select-round', '--candidates', '8'] },
   { name: 'nb-o10-sel-c4', flags: [...BASE, '--outer', '10', '--select-round', '--candidates', '4'] },
   { name: 'nb-o8-sel', flags: [...BASE, '--outer', '8', '--select-round'] },
-  // On top of the current defaults (the recipe above with round selection): the candidates from the SwiftShader Blend seed-2/3 runs (README).
+  // On top of the defaults: the options tried on the Blend ResNet at seeds 2 and 3 (docs/defenses.md, "Options off by default").
   { name: 'cur-lrd85-a02', flags: ['--lr-decay', '0.85', '--alpha', '0.2'] },
   { name: 'cur-lrd85', flags: ['--lr-decay', '0.85'] },
   { name: 'cur-lrd85-mx400', flags: ['--lr-decay', '0.85', '--mixup', '400'] },
   { name: 'cur-layer-adam', flags: ['--mask-optimizer', 'layer-adam'] },
   { name: 'cur-layer-adam-lrd85-a02', flags: ['--mask-optimizer', 'layer-adam', '--lr-decay', '0.85', '--alpha', '0.2'] },
   { name: 'cur-blend-ascent8', flags: ['--blend-ascent', '8'] },
-  // The head calibration (src/awm/head-calibration.ts) alone and on the two closest Blend settings.
-  // Since stop 14 --calibrate-head refits the whole last layer on milder crops; cur-cal-bias is stop 13's fit.
+  // The head calibration (src/awm/head-refit.ts) alone and on the two closest Blend settings; cur-cal-bias is the
+  // bias-only fit on crops of 8-100 % of the area, without noise copies (src/awm/head-calibration.ts).
   { name: 'cur-cal', flags: ['--calibrate-head'] },
-  // Since stop 15 the defaults calibrate the head and shift the suspected class: cur is them, cur-nocal stop 14's defaults.
+  // cur is AWM+'s defaults; cur-nocal the masks alone, with no head fit and no suspect shift.
   { name: 'cur', flags: [] },
   { name: 'cur-noshift', flags: ['--suspect-shift', '0'] },
-  // Since stop 17 the suspect search's triggers are unlearned too: cur-notrigger is stop 16's defaults.
+  // cur-notrigger: the defaults without unlearning the suspect search's triggers.
   { name: 'cur-notrigger', flags: ['--suspect-trigger=false'] },
   { name: 'cur-nocal', flags: ['--calibrate-head=false', '--suspect-shift', '0'] },
   { name: 'cur-cal-bias', flags: ['--calibrate-head', '--head-fit', 'bias', '--calibration-scale', '0.08', '--calibration-noise', '0'] },

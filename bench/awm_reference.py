@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Faithful AWM in plain PyTorch, the yardstick for this project's `awm purify --method awm`.
 
-A second implementation of ../shared/awm-spec.md, written independently of the TypeScript one, so that
+A second implementation of AWM as docs/algorithms.md describes it, written independently of the TypeScript one, so that
 one-shot outcomes can be compared as distributions over seeds (one-shot AWM swings by tens of points
 with the seed, so one run of each says little). Two commands:
 
@@ -191,7 +191,7 @@ def load_test(data_dir):
 
 
 def trigger_fn(spec_path):
-    """The two triggers of ../shared/models: BadNets (a corner patch) and Blend (a fixed pattern)."""
+    """The two triggers of the models in models/: BadNets (a corner patch) and Blend (a fixed pattern)."""
     spec = json.load(open(spec_path))
     (bd,) = spec["backdoors"]
     t, target = bd["trigger"], bd["label"]["target"]

@@ -1,6 +1,6 @@
 /**
- * Defense benchmark (`npm run bench defense [-- flags]`; never part of `npm test`): the table the AWM issue
- * asks for. Each cell runs `awm purify` (the built CLI, dist/awm.mjs, as a user would) in its own process
+ * Defense benchmark (`npm run bench defense [-- flags]`; never part of `npm test`): the defense tables of
+ * docs/defenses.md. Each cell runs `awm purify` (the built CLI, dist/awm.mjs, as a user would) in its own process
  * and reads the report it writes:
  *   - on the two PyTorch-trained ResNet-18 w16 Fashion-MNIST models in models/ (BadNets, Blend):
  *     AWM, AWM+, FT and ANP at 1 and 10 clean images per class;

@@ -65,7 +65,7 @@ if (Number(flags['suspect-shift']) > 0) {
   const details = JSON.parse(readFileSync(String(flags.report), 'utf8')).details;
   const before = details?.selfCheck?.before;
   if (!before) throw new Error(`${flags.report} has no self-check before masking (details.selfCheck.before)`);
-  // The suspect search of the run, where the report has one (stop 15's reports do not: then the self-check's own trigger flip counts).
+  // The suspect search of the run, where the report has one (a run with --suspect-starts 0 has none: then the self-check's own trigger flip counts).
   const search = details?.suspectShift?.search;
   await applySuspectShift(purified.model, before, Number(flags['suspect-shift']), (line) => console.log(line), search);
 }

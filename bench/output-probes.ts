@@ -5,8 +5,8 @@
  * the same clean images, makes each kind of probe from them (crops as AWM+'s self-check makes them, the composites
  * its output check uses, mixtures, warps, noise, shifts, erasures), and prints, per output and probe, how often the
  * output agrees with the original model and its largest flip into one class (self-check.ts maxClassFlip), beside the
- * same figures on test images that are not clean images (the truth the probes stand in for). Stop 22 chose the
- * composites with it (README, "AWM+'s output check").
+ * same figures on test images that are not clean images (the truth the probes stand in for). AWM+'s output check
+ * uses the composites because of what this showed (docs/defenses.md, "What the output check sees").
  */
 import { parseFlags } from '../src/cli/args.js';
 import { createBackend } from '../src/backends/index.js';

@@ -5,8 +5,8 @@ of `npm test`).
     --original models/fmnist_resnet18w16_blend.safetensors OUT.safetensors:OUT.json [...] --shifts 0 0.5 1
 
 Each OUT is an `awm purify --method awm+` output and OUT.json its report. The suspected class is the one the run
-itself shifted (the report's suspectShift, stop 16 on) or, for a run made with the shift off, the one stop 15's rule
-names from the report's self-check before masking (the class of the larger flip, when it is at least 80 %);
+itself shifted (the report's suspectShift) or, for a run made with the shift off, the one the rule without a suspect
+search (`--suspect-starts 0`) names from the report's self-check before masking (the class of the larger flip, when it is at least 80 %);
 `--suspect K` names it instead (e.g. what `npm run bench suspect-search` found). An output written with the shift on
 already has it: `--shifts 0 -1` then gives it as written and with the shift undone. For each shift, the suspect's
 logit is lowered by it (what lowering the last layer's bias does),

@@ -83,7 +83,7 @@ def stages(block, w):
 
 
 class ResNet18(nn.Module):
-    """The CIFAR ResNet-18 of ANP/AWM/BackdoorBox (../shared/fixtures/README.md)."""
+    """The CIFAR ResNet-18 of ANP/AWM/BackdoorBox (test/fixtures/README.md)."""
 
     def __init__(self, cin, classes, w):
         super().__init__()

@@ -1,5 +1,5 @@
 """A clean (not backdoored) ResNet-18 w16 on Fashion-MNIST, trained in PyTorch by the recipe of the two backdoored
-models in models/ (../shared/models/README.md: 4 epochs on the full training set, SGD lr 0.05, momentum 0.9, weight
+models in models/ (models/README.md: 4 epochs on the full training set, SGD lr 0.05, momentum 0.9, weight
 decay 5e-4, cosine schedule, batch 128, no augmentation), only without poisoning. It is the reference for checks that
 must find nothing on a clean model, such as AWM+'s suspect search (`npm run bench suspect-search`). Never part of
 `npm test`; about 15 minutes on one CPU thread here.

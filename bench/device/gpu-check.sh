@@ -1,5 +1,5 @@
 #!/bin/bash
-# The GPU check behind the README's "On a real GPU" figures. It runs from the repository root on a remote
+# The GPU check behind the figures of docs/gpu.md. It runs from the repository root on a remote
 # Linux machine with an NVIDIA GPU that has no Node.js and no network, so everything travels with it:
 #   .device/node.xz      this machine's node binary, xz-compressed
 #   .device/nm.tar.xz    node_modules (Dawn's linux-x64 binding, vitest) without the other platforms
