@@ -1,4 +1,5 @@
 import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import {
   ATTACK_METADATA_KEY,
@@ -132,11 +133,11 @@ describe('pattern images', () => {
     expect(() => patternFromSafetensors(bytes, 'trigger')).toThrow(/no tensor "trigger" \(it has: pattern\)/);
   });
 
-  const shared = '/work/shared/models/blend_pattern.safetensors';
-  it.skipIf(!existsSync(shared))('loads the shared blend pattern as a user-given pattern (x\' = 0.8 x + 0.2 p)', async () => {
-    const pattern = await loadPatternFile(shared);
+  const modelsPattern = fileURLToPath(new URL('../../models/blend_pattern.safetensors', import.meta.url));
+  it.skipIf(!existsSync(modelsPattern))('loads models/blend_pattern.safetensors as a user-given pattern (x\' = 0.8 x + 0.2 p)', async () => {
+    const pattern = await loadPatternFile(modelsPattern);
     expect(pattern).toMatchObject({ type: 'inline', shape: [1, 28, 28] });
-    const direct = patternFromSafetensors(new Uint8Array(readFileSync(shared)));
+    const direct = patternFromSafetensors(new Uint8Array(readFileSync(modelsPattern)));
     expect(direct).toEqual(pattern);
     const spec = attackPreset('blend', { pattern });
     const p = materializePattern(pattern, { c: 1, h: 28, w: 28 }).values;

@@ -26,7 +26,7 @@ afterEach(() => {
   for (const m of live.splice(0)) m.dispose();
 });
 
-/** A model whose running statistics are no longer the fresh 0 / 1, so a restore is visible. */
+/** A model whose running statistics differ from the fresh 0 / 1, so a restore is visible. */
 function model(spec: ModelSpecInput, seed = 1): Classifier {
   const m = createModel(be, spec, { seed });
   live.push(m);

@@ -228,7 +228,7 @@ describe('applyHeadCalibration with triggered copies', () => {
 describe('suspect-class shift', () => {
   const check = (triggerFlip: number, triggerClass: number, noiseFlip: number, noiseClass: number) => ({ agreement: 1, triggerFlip, triggerClass, noiseFlip, noiseClass, score: Math.max(triggerFlip, noiseFlip) });
 
-  it('without a suspect search (stop 15\'s reports) suspects the class of the larger self-check flip at 80 %', () => {
+  it('without a suspect search (--suspect-starts 0) suspects the class of the larger self-check flip at 80 %', () => {
     expect(suspectedTarget(check(0.973, 0, 0.556, 8))).toEqual({ cls: 0, flip: 0.973, via: 'trigger' });
     expect(suspectedTarget(check(0.079, 8, 0.976, 0))).toEqual({ cls: 0, flip: 0.976, via: 'noise' });
     expect(suspectedTarget(check(0.3, 2, 0.49, 5))).toBeUndefined();
@@ -237,7 +237,7 @@ describe('suspect-class shift', () => {
     expect(suspectedTarget(check(SUSPECT_MIN_FLIP, 4, 0, 1))).toEqual({ cls: 4, flip: SUSPECT_MIN_FLIP, via: 'trigger' });
   });
 
-  it('with a suspect search, two of its searches must send 95 % to one class; the self-check\'s own trigger flip no longer counts', () => {
+  it('with a suspect search, two of its searches must send 95 % to one class; the self-check\'s own trigger flip does not count', () => {
     const search = (...flips: Array<[number, number]>) => tallySearches(flips.map(([flip, cls]) => ({ flip, cls })));
     // BadNets seed 8 on the H100: the self-check's search missed (17 % to class 3), random starts found the patch.
     expect(suspectedTarget(check(0.173, 3, 0.512, 8), search([0.198, 3], [0.94, 0], [0.398, 0], [1, 0], [1, 0]))).toEqual({ cls: 0, flip: 1, via: 'trigger' });
