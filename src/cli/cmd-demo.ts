@@ -72,7 +72,7 @@ export function demoVerdict(before: { cleanAccuracy: number; asr: number }, afte
   if (after.asr <= GOAL.asr) return [`The backdoor is erased, but at ${points} points of clean accuracy (over the 8 the goal allows).`];
   return [
     'The backdoor is weakened, not erased (ASR above 5 %). From one image per class the faithful AWM\'s trigger search',
-    'often misses a patch on this small CNN (the README\'s small-CNN defense tables give what is left over seeds and attacks).',
+    'often misses a patch on this small CNN (docs/defenses.md, "The small CNNs", give what is left over seeds and attacks).',
     `One round step by step, and whether its trigger found the patch: npm run awm -- explain --model ${modelPath} --seed S`,
   ];
 }

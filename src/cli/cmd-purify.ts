@@ -88,7 +88,7 @@ export const purifyCommand: Command = {
     'noise-share': num('AWM+: the share of triggered images that get a noise blend when --noise-blend is on (default 0.5)', SHARE),
     fallback: { type: 'boolean', help: 'AWM+: check the output on composites of the clean images; when it moves over 25 % of them into one class, run the faithful AWM instead and keep the output that moves fewer (default true with the self-check; --fallback=false: off)' },
     'calibrate-head': { type: 'boolean', help: 'AWM+: after the masks, fit the last layer so its answers on fresh crops of the clean images match the original model\'s (default true; --calibrate-head=false: off)' },
-    'head-fit': { type: 'string', help: 'AWM+ with --calibrate-head: linear (the whole last layer, pulled to where it was; default) or bias (one shift per class, as in stop 13)' },
+    'head-fit': { type: 'string', help: 'AWM+ with --calibrate-head: linear (the whole last layer, pulled to where it was; default) or bias (one shift per class)' },
     'head-l2': num('AWM+ with --calibrate-head --head-fit linear: the pull towards the original last layer (default 0.03; smaller lets the layer move further)', NON_NEGATIVE),
     'calibration-noise': num('AWM+ with --calibrate-head: also fit on a copy of each calibration crop blended with uniform noise at this weight, held to the original model\'s answer on the clean crop (default 0.2; 0: off)', SHARE),
     'calibration-triggers': int('AWM+ with --calibrate-head: rounds of triggered calibration copies; each recovers a trigger against the masked model as fitted, holds the triggered crops to the original model\'s clean answers and fits the head again (default 0: off)', NON_NEGATIVE),

@@ -129,7 +129,7 @@ describe('awm attack (CPU backend)', () => {
     const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     try {
       expect(await main(['attack', ...common(), '--attack', 'nope', '--out', join(root, 'x.safetensors')])).toBe(2);
-      expect(String(err.mock.calls[0]?.[0])).toMatch(/^awm attack: --attack 'nope'.*\n\nawm attack: poison a training set/);
+      expect(String(err.mock.calls[0]?.[0])).toMatch(/^awm attack: --attack 'nope'.* \(awm attack --help lists the flags\)$/);
     } finally {
       err.mockRestore();
     }

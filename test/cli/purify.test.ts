@@ -17,7 +17,7 @@ import { gpuBackend, randomArray } from '../helpers/backends.js';
 import { suspectedTarget } from '../../src/awm/awm-plus.js';
 
 const io: CommandIO = { log: () => {}, warn: () => {} };
-const run = (argv: string[]) => purifyCommand.run(parseFlags(argv, purifyCommand.flags), io);
+const run = async (argv: string[]) => purifyCommand.run(parseFlags(argv, purifyCommand.flags), io);
 const tiny = ['--backend', 'cpu', '--outer', '1', '--inner', '1', '--batch-size', '4', '--augment-copies', '0'];
 
 function cleanFile(path: string, opts: { n?: number; c?: number; labels?: number[]; nan?: boolean } = {}): void {
@@ -88,7 +88,7 @@ describe('awm purify (CPU backend)', () => {
     await run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', `${single}.safetensors`, '--masks', `${single}-m.safetensors`, ...tiny, ...plus.slice(0, -1), keptSeed]);
     // A single run draws its clean images with its own seed too, so compare only when the clean set is the same (a file: always).
     expect(readFileSync(join(dir, 'cand-m.safetensors')).equals(readFileSync(`${single}-m.safetensors`))).toBe(true);
-    await expect(run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--candidates', '0'])).rejects.toThrow(/candidates must be a whole number >= 1, got 0/);
+    await expect(run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--candidates', '0'])).rejects.toThrow(/--candidates must be at least 1, got '0'/);
     await expect(run(['--model', modelPath, '--clean', join(dir, 'clean.safetensors'), '--out', join(dir, 'never.safetensors'), ...tiny, ...plus, '--candidates', '2', '--self-check=false'])).rejects.toThrow(/--candidates needs the self-check/);
     // Without the check (one candidate) the masks are the same and the report has no self-check. With it, the suspect
     // triggers were on (the default) but no two searches agreed on this random model, so nothing was unlearned: the
