@@ -112,14 +112,15 @@ export async function evaluateBackdoor(predict: Predictor, testSet: ImageDataset
   };
 }
 
-async function checkedPredict(predict: Predictor, images: Float32Array, n: number): Promise<Int32Array> {
+/** Calls the predictor and checks it answered one class per image. */
+export async function checkedPredict(predict: Predictor, images: Float32Array, n: number): Promise<Int32Array> {
   const pred = await predict(images, n);
-  if (pred.length !== n) throw new Error(`evaluateBackdoor: the predictor returned ${pred.length} classes for ${n} images`);
+  if (pred.length !== n) throw new Error(`backdoor metrics: the predictor returned ${pred.length} classes for ${n} images`);
   return pred;
 }
 
 /** 0 for an empty denominator, so reports stay finite JSON. */
-function ratio(a: number, b: number): number {
+export function ratio(a: number, b: number): number {
   return b === 0 ? 0 : a / b;
 }
 

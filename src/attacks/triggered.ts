@@ -10,7 +10,7 @@
 import { batches, type ImageDataset } from '../data/dataset.js';
 import { toFloatImages } from './image.js';
 import { attackTarget, fixedTarget } from './labels.js';
-import type { BackdoorMetrics, BackdoorRates, Predictor } from './metrics.js';
+import { checkedPredict, ratio, type BackdoorMetrics, type BackdoorRates, type Predictor } from './metrics.js';
 import type { LabelRule } from './types.js';
 
 export interface TriggeredImages {
@@ -71,7 +71,6 @@ export function triggeredRates(
     cleanNonTarget++;
     if (clean.pred[i] === target) cleanHits++;
   });
-  const ratio = (a: number, b: number) => (b === 0 ? 0 : a / b);
   return {
     target: fixedTarget(triggered.rule),
     asr: ratio(hits, nonTarget),
@@ -90,24 +89,18 @@ export async function evaluateTriggered(predict: Predictor, testSet: ImageDatase
   let at = 0;
   for (const batch of batches(testSet, batchSize)) {
     const n = batch.labels.length;
-    cleanPred.set(await checked(predict, toFloatImages(batch.images), n), at);
+    cleanPred.set(await checkedPredict(predict, toFloatImages(batch.images), n), at);
     at += n;
   }
   const per = triggered.c * triggered.h * triggered.w;
   const triggeredPred = new Int32Array(triggered.n);
   for (let i = 0; i < triggered.n; i += batchSize) {
     const n = Math.min(batchSize, triggered.n - i);
-    triggeredPred.set(await checked(predict, triggered.images.slice(i * per, (i + n) * per), n), i);
+    triggeredPred.set(await checkedPredict(predict, triggered.images.slice(i * per, (i + n) * per), n), i);
   }
   let correct = 0;
   testSet.labels.forEach((y, i) => { if (cleanPred[i] === y) correct++; });
   const rates = triggeredRates(triggered, triggeredPred, { labels: testSet.labels, pred: cleanPred }, testSet.numClasses);
   const { asr, asrAll, robustAccuracy, cleanToTarget } = rates;
-  return { n: testSet.n, cleanAccuracy: testSet.n ? correct / testSet.n : 0, asr, asrAll, robustAccuracy, cleanToTarget, perBackdoor: [rates], triggeredImages: triggered.n };
-}
-
-async function checked(predict: Predictor, images: Float32Array, n: number): Promise<Int32Array> {
-  const pred = await predict(images, n);
-  if (pred.length !== n) throw new Error(`evaluateTriggered: the predictor returned ${pred.length} classes for ${n} images`);
-  return pred;
+  return { n: testSet.n, cleanAccuracy: ratio(correct, testSet.n), asr, asrAll, robustAccuracy, cleanToTarget, perBackdoor: [rates], triggeredImages: triggered.n };
 }

@@ -3,6 +3,7 @@
  * counterpart get the same defaults: per-dataset epochs and augmentation, and the training flags.
  */
 import type { FlagSpecs } from './args.js';
+import { forceFlag } from './outputs.js';
 import type { DatasetName } from '../data/node.js';
 import type { ImageDataset } from '../data/dataset.js';
 import type { AugmentOptions } from '../data/augment.js';
@@ -40,7 +41,7 @@ export function trainingFlags(outHelp: string): FlagSpecs {
     augment: { type: 'string', choices: AUGMENTS, help: 'augmentation: random crop (padding 4) with or without flips (default: crop-flip for cifar10, crop for gtsrb, none otherwise)' },
     'max-steps': { type: 'int', help: 'stop each epoch after this many steps (quick runs)' },
     out: { type: 'string', required: true, help: outHelp },
-    force: { type: 'boolean', help: 'replace output files that already exist (without it, an existing output is an error)' },
+    ...forceFlag,
   };
 }
 

@@ -9,25 +9,7 @@ import { randomBytes } from 'node:crypto';
  * fsyncs it, then renames it over `path`. On any failure the temporary file is removed and the error rethrown.
  */
 export async function writeFileAtomic(path: string, data: Uint8Array | string): Promise<void> {
-  const dir = dirname(path);
-  const tempPath = join(dir, `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
-  let renamed = false;
-  try {
-    // 'wx' refuses to clobber a file that happens to have the same temporary name.
-    const handle = await open(tempPath, 'wx');
-    try {
-      await handle.writeFile(data);
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    await rename(tempPath, path);
-    renamed = true;
-    await syncDirectory(dir);
-  } catch (error) {
-    if (!renamed) await unlink(tempPath).catch(() => undefined);
-    throw error;
-  }
+  await writeFilesAtomic([[path, data]]);
 }
 
 /** Makes the rename itself durable; some platforms (Windows) cannot open directories, which is harmless to skip. */
@@ -54,6 +36,7 @@ export async function writeFilesAtomic(files: ReadonlyArray<readonly [string, Ui
     for (const [path, data] of files) {
       const temp = join(dirname(path), `.${basename(path)}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`);
       staged.push({ temp, path });
+      // 'wx' refuses to clobber a file that happens to have the same temporary name.
       const handle = await open(temp, 'wx');
       try {
         await handle.writeFile(data);
@@ -66,6 +49,15 @@ export async function writeFilesAtomic(files: ReadonlyArray<readonly [string, Ui
     await Promise.all(staged.map((s) => unlink(s.temp).catch(() => undefined)));
     throw error;
   }
-  for (const { temp, path } of staged) await rename(temp, path);
+  let renamed = 0;
+  try {
+    for (const { temp, path } of staged) {
+      await rename(temp, path);
+      renamed++;
+    }
+  } catch (error) {
+    await Promise.all(staged.slice(renamed).map((s) => unlink(s.temp).catch(() => undefined)));
+    throw error;
+  }
   for (const dir of new Set(staged.map((s) => dirname(s.path)))) await syncDirectory(dir);
 }
