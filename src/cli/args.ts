@@ -81,7 +81,8 @@ export function parseFlags(argv: readonly string[], specs: FlagSpecs): ParsedFla
     if (!arg.startsWith('--')) throw new UsageError(`unexpected argument '${arg}' (flags start with --)`);
     const eq = arg.indexOf('=');
     const name = arg.slice(2, eq < 0 ? undefined : eq);
-    const spec = specs[name];
+    // Own keys only: --toString or --constructor must not find an Object.prototype member.
+    const spec = Object.hasOwn(specs, name) ? specs[name] : undefined;
     if (!spec) throw new UsageError(`unknown flag --${name}`);
     let raw: string;
     if (eq >= 0) raw = arg.slice(eq + 1);

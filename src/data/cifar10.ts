@@ -49,10 +49,13 @@ export function parseCifar10Batch(bytes: Uint8Array, source = 'cifar10 batch', c
   return { images, labels, n, c: 3, h: 32, w: 32, numClasses: 10, classNames: names.slice() };
 }
 
-/** Reads batches.meta.txt: one class name per line, blank lines (the file ends with some) ignored. */
+/**
+ * Reads batches.meta.txt: one class name per line, blank lines (the file ends with some) ignored. Lines
+ * may end in LF, CRLF or a lone CR, so no name keeps a line break inside it.
+ */
 export function parseCifar10ClassNames(text: string, source: string = CIFAR10_FILE_NAMES.meta): string[] {
   const names = text
-    .split(/\r?\n/)
+    .split(/\r\n|\r|\n/)
     .map((line) => line.trim())
     .filter((line) => line.length > 0);
   if (names.length !== 10) throw new ParseError(`cifar10 (${source}): expected 10 class names, found ${names.length}`);

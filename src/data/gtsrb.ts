@@ -46,6 +46,8 @@ export function parseGtsrbCsv(text: string, source = 'GTSRB csv'): GtsrbRow[] {
     if (cells.length !== GTSRB_CSV_COLUMNS.length) throw fail(`line ${i + 2} has ${cells.length} fields, expected 8`);
     const numbers = cells.slice(1).map((cell, k) => {
       if (!/^\d+$/.test(cell)) throw fail(`line ${i + 2}: ${GTSRB_CSV_COLUMNS[k + 1]} "${cell}" is not a non-negative integer`);
+      // Longer digit runs would round to a different number without a word.
+      if (!Number.isSafeInteger(Number(cell))) throw fail(`line ${i + 2}: ${GTSRB_CSV_COLUMNS[k + 1]} ${cell} is too large (at most ${Number.MAX_SAFE_INTEGER})`);
       return Number(cell);
     });
     const [width, height, x1, y1, x2, y2, classId] = numbers;

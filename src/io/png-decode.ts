@@ -75,6 +75,7 @@ function readChunks(bytes: Uint8Array, fail: (message: string) => Error): PngChu
     }
     offset += 12 + length;
     if (header === undefined && type !== 'IHDR') throw fail(`first chunk must be IHDR, found ${type}`);
+    if (header !== undefined && type === 'IHDR') throw fail(`second IHDR chunk at byte ${offset - 12 - length}`);
     if (type === 'IHDR') header = readHeader(data, fail);
     else if (type === 'PLTE') palette = data;
     else if (type === 'tRNS') paletteAlpha = data;

@@ -53,12 +53,20 @@ export function loadModelFile(backend: Backend, bytes: Uint8Array, opts: LoadMod
     const arch = opts.arch ?? stored.arch;
     const inferred = inferModelSpec(new Map([...state].map(([k, v]) => [k, v.shape])), arch);
     const normalize = opts.normalize === undefined ? stored.normalize : opts.normalize ?? undefined;
+    if (normalize && normalize === stored.normalize && normalize.mean.length !== 1 && normalize.mean.length !== inferred.inChannels) {
+      throw new ParseError(`metadata "normalize_mean" has ${normalize.mean.length} values, but the model takes ${inferred.inChannels} input channel(s) (1 value or one per channel)`);
+    }
     spec = { ...inferred, ...(normalize ? { normalize } : {}) };
     if (strict) checkFileCanFill(backend, spec, state);
   } catch (e) {
     throw named(e);
   }
-  const model = createModel(backend, spec, { skipInit: true });
+  let model: Classifier;
+  try {
+    model = createModel(backend, spec, { skipInit: true });
+  } catch (e) {
+    throw named(e);
+  }
   try {
     model.loadStateDict(state, { strict });
   } catch (e) {
@@ -141,7 +149,13 @@ export function specFromMetadata(metadata: Record<string, string>): { arch?: Arc
   const arch = metadata.arch;
   if (arch !== undefined && isArch(arch)) out.arch = arch;
   if (metadata.normalize_mean !== undefined && metadata.normalize_std !== undefined) {
-    out.normalize = { mean: numberList(metadata.normalize_mean, 'normalize_mean'), std: numberList(metadata.normalize_std, 'normalize_std') };
+    const mean = numberList(metadata.normalize_mean, 'normalize_mean');
+    const std = numberList(metadata.normalize_std, 'normalize_std');
+    if (mean.length === 0 || std.length !== mean.length) {
+      throw new ParseError(`metadata "normalize_mean" and "normalize_std" must list the same non-zero number of values, got ${mean.length} and ${std.length}`);
+    }
+    if (std.some((v) => !(v > 0))) throw new ParseError(`metadata "normalize_std" must hold positive numbers, got ${metadata.normalize_std}`);
+    out.normalize = { mean, std };
   }
   return out;
 }

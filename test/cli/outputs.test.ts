@@ -145,6 +145,12 @@ describe('numeric flags', () => {
     expect(() => purifyFlags(['--outer', '1e400'])).toThrow(/--outer takes an integer, got '1e400'/);
     expect(purifyFlags(['--alpha', '1', '--outer', '2', '--tau', '1e-3'])).toMatchObject({ alpha: 1, outer: 2, tau: 0.001 });
   });
+
+  it('names of Object.prototype members are unknown flags, not found on the prototype', () => {
+    for (const name of ['toString', 'constructor', 'hasOwnProperty', '__proto__']) {
+      expect(() => purifyFlags([`--${name}=1`])).toThrow(new UsageError(`unknown flag --${name}`));
+    }
+  });
 });
 
 describe('usage errors', () => {

@@ -48,6 +48,7 @@ describe('CIFAR-10', () => {
 
   it('parses class names and rejects a wrong count', () => {
     expect(parseCifar10ClassNames('a\r\nb\nc\nd\ne\nf\ng\nh\ni\nj\n')).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j']);
+    expect(parseCifar10ClassNames('a\rb\rc\rd\re\rf\rg\rh\ri\rj\r')).toEqual(['a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j']);
     expect(() => parseCifar10ClassNames('a\nb\n', 'meta.txt')).toThrow(/cifar10 \(meta\.txt\): expected 10 class names, found 2/);
   });
 

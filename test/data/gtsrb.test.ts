@@ -92,6 +92,7 @@ describe('GTSRB', () => {
     expect(() => parseGtsrbCsv(csv(['a.ppm;1;1;0;0;1;1;43']), 'x.csv')).toThrow(/x\.csv\): line 2: ClassId 43 is outside 0\.\.42/);
     expect(() => parseGtsrbCsv(csv(['a.ppm;1;1;0;0;1']), 'x.csv')).toThrow(/line 2 has 6 fields/);
     expect(() => parseGtsrbCsv(csv(['a.ppm;1;w;0;0;1;1;0']), 'x.csv')).toThrow(/line 2: Height "w" is not a non-negative integer/);
+    expect(() => parseGtsrbCsv(csv(['a.ppm;1;99999999999999999999;0;0;1;1;0']), 'x.csv')).toThrow(/line 2: Height 99999999999999999999 is too large/);
   });
 
   it('names the file for missing, truncated or inconsistent data', () => {

@@ -173,6 +173,7 @@ describe('PNG errors', () => {
     await expect(decode(pngFromChunks([['IHDR', ihdr(2, 2, 8, 0)], ['IDAT', zlibStored(new Uint8Array([0, 1, 2, 9, 1, 2]))], end]))).rejects.toThrow(/scanline 1 has unknown filter type 9/);
     await expect(decode(pngFromChunks([['IHDR', ihdr(4, 4, 8, 0)], ['IDAT', zlibStored(new Uint8Array(5))], end]))).rejects.toThrow(/image data is truncated/);
     await expect(decode(pngFromChunks([['IHDR', ihdr(2, 2, 8, 0)], ['IDAT', new Uint8Array([1, 2, 3])], end]))).rejects.toThrow(/does not inflate/);
+    await expect(decode(pngFromChunks([['IHDR', ihdr(2, 2, 8, 0)], ['IHDR', ihdr(4, 4, 8, 0)], ['IDAT', idat], end]))).rejects.toThrow(/second IHDR chunk at byte 33/);
     await expect(decode(pngFromChunks([['IHDR', ihdr(2, 1, 8, 3)], ['PLTE', new Uint8Array(3)], ['IDAT', zlibStored(new Uint8Array([0, 0, 4]))], end]))).rejects.toThrow(/palette index 4 but PLTE has 1 entries/);
   });
 

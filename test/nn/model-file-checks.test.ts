@@ -178,6 +178,21 @@ describe('model files with values no model has', () => {
   });
 });
 
+describe('model files whose normalisation metadata does not fit', () => {
+  const cases: Array<[string, string, string, RegExp]> = [
+    ['a mean and a std of different lengths', '[0.5,0.5]', '[0.25]', /"normalize_mean" and "normalize_std" must list the same non-zero number of values, got 2 and 1/],
+    ['a zero std', '[0.5]', '[0]', /"normalize_std" must hold positive numbers, got \[0\]/],
+    ['two means for a three-channel model', '[0.1,0.2]', '[1,1]', /"normalize_mean" has 2 values, but the model takes 3 input channel/],
+  ];
+  for (const [what, mean, std, message] of cases) {
+    it(`${what} is refused`, async () => {
+      const { tensors, metadata } = await savedTensors();
+      const bytes = rawFile(tensors, { ...metadata, normalize_mean: mean, normalize_std: std });
+      expect(() => loadModelFile(be, bytes)).toThrow(message);
+    });
+  }
+});
+
 describe('model files that name a model bigger than themselves', () => {
   it('a small file whose conv1 and head imply width 65536 is refused before the model is built', async () => {
     const m = createModel(be, { arch: 'resnet18', width: 4, inChannels: 1, numClasses: 1 }, { seed: 1 });
