@@ -8,7 +8,7 @@ import type { ParsedFlags } from './args.js';
 import type { Command, CommandIO } from './command.js';
 import {
   assertModelFitsData, backendFlags, dataSource, datasetFlags, describeDataset, intAtLeast, isDatasetName,
-  loadSplit, openBackend, openModel, percent, stringFlag, backendLine, type GeometryDefaults,
+  loadSplit, openBackend, openModel, percent, readModelMetadata, stringFlag, backendLine, type GeometryDefaults,
 } from './common.js';
 import type { DatasetName } from '../data/node.js';
 import type { ImageDataset } from '../data/dataset.js';
@@ -105,15 +105,17 @@ async function runEval(flags: ParsedFlags, io: CommandIO): Promise<void> {
   if (triggeredPath !== undefined) inputs.push({ what: '--triggered', path: triggeredPath });
   const reportPath = stringFlag(flags, 'report');
   if (reportPath !== undefined) checkOutputPaths([{ what: '--report', path: reportPath }], inputs, flags.force === true);
+  // The dataset and its folder come from the flags and the model's metadata: both are checked before the backend starts.
+  const stored = await readModelMetadata(modelPath);
+  const dataset = chooseDataset(flags, stored, modelPath);
+  const source = dataSource(flags, dataset, trainedGeometry(stored));
   const backend = await openBackend(flags, io);
   const { model, spec, metadata } = await openModel(backend, modelPath);
   try {
-    const dataset = chooseDataset(flags, metadata, modelPath);
     const triggered = await chooseTriggered(flags, metadata, modelPath);
     const attackChoice = flags['clean-only'] === true || triggered ? null : await chooseAttack(flags, metadata, modelPath);
     const attack: AttackSource | null = flags['clean-only'] === true ? null
       : triggered ? { kind: 'triggered', images: triggered } : attackChoice ? { kind: 'spec', choice: attackChoice } : null;
-    const source = dataSource(flags, dataset, trainedGeometry(metadata));
     const test = await loadSplit(source, 'test');
     io.log(`model: ${modelPath}: ${spec.arch} width ${spec.width}, ${spec.inChannels} -> ${spec.numClasses} classes`);
     io.log(`data: ${dataset} test split from ${source.dir}: ${describeDataset(test)}`);

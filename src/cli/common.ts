@@ -3,6 +3,7 @@
  * loading a dataset split with errors that say which flag to fix, and the model/data fit check.
  */
 import { existsSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { UsageError, type FlagSpecs, type ParsedFlags } from './args.js';
@@ -14,6 +15,7 @@ import type { ImageDataset, Split } from '../data/dataset.js';
 import { loadDataset, type DatasetName, type LoadDatasetOptions } from '../data/node.js';
 import type { ModelSpec } from '../nn/spec.js';
 import { readModel } from '../nn/model-file.node.js';
+import { parseSafetensors } from '../io/safetensors.js';
 import type { LoadedModel } from '../nn/model-file.js';
 
 export const DATASETS = ['fashion-mnist', 'mnist', 'cifar10', 'gtsrb', 'folder'] as const satisfies readonly DatasetName[];
@@ -136,10 +138,19 @@ export function percent(x: number): string {
 
 /** Loads a model file; every failure names the file (missing, not safetensors, unknown architecture). */
 export async function openModel(backend: Backend, path: string): Promise<LoadedModel> {
+  return namingModelFile(path, () => readModel(backend, path));
+}
+
+/** The model file's metadata, read without a backend, so what depends on it is checked before any device starts. */
+export async function readModelMetadata(path: string): Promise<Record<string, string>> {
+  return namingModelFile(path, async () => parseSafetensors(new Uint8Array(await readFile(path)), path).metadata);
+}
+
+async function namingModelFile<T>(path: string, read: () => Promise<T>): Promise<T> {
   if (!existsSync(path)) throw new Error(`model file ${path} does not exist`);
   if (statSync(path).isDirectory()) throw new Error(`model file ${path} is a folder`);
   try {
-    return await readModel(backend, path);
+    return await read();
   } catch (e) {
     const message = (e as Error).message;
     throw new Error(message.includes(path) ? message : `${path}: ${message}`);

@@ -121,6 +121,21 @@ describe('awm train and awm eval (CPU backend)', () => {
     await expect(run(evalCommand, ['--model', modelPath, '--dataset', 'folder', '--data-dir', rgbFolder, '--channels', '3', ...cpu])).rejects.toThrow(/takes 1-channel images but the dataset has 3 channels/);
   });
 
+  it('eval checks the dataset and its folder before the backend starts', async () => {
+    for (const [argv, message] of [
+      [['--model', modelPath, '--dataset', 'mnist', '--data-dir', join(root, 'nowhere')], /data directory .*nowhere does not exist/],
+      [['--model', join(root, 'garbage.safetensors'), '--dataset', 'mnist', '--data-dir', idx], /garbage\.safetensors/],
+    ] as const) {
+      const io = capture();
+      await expect(evalCommand.run(parseFlags([...argv, ...cpu], evalCommand.flags), io)).rejects.toThrow(message);
+      expect(io.lines.filter((l) => l.startsWith('backend:'))).toEqual([]);
+    }
+    // The same run with the folder there starts the backend and names it.
+    const io = capture();
+    await evalCommand.run(parseFlags(['--model', modelPath, '--dataset', 'mnist', '--data-dir', idx, '--clean-only', ...cpu], evalCommand.flags), io);
+    expect(io.lines.some((l) => l.startsWith('backend:'))).toBe(true);
+  });
+
   it('reports errors through the CLI as one line and exit status 1', async () => {
     const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
