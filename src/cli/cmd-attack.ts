@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { UsageError, type ParsedFlags } from './args.js';
-import type { Command, CommandIO } from './command.js';
+import { emitResult, type Command, type CommandIO } from './command.js';
 import { checkOutputPaths } from './outputs.js';
 import { augmentOptions, DATASET_DEFAULTS, recipeMetadata, recipeModelSpec, trainingFlags, type Augment } from './training-recipe.js';
 import {
@@ -235,7 +235,7 @@ async function runAttack(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const metricsPath = sidecarPath(plan.out, 'metrics');
   const report = attackReport(plan, dataset, source.dir, backendLine(backend), spec, mspec, result, stringFlag(flags, 'clean-model'));
   await writeFileAtomic(metricsPath, `${JSON.stringify(report, null, 2)}\n`);
-  io.log(`wrote ${plan.out}, ${attackPath} and ${metricsPath}`);
+  emitResult(io, [`wrote ${plan.out}, ${attackPath} and ${metricsPath}`], { ...report, written: [plan.out, attackPath, metricsPath] });
 }
 
 function attackReport(

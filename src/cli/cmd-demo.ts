@@ -27,7 +27,7 @@ import { saveModel } from '../nn/model-file.js';
 import { writeFileAtomic } from '../io/atomic-write.node.js';
 import { encodePngCompressed } from '../io/png.node.js';
 import type { ParsedFlags } from './args.js';
-import type { Command, CommandIO } from './command.js';
+import { emitResult, type Command, type CommandIO } from './command.js';
 import { backendFlags, DEFAULT_DATA_DIRS, fashionMnistDir, openBackend, percent } from './common.js';
 
 export const demoCommand: Command = {
@@ -198,10 +198,14 @@ async function runDemo(flags: ParsedFlags, io: CommandIO): Promise<void> {
   io.log('   backdoored.safetensors, purified.safetensors, report.md, report.json');
   io.log(`   pictures: ${pictures.map(([name]) => name).join(', ')}${pictures.some(([name]) => name === PICTURE_FILES.summary) ? ` (${PICTURE_FILES.summary}: the whole run at a glance)` : ''}`);
 
-  io.log(`\n== Before and after ${methodName} (${test.n} test images) ==`);
-  io.log(`                   before    after`);
-  io.log(`   clean accuracy  ${percent(before.cleanAccuracy).padStart(7)}   ${percent(after.cleanAccuracy).padStart(7)}`);
-  io.log(`   attack success  ${percent(before.asr).padStart(7)}   ${percent(after.asr).padStart(7)}   (triggered images of other classes classified as class ${target})`);
-  for (const line of demoVerdict(before, after, join(outDir, 'backdoored.safetensors'))) io.log(`   ${line}`);
-  io.log(`   total time ${((performance.now() - t0) / 1000).toFixed(0)} s on ${backend.info.description}`);
+  const verdict = demoVerdict(before, after, join(outDir, 'backdoored.safetensors'));
+  const seconds = (performance.now() - t0) / 1000;
+  emitResult(io, [
+    `\n== Before and after ${methodName} (${test.n} test images) ==`,
+    `                   before    after`,
+    `   clean accuracy  ${percent(before.cleanAccuracy).padStart(7)}   ${percent(after.cleanAccuracy).padStart(7)}`,
+    `   attack success  ${percent(before.asr).padStart(7)}   ${percent(after.asr).padStart(7)}   (triggered images of other classes classified as class ${target})`,
+    ...verdict.map((line) => `   ${line}`),
+    `   total time ${seconds.toFixed(0)} s on ${backend.info.description}`,
+  ], { method, target, before, after, verdict, evaluationImages: test.n, written: files.map(([path]) => path), seconds, backend: backend.info.description });
 }

@@ -5,7 +5,7 @@
  */
 import { writeFileAtomic } from '../io/atomic-write.node.js';
 import type { ParsedFlags } from './args.js';
-import type { Command, CommandIO } from './command.js';
+import { emitResult, type Command, type CommandIO } from './command.js';
 import {
   assertModelFitsData, backendFlags, dataSource, datasetFlags, describeDataset, intAtLeast, isDatasetName,
   loadSplit, openBackend, openModel, percent, readModelMetadata, stringFlag, backendLine, type GeometryDefaults,
@@ -83,17 +83,18 @@ async function measure(model: Classifier, backend: Backend, test: ImageDataset, 
   return { cleanAccuracy, attack: { ...named, ...rates } };
 }
 
-function printResults(io: CommandIO, r: EvalReport): void {
-  io.log(`clean accuracy: ${percent(r.cleanAccuracy)} (${r.n} test images)`);
-  if (!r.attack) return;
+function resultLines(r: EvalReport): string[] {
+  const lines = [`clean accuracy: ${percent(r.cleanAccuracy)} (${r.n} test images)`];
+  if (!r.attack) return lines;
   const a = r.attack;
-  io.log(`attack from ${a.source}: ${a.description}`);
-  io.log(`ASR ${percent(a.asr)} (target class excluded), ASR over all images ${percent(a.asrAll)}, robust accuracy ${percent(a.robustAccuracy)}`);
+  lines.push(`attack from ${a.source}: ${a.description}`);
+  lines.push(`ASR ${percent(a.asr)} (target class excluded), ASR over all images ${percent(a.asrAll)}, robust accuracy ${percent(a.robustAccuracy)}`);
   const flipped = a.asrOfCorrect === undefined ? '' : `${percent(a.asrOfCorrect)} of the images classified correctly without the trigger are flipped by it; `;
-  io.log(`  of that ASR: ${flipped}${percent(a.cleanToTarget)} go to the target with no trigger`);
+  lines.push(`  of that ASR: ${flipped}${percent(a.cleanToTarget)} go to the target with no trigger`);
   if (a.perBackdoor.length > 1) {
-    a.perBackdoor.forEach((b, i) => io.log(`  backdoor ${i} (target ${b.target ?? 'all-to-all'}): ASR ${percent(b.asr)}, robust accuracy ${percent(b.robustAccuracy)}`));
+    a.perBackdoor.forEach((b, i) => lines.push(`  backdoor ${i} (target ${b.target ?? 'all-to-all'}): ASR ${percent(b.asr)}, robust accuracy ${percent(b.robustAccuracy)}`));
   }
+  return lines;
 }
 
 async function runEval(flags: ParsedFlags, io: CommandIO): Promise<void> {
@@ -124,11 +125,12 @@ async function runEval(flags: ParsedFlags, io: CommandIO): Promise<void> {
     const report: EvalReport = {
       model: modelPath, spec, dataset, dataDir: source.dir, split: 'test', n: test.n, backend: backendLine(backend), ...results,
     };
-    printResults(io, report);
+    const lines = resultLines(report);
     if (reportPath !== undefined) {
       await writeFileAtomic(reportPath, `${JSON.stringify(report, null, 2)}\n`);
-      io.log(`wrote ${reportPath}`);
+      lines.push(`wrote ${reportPath}`);
     }
+    emitResult(io, lines, { ...report, ...(reportPath !== undefined ? { written: [reportPath] } : {}) });
   } finally {
     model.dispose();
   }

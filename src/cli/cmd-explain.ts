@@ -15,7 +15,7 @@ import { triggerFootprint } from '../awm/trigger-footprint.js';
 import { explainedRoundAgrees, formatExplainedRound } from '../awm/walkthrough-text.js';
 import type { ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
-import type { Command, CommandIO } from './command.js';
+import { emitResult, type Command, type CommandIO } from './command.js';
 import { fashionMnistDir, intAtLeast, openModel, positiveNumber, shippedFile } from './common.js';
 import { chooseCleanSource } from './purify-sources.js';
 
@@ -67,7 +67,12 @@ async function runExplain(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const t0 = performance.now();
   const footprint = attack ? triggerFootprint(attack, choice.clean) : undefined;
   const explained = await explainAwmRound(async () => (await openModel(backend, modelPath)).model, backend, choice.clean, options, footprint ? { footprint } : {});
-  for (const line of formatExplainedRound(explained, choice.classNames)) io.log(line);
-  if (!explainedRoundAgrees(explained)) throw new Error('a check disagreed (marked DISAGREE above)');
-  io.log(`${((performance.now() - t0) / 1000).toFixed(1)} s`);
+  const lines = formatExplainedRound(explained, choice.classNames);
+  if (!explainedRoundAgrees(explained)) {
+    for (const line of lines) io.log(line);
+    throw new Error('a check disagreed (marked DISAGREE above)');
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  // The walkthrough is what this command is for, so its text is the result, not progress.
+  emitResult(io, [...lines, `${seconds.toFixed(1)} s`], { walkthrough: lines, runnerDifference: explained.runnerDifference, agrees: true, seconds });
 }

@@ -22,8 +22,8 @@ import { reportMarkdown } from '../awm/report.js';
 import { pictureLinks, reportPictures } from '../awm/report-pictures.js';
 import type { ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
-import type { Command, CommandIO } from './command.js';
-import { backendFlags, dataSource, isDatasetName, loadSplit, openBackend, openModel, stringFlag } from './common.js';
+import { emitResult, type Command, type CommandIO } from './command.js';
+import { backendFlags, dataSource, isDatasetName, loadSplit, openBackend, openModel, percent, stringFlag } from './common.js';
 import { chooseCleanSource } from './purify-sources.js';
 import { chooseAttack } from './attack-choice.js';
 import { chooseTriggered, triggeredFlags } from './triggered-choice.js';
@@ -46,7 +46,7 @@ export const purifyCommand: Command = {
     'per-class': int('clean images per class (default 10 from a dataset; all from a folder or file)'),
     count: int('instead of --per-class: this many clean images at random'),
     'image-size': int('resize folder images to this size (default: the model input size, else 32)', { min: 4 }),
-    method: { type: 'string', default: 'awm', choices: ['awm', 'awm+', 'ft', 'anp'], help: 'defense' },
+    method: { type: 'string', default: 'awm', choices: ['awm-dual', 'awm', 'awm+', 'ft', 'anp'], help: 'defense' },
     out: { type: 'string', required: true, help: 'where to write the purified model (.safetensors)' },
     report: { type: 'string', help: 'write the report as JSON here, plus .md and .png pictures beside it' },
     masks: { type: 'string', help: 'write the final soft masks (before folding) as safetensors here' },
@@ -69,11 +69,12 @@ export const purifyCommand: Command = {
     'augment-copies': int('augmented copies per clean image (default 9 one-shot, else 0; AWM+ 4)', NON_NEGATIVE),
     flip: { type: 'boolean', help: 'horizontal flips in augmented copies (default: on for 3-channel images)' },
     'one-shot': { type: 'boolean', help: 'force the one-shot preset on or off (default: on at one image per class)' },
+    'dense-eps': num('AWM-dual: the dense trigger\'s per-pixel bound, pixels in [0, 1] (default 0.1)', { above: 0, max: 1 }),
+    mixup: { type: 'int', min: 0, help: 'AWM-dual and AWM+: add this many two-image mixtures to the pool, with the original model\'s soft targets (default 200)' },
     // AWM+
     distill: { type: 'boolean', help: 'AWM+: soft targets from the original model (default true)' },
     'keep-trigger': { type: 'boolean', help: 'AWM+: refine one trigger across rounds (default false)' },
     'trigger-bank': { type: 'boolean', help: 'AWM+: unlearn a random earlier round\'s trigger with each triggered image (default false)' },
-    mixup: { type: 'int', min: 0, help: 'AWM+: add this many two-image mixtures to the pool, with the original model\'s soft targets (default 200)' },
     'sparse-trigger': { type: 'boolean', help: 'AWM+: clip and sparsify the trigger into the L1 budget instead of rescaling it (default true; --sparse-trigger=false to rescale)' },
     'mask-eps': { type: 'number', help: 'AWM+: Adam epsilon for the masks (default 1e-8)' },
     'mask-optimizer': { type: 'string', help: 'AWM+: the masks\' optimiser: adam (default) or layer-adam (one second moment per mask tensor)' },
@@ -161,6 +162,10 @@ export function purifyOptions(flags: ParsedFlags, method: DefenseMethod, seed: n
     seed,
     awm,
     awmPlus: { ...awm, ...defined({ distill: b('distill'), keepTrigger: b('keep-trigger'), classTriggers: b('class-triggers'), triggerBank: b('trigger-bank'), mixupCount: f('mixup'), noiseBlend: f('noise-blend'), noiseShare: f('noise-share'), noiseBlendMax: f('noise-blend-max'), blendAscent: f('blend-ascent'), blendAscentLr: f('blend-ascent-lr'), candidates: f('candidates'), selfCheck: b('self-check'), selectRound: b('select-round'), calibrateHead: b('calibrate-head'), headFit: flags['head-fit'] as HeadFitMode | undefined, calibrationScale: f('calibration-scale'), headL2: f('head-l2'), calibrationNoise: f('calibration-noise'), calibrationTriggers: f('calibration-triggers'), suspectShift: f('suspect-shift'), suspectStarts: f('suspect-starts'), checkStarts: f('check-starts'), suspectTrigger: b('suspect-trigger'), suspectTriggerTau: f('suspect-trigger-tau'), suspectTarget: f('suspect-target'), fallback: b('fallback'), sparseTrigger: b('sparse-trigger'), maskEps: f('mask-eps'), maskOptimizer: flags['mask-optimizer'] as MaskOptimizer | undefined, knownTrigger: b('known-trigger') }) },
+    awmDual: defined({
+      outer: f('outer'), inner: f('inner'), batchSize: f('batch-size'), alpha: f('alpha'), gamma: f('gamma'), tau3072: f('tau'), tau: f('tau-absolute'),
+      triggerLr: f('trigger-lr'), maskLr: f('mask-lr'), lrDecay: f('lr-decay'), augmentCopies: f('augment-copies'), augmentFlip: b('flip'), mixupCount: f('mixup'), denseEps: f('dense-eps'),
+    }),
     ft: defined({ steps: f('steps'), lr: f('lr'), batchSize: f('batch-size') }),
     anp: defined({
       iterations: f('iterations'), eps: f('anp-eps'), alpha: f('anp-alpha'), batchSize: f('batch-size'),
@@ -230,5 +235,8 @@ async function runPurify(flags: ParsedFlags, io: CommandIO): Promise<void> {
   // The pictures' names are known only now; none of the set is written if one would replace a file without --force.
   checkOutputPaths(files.map(([path]) => ({ what: 'output', path })), [{ what: '--model', path: modelPath }], flags.force === true);
   await writeFilesAtomic(files);
-  for (const [path] of files) io.log(`wrote ${path}`);
+  const summary = report.before && report.after
+    ? [`${method}: clean accuracy ${percent(report.before.cleanAccuracy)} -> ${percent(report.after.cleanAccuracy)}, ASR ${percent(report.before.asr)} -> ${percent(report.after.asr)}`]
+    : [];
+  emitResult(io, [...summary, ...files.map(([path]) => `wrote ${path}`)], { ...report, written: files.map(([path]) => path) });
 }

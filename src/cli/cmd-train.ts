@@ -4,7 +4,7 @@
  * last finished epoch's model (its metadata says how many epochs it had) rather than nothing.
  */
 import { UsageError, type ParsedFlags } from './args.js';
-import type { Command, CommandIO } from './command.js';
+import { emitResult, type Command, type CommandIO } from './command.js';
 import { checkOutputPaths } from './outputs.js';
 import { augmentOptions, DATASET_DEFAULTS, recipeMetadata, recipeModelSpec, trainingFlags, type Augment, type RecipePlan } from './training-recipe.js';
 import {
@@ -112,7 +112,9 @@ async function runTrain(flags: ParsedFlags, io: CommandIO): Promise<void> {
       },
     });
     const last = history[history.length - 1]!;
-    io.log(`wrote ${plan.out} (test accuracy ${percent(last.testAccuracy ?? 0)} after ${last.epoch} epochs)`);
+    emitResult(io, [`wrote ${plan.out} (test accuracy ${percent(last.testAccuracy ?? 0)} after ${last.epoch} epochs)`], {
+      written: [plan.out], dataset, epochs: history.map((s) => ({ ...s })), testAccuracy: last.testAccuracy ?? null,
+    });
   } finally {
     model.dispose();
   }

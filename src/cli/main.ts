@@ -5,7 +5,7 @@
  * usage errors exit with 2.
  */
 import { parseFlags, usage, UsageError } from './args.js';
-import { consoleIO, type Command } from './command.js';
+import { consoleIO, consoleIOFor, OUTPUT_FLAGS_HELP, type Command } from './command.js';
 import { readFileSync, realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
@@ -24,6 +24,7 @@ async function help(): Promise<string> {
     const c = await load();
     lines.push(`  ${c.name.padEnd(8)} ${c.summary}`);
   }
+  lines.push('', 'every command also takes:', ...OUTPUT_FLAGS_HELP);
   return lines.join('\n');
 }
 
@@ -58,12 +59,14 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const command = await load();
   if (rest.includes('--help') || rest.includes('-h')) {
-    consoleIO.log(usage(command.name, command.summary, command.flags));
+    consoleIO.log([usage(command.name, command.summary, command.flags), '', 'output:', ...OUTPUT_FLAGS_HELP].join('\n'));
     return 0;
   }
+  const mode = { quiet: rest.includes('--quiet'), json: rest.includes('--json') };
+  const own = rest.filter((arg) => arg !== '--quiet' && arg !== '--json');
   try {
-    const flags = parseFlags(rest, command.flags);
-    await command.run(flags, consoleIO);
+    const flags = parseFlags(own, command.flags);
+    await command.run(flags, consoleIOFor(mode));
     return 0;
   } catch (e) {
     const err = e as Error;

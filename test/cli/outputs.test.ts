@@ -153,6 +153,28 @@ describe('numeric flags', () => {
   });
 });
 
+describe('the output flags', () => {
+  it('every command\'s help lists --quiet and --json, and so does awm --help', async () => {
+    const { main } = await import('../../src/cli/main.js');
+    const { vi } = await import('vitest');
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    try {
+      for (const name of ['train', 'eval', 'attack', 'purify', 'demo', 'explain']) {
+        log.mockClear();
+        expect(await main([name, '--help'])).toBe(0);
+        const text = log.mock.calls.map((c) => String(c[0])).join('\n');
+        expect(text).toMatch(/--quiet +print only the result/);
+        expect(text).toMatch(/--json +print the result as one JSON document on stdout/);
+      }
+      log.mockClear();
+      expect(await main(['--help'])).toBe(0);
+      expect(log.mock.calls.map((c) => String(c[0])).join('\n')).toMatch(/every command also takes:\n {2}--quiet/);
+    } finally {
+      log.mockRestore();
+    }
+  });
+});
+
 describe('usage errors', () => {
   it('are one line with a pointer to --help, exit status 2, before any backend starts', async () => {
     const { main } = await import('../../src/cli/main.js');

@@ -136,6 +136,29 @@ describe('awm train and awm eval (CPU backend)', () => {
     expect(io.lines.some((l) => l.startsWith('backend:'))).toBe(true);
   });
 
+  it('--json prints the result alone on stdout, progress on stderr; --quiet prints the result lines only', async () => {
+    const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
+    const argv = ['eval', '--model', modelPath, '--dataset', 'mnist', '--data-dir', idx, '--clean-only', ...cpu];
+    try {
+      expect(await main([...argv, '--json'])).toBe(0);
+      const out = log.mock.calls.map((c) => String(c[0]));
+      expect(out).toHaveLength(1);
+      const data = JSON.parse(out[0]!) as { n: number; cleanAccuracy: number; dataset: string };
+      expect(data).toMatchObject({ n: 32, dataset: 'mnist' });
+      expect(data.cleanAccuracy).toBeGreaterThanOrEqual(0);
+      expect(err.mock.calls.some((c) => String(c[0]).startsWith('backend:'))).toBe(true);
+      log.mockClear();
+      err.mockClear();
+      expect(await main([...argv, '--quiet'])).toBe(0);
+      expect(log.mock.calls.map((c) => String(c[0]))).toEqual([`clean accuracy: ${(100 * data.cleanAccuracy).toFixed(2)}% (32 test images)`]);
+      expect(err).not.toHaveBeenCalled();
+    } finally {
+      err.mockRestore();
+      log.mockRestore();
+    }
+  });
+
   it('reports errors through the CLI as one line and exit status 1', async () => {
     const err = vi.spyOn(console, 'error').mockImplementation(() => undefined);
     const log = vi.spyOn(console, 'log').mockImplementation(() => undefined);
