@@ -70,7 +70,7 @@ export const ZOO: readonly ZooModel[] = [
 const FLAGS = {
   'data-dir': { type: 'string', default: '/usr/share/datasets/fashion-mnist', help: 'Fashion-MNIST folder' },
   models: { type: 'string', default: 'all', help: `comma-separated model ids, 'development', 'held-out' or 'all' (${ZOO.map((m) => m.id).join(', ')})` },
-  methods: { type: 'string', default: 'awm+,awm,ft,anp', help: 'defenses (awm purify --method)' },
+  methods: { type: 'string', default: 'awm-dual,awm,ft,anp', help: 'defenses (awm purify --method)' },
   'per-class': { type: 'string', default: '1,10', help: 'clean images per class' },
   seeds: { type: 'string', default: '', help: 'clean-image seeds (default: 0,1,2 at 1 per class, 0 at more)' },
   'eval-count': { type: 'int', default: 1000, help: 'clean test images evaluated (seeded subset of the test split minus the clean images; 0: all)' },

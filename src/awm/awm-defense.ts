@@ -63,7 +63,7 @@ export function describeAwmRun(cleanImages: number, setSize: number, o: AwmDefen
 export function formatRound(s: AwmRoundStats, etaSeconds: number): string {
   return `round ${String(s.round).padStart(2)}/${s.rounds}  loss ${s.loss.toFixed(4)} (clean ${s.cleanLoss.toFixed(4)}, triggered ${s.triggeredLoss.toFixed(4)})  ` +
     `trigger L1 ${s.triggerL1.toFixed(1)} -> ${s.triggerL1Rescaled.toFixed(1)}  mean mask ${s.meanMask.toFixed(4)}  ` +
-    `${s.blendPatternLoss !== undefined ? `blend-pattern CE ${(-s.blendPatternLoss).toFixed(3)}  ` : ''}${s.targetedLoss !== undefined ? `targeted CE ${s.targetedLoss.toFixed(3)}  ` : ''}${s.seconds.toFixed(1)} s  ETA ${Math.round(etaSeconds)} s`;
+    `${s.blendPatternLoss !== undefined ? `blend-pattern CE ${(-s.blendPatternLoss).toFixed(3)}  ` : ''}${s.denseTriggerLoss !== undefined ? `dense-trigger CE ${(-s.denseTriggerLoss).toFixed(3)}  ` : ''}${s.targetedLoss !== undefined ? `targeted CE ${s.targetedLoss.toFixed(3)}  ` : ''}${s.seconds.toFixed(1)} s  ETA ${Math.round(etaSeconds)} s`;
 }
 
 export const awmDefense: Defense<AwmDefenseOptions> = {
@@ -90,7 +90,7 @@ export function roundLogger(ctx: DefenseContext, t0: number): AwmHooks {
 }
 
 /** Folds the masks into the weights and packages a masking run (AWM or AWM+) as a DefenseOutcome. */
-export function foldedOutcome(model: Module, method: 'awm' | 'awm+', t0: number, options: object, result: AwmResult, cleanImages: number): DefenseOutcome {
+export function foldedOutcome(model: Module, method: 'awm' | 'awm+' | 'awm-dual', t0: number, options: object, result: AwmResult, cleanImages: number): DefenseOutcome {
   foldMasks(model);
   const settings: Record<string, number | string | boolean> = {};
   for (const [k, v] of Object.entries(options)) settings[k] = v as number | boolean;

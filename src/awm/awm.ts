@@ -19,7 +19,7 @@ import { Rng } from '../data/rng.js';
 import type { CleanSet } from './clean-set.js';
 import { stepsPerPhase, validateAwmOptions, type AwmOptions } from './options.js';
 import { targetedTriggerSearch, validateTargetedSearch, type TargetedSearchOptions } from './targeted-search.js';
-import { blendPatternStep, clampMasks, maskLoss, rescaleTrigger, sparsifyTriggers, triggerStep } from './steps.js';
+import { blendPatternStep, clampMasks, denseTriggerStep, maskLoss, rescaleTrigger, sparsifyTriggers, triggerStep } from './steps.js';
 import { classTriggerStep, otherClasses, pickTriggers, rescaleEach } from './class-triggers.js';
 
 export interface AwmRoundStats {
@@ -45,6 +45,8 @@ export interface AwmRoundStats {
   targetedLoss?: number;
   /** With per-class triggers: the class whose trigger is pictured (the one that grew most). */
   triggerClass?: number;
+  /** With a dense trigger: its search's objective (-CE) at its last step. */
+  denseTriggerLoss?: number;
 }
 
 export interface AwmResult {
@@ -126,6 +128,21 @@ export interface AwmVariant {
    * mask tensor, optim LayerAdam), which moves the masks the loss pulls hardest on instead of every mask by about lr.
    */
   maskOptimizer?: MaskOptimizer;
+  /**
+   * A second, dense trigger each round (the default method's, dual.ts): a universal perturbation in the L-infinity ball
+   * of radius eps, searched by signed ascent (steps.ts denseTriggerStep) from a seeded random start for as many steps
+   * as the other phases, against the masks as they are. Every mask step's triggered rows are split: the first half
+   * (rounded up) carry the L1 trigger, the rest this one. Why: an L1 budget spreads a dense trigger too thinly to fire
+   * it, and an L-infinity ball cannot hold a bright patch; each covers what the other misses.
+   */
+  denseTrigger?: DenseTriggerOptions;
+}
+
+export interface DenseTriggerOptions {
+  /** The per-pixel bound, pixels in [0, 1]. */
+  eps: number;
+  /** The signed step. */
+  lr: number;
 }
 
 export type MaskOptimizer = 'adam' | 'layer-adam';
@@ -221,6 +238,14 @@ export function withNoiseBlends(backend: Backend, set: CleanSet, shift: Tensor, 
   return ops.concat([triggerRows, noiseBlendShift(backend, set, indices.subarray(head), a, rng, rows(indices.length - head))], 0);
 }
 
+/** [rows, C, H, W]: the first ceil(rows / 2) rows one trigger (a single row), the rest the other. */
+export function splitTriggerRows(first: Tensor, second: Tensor, rows: number): Tensor {
+  const [, c, h, w] = first.shape as [number, number, number, number];
+  const head = Math.ceil(rows / 2);
+  if (head === rows) return ops.expand(first, [rows, c, h, w]);
+  return ops.concat([ops.expand(first, [head, c, h, w]), ops.expand(second, [rows - head, c, h, w])], 0);
+}
+
 /**
  * Puts the recovered trigger (or each row of a per-class stack) into the L1 ball of radius tau, by
  * rescaling (the official code) or sparsifying (AWM+). Returns the mean L1 norm before, the scale
@@ -278,6 +303,14 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   if (variant.maskOptimizer !== undefined && !MASK_OPTIMIZERS.includes(variant.maskOptimizer)) throw new Error(`AWM: maskOptimizer must be one of ${MASK_OPTIMIZERS.join(', ')}, got ${String(variant.maskOptimizer)}`);
   if (variant.maskEps !== undefined && !(variant.maskEps > 0 && Number.isFinite(variant.maskEps))) throw new Error(`AWM: maskEps must be a finite positive number, got ${variant.maskEps}`);
   const per0 = set.c * set.h * set.w;
+  if (variant.denseTrigger !== undefined) {
+    const { eps, lr } = variant.denseTrigger;
+    if (!(eps > 0 && eps <= 1)) throw new Error(`AWM: the dense trigger's eps must be above 0 and at most 1, got ${eps}`);
+    if (!(lr > 0 && Number.isFinite(lr))) throw new Error(`AWM: the dense trigger's lr must be a finite positive number, got ${lr}`);
+    const others = ['knownTriggered', 'triggerBank', 'classTriggers', 'fixedTriggers', 'targetedTrigger', 'noiseBlend', 'keepTrigger'] as const;
+    const clash = others.find((k) => variant[k] !== undefined && variant[k] !== false && variant[k] !== 0);
+    if (clash) throw new Error(`AWM: a dense trigger shares the triggered rows with the one recovered L1 trigger only, not with ${clash}`);
+  }
   // Fixed and targeted triggers take turns with the round's one recovered trigger, so they exclude the other trigger sources.
   const oneRecoveredTrigger = (what: string) => {
     if (variant.knownTriggered || variant.triggerBank || variant.classTriggers) throw new Error(`AWM: ${what} with the one recovered trigger, not with knownTriggered, triggerBank or classTriggers`);
@@ -311,6 +344,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   const patternRng = new Rng(options.seed ^ 0xb1e4d);
   const fixedRng = new Rng(options.seed ^ 0xf1ed);
   const targetedRng = new Rng(options.seed ^ 0x7a26e7);
+  const denseRng = new Rng(options.seed ^ 0xde45e);
   let targeted: Float32Array = new Float32Array(per0);
   const perClass = variant.classTriggers === true;
   const k = set.numClasses;
@@ -321,6 +355,8 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
   let targetedRow: Tensor | null = null;
   // With fixed or targeted triggers: this round's [recovered, targeted?, ...fixed], the rows the mask steps pick from.
   let choices: Tensor | null = null;
+  // With a dense trigger: this round's, disposed at the round's end.
+  let dense: Tensor | null = null;
   const fixed: Tensor | null = variant.fixedTriggers ? keep(ops.tensor(backend, variant.fixedTriggers, [variant.fixedTriggers.length / per0, set.c, set.h, set.w])) : null;
   try {
     for (let round = 0; round < options.outer; round++) {
@@ -378,6 +414,23 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
         targetedRow = keep(ops.tensor(backend, targeted, [1, set.c, set.h, set.w]));
       }
 
+      // Phase 1d (the default method): the dense trigger, searched afresh against the masks as they are now.
+      let denseLoss: number | undefined;
+      if (variant.denseTrigger) {
+        const { eps, lr } = variant.denseTrigger;
+        const start = Float32Array.from({ length: per0 }, () => (2 * denseRng.uniform() - 1) * eps);
+        dense = keep(ops.tensor(backend, start, [1, set.c, set.h, set.w]));
+        requireGrad(dense);
+        for (let step = 0; step < T; step++) {
+          if (hooks.shouldStop?.()) throw new Error('AWM stopped');
+          const lossD = tidy(() => denseTriggerStep(model, dense!, drawBatch(backend, set, batch, denseRng).x, eps, lr));
+          backend.flush();
+          if (step === T - 1) denseLoss = await lossD.item();
+          lossD.dispose();
+        }
+        requireGrad(dense, false);
+      }
+
       if (variant.triggerBank) {
         const grown: Tensor = keep(noGrad(() => (bank ? ops.concat([bank, delta], 0) : ops.mul(delta, 1))));
         bank?.dispose();
@@ -399,7 +452,8 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
             : bank ? noGrad(() => pickTriggers(bank!, randomRows(batch, bank!.shape[0]!, rng)))
             : perClass ? noGrad(() => pickTriggers(delta, otherClasses(labels, k, rng)))
             : choices ? noGrad(() => pickTriggers(choices!, alternateFixedRows(batch, fixed ? fixed.shape[0]! : 0, fixedRng, variant.targetedTrigger !== undefined))) : delta;
-          const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlendMax !== undefined ? [variant.noiseBlend!, variant.noiseBlendMax] : variant.noiseBlend!, noiseRng, variant.noiseShare, pattern)) : recovered;
+          const shift = variant.noiseBlend ? noGrad(() => withNoiseBlends(backend, set, recovered, indices, variant.noiseBlendMax !== undefined ? [variant.noiseBlend!, variant.noiseBlendMax] : variant.noiseBlend!, noiseRng, variant.noiseShare, pattern))
+            : dense ? noGrad(() => splitTriggerRows(recovered, dense!, batch)) : recovered;
           const parts = maskLoss(model, masks, x, y, shift, options.alpha, options.gamma);
           backward(parts.total);
           const terms = noGrad(() => ops.concat([parts.total, parts.clean, parts.triggered, parts.l1].map((t) => ops.reshape(t, [1])), 0));
@@ -434,12 +488,15 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
       targetedRow = null;
       choices?.dispose();
       choices = null;
+      dense?.dispose();
+      dense = null;
       const stats: AwmRoundStats = {
         round: round + 1, rounds: options.outer, loss, cleanLoss, triggeredLoss, maskL1: maskL1!,
         triggerLoss, triggerL1, triggerL1Rescaled: triggerL1 * scale, meanMask: maskL1! / total,
         seconds: (performance.now() - r0) / 1000, trigger, ...(perClass ? { triggerClass: shown } : {}),
         ...(blendLoss !== undefined ? { blendPatternLoss: blendLoss } : {}),
         ...(targetedLoss !== undefined ? { targetedLoss } : {}),
+        ...(denseLoss !== undefined ? { denseTriggerLoss: denseLoss } : {}),
       };
       rounds.push(stats);
       await hooks.onRound?.(stats);
@@ -449,6 +506,7 @@ export async function runAwm(model: Module, backend: Backend, set: CleanSet, opt
     bank?.dispose();
     targetedRow?.dispose();
     choices?.dispose();
+    dense?.dispose();
     fixed?.dispose();
     adam.dispose();
     for (const m of masks) {

@@ -1,5 +1,5 @@
 /**
- * One interface for every backdoor defense (AWM, AWM+, fine-tuning, ANP; I-BAU can join later):
+ * One interface for every backdoor defense (AWM-dual, AWM, AWM+, fine-tuning, ANP):
  * a defense takes a model and a small clean set and changes the model's weights in place.
  */
 import type { Backend } from '../tensor/backend.js';
@@ -7,7 +7,7 @@ import type { Classifier } from '../nn/classifier.js';
 import type { CleanSet } from './clean-set.js';
 import type { AttackSpec } from '../attacks/index.js';
 
-export type DefenseMethod = 'awm' | 'awm+' | 'ft' | 'anp';
+export type DefenseMethod = 'awm-dual' | 'awm' | 'awm+' | 'ft' | 'anp';
 
 export interface DefenseContext {
   backend: Backend;

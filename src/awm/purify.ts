@@ -14,6 +14,7 @@ import { perClassCounts, validateCleanSet, type CleanSet } from './clean-set.js'
 import type { DefenseMethod, DefenseOutcome } from './defense.js';
 import { awmDefense, type AwmPartial } from './awm-defense.js';
 import { awmPlusDefense, type AwmPlusPartial } from './awm-plus.js';
+import { awmDualDefense, type AwmDualPartial } from './dual.js';
 import { fineTuneDefense, type FineTuneOptions } from './finetune.js';
 import { anpDefense, type AnpOptions } from './anp.js';
 import { maskHistogram } from './pictures.js';
@@ -24,6 +25,7 @@ export interface PurifyOptions {
   seed: number;
   awm?: AwmPartial;
   awmPlus?: AwmPlusPartial;
+  awmDual?: AwmDualPartial;
   ft?: Partial<FineTuneOptions>;
   anp?: Partial<AnpOptions>;
 }
@@ -166,6 +168,9 @@ export async function purifyModel(
   const ctx = { backend, model, clean, seed: options.seed, log: io.log, shouldStop: io.shouldStop, attack: evaluation?.attack };
   let outcome: DefenseOutcome;
   switch (options.method) {
+    case 'awm-dual':
+      outcome = await awmDualDefense.run(ctx, awmDualDefense.resolveOptions(options.awmDual ?? {}, ctx));
+      break;
     case 'awm':
       outcome = await awmDefense.run(ctx, awmDefense.resolveOptions(options.awm ?? {}, ctx));
       break;
@@ -179,7 +184,7 @@ export async function purifyModel(
       outcome = await anpDefense.run(ctx, anpDefense.resolveOptions(options.anp ?? {}, ctx));
       break;
     default:
-      throw new Error(`unknown method '${String(options.method)}' (awm, awm+, ft or anp)`);
+      throw new Error(`unknown method '${String(options.method)}' (awm-dual, awm, awm+, ft or anp)`);
   }
   await assertFiniteWeights(model);
   const cleanAfter = await cleanSetAccuracy(model, backend, clean);

@@ -61,6 +61,20 @@ export function blendPatternStep(model: Module, pattern: Tensor, x: Tensor, a: n
   )));
 }
 
+/**
+ * One signed ascent step on a dense universal trigger, in place: the images become clamp(x + delta, 0, 1) and
+ * delta <- clamp(delta + lr * sign(d CE / d delta), -eps, eps) against the model's own answers. Its budget is
+ * eps per pixel (an L-infinity ball), so it can reach a trigger spread thinly over the whole image (SIG's
+ * sinusoid, a blend) that the L1 ball of triggerStep holds only a fraction of. Returns -CE as triggerStep does.
+ */
+export function denseTriggerStep(model: Module, delta: Tensor, x: Tensor, eps: number, lr: number): Tensor {
+  return tidy(() => ops.neg(stepInputTensor(
+    delta,
+    () => ownAnswersLoss(model, x, ops.clamp(ops.add(x, delta), 0, 1)),
+    (d, g) => ops.clamp(ops.add(d, ops.mul(ops.sign(g), lr)), -eps, eps),
+  )));
+}
+
 /** delta <- delta * min(1, tau / sum|delta|), in place; returns the L1 norm before and the scale used. */
 export async function rescaleTrigger(delta: Tensor, tau: number): Promise<{ l1: number; scale: number }> {
   const l1t = noGrad(() => tidy(() => ops.normL1(delta)));
