@@ -70,7 +70,7 @@ export const ZOO: readonly ZooModel[] = [
 const FLAGS = {
   'data-dir': { type: 'string', default: '/usr/share/datasets/fashion-mnist', help: 'Fashion-MNIST folder' },
   models: { type: 'string', default: 'all', help: `comma-separated model ids, 'development', 'held-out' or 'all' (${ZOO.map((m) => m.id).join(', ')})` },
-  methods: { type: 'string', default: 'awm-dual,awm,ft,anp', help: 'defenses (awm purify --method)' },
+  methods: { type: 'string', default: 'awm-dual,awm,ft,anp', help: 'defenses (awm purify --method), each optionally with settings: awm-dual:alpha=0.7:mask-lr=0.01' },
   'per-class': { type: 'string', default: '1,10', help: 'clean images per class' },
   seeds: { type: 'string', default: '', help: 'clean-image seeds (default: 0,1,2 at 1 per class, 0 at more)' },
   'eval-count': { type: 'int', default: 1000, help: 'clean test images evaluated (seeded subset of the test split minus the clean images; 0: all)' },
@@ -159,10 +159,22 @@ function readResults(path: string): Results {
   return JSON.parse(readFileSync(path, 'utf8')) as Results;
 }
 
+/** A method with settings, `awm-dual:alpha=0.7:mask-lr=0.01`, as awm purify flags (`--method awm-dual --alpha 0.7 --mask-lr 0.01`). */
+export function methodArgs(method: string): string[] {
+  const [name, ...settings] = method.split(':');
+  const args = ['--method', name!];
+  for (const setting of settings) {
+    const eq = setting.indexOf('=');
+    if (eq <= 0) throw new Error(`--methods: '${setting}' in '${method}' is not flag=value`);
+    args.push(`--${setting.slice(0, eq)}`, setting.slice(eq + 1));
+  }
+  return args;
+}
+
 function purifyArgs(cell: Cell, flags: Record<string, unknown>, model: string, method: string, out: string, report: string): string[] {
   const args = [
     CLI, 'purify', '--model', model, '--clean', 'fashion-mnist', '--data-dir', String(flags['data-dir']),
-    '--per-class', String(cell.perClass), '--method', method, '--seed', String(cell.seed),
+    '--per-class', String(cell.perClass), ...methodArgs(method), '--seed', String(cell.seed),
     '--backend', String(flags.backend), '--out', out, '--report', report,
   ];
   if (cell.model.triggered) args.push('--triggered', cell.model.triggered, ...targetFlags(cell.model));

@@ -15,7 +15,7 @@ import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
 import { augmentOneShot, mixupPool, type CleanSet } from './clean-set.js';
 import { modelOutputs } from './head-calibration.js';
 import { AWM_DEFAULTS, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
-import { runAwm } from './awm.js';
+import { runAwm, type AwmVariant } from './awm.js';
 import { foldedOutcome, roundLogger } from './awm-defense.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { Backend } from '../tensor/backend.js';
@@ -85,20 +85,25 @@ export async function dualPool(model: Classifier, backend: Backend, clean: Clean
   return { pool, teacher };
 }
 
+/** What runAwm is asked to do: the teacher's probabilities as targets, the L1 trigger sparsified, the dense trigger beside it. */
+export function dualVariant(o: AwmDualOptions, teacher: Float32Array): AwmVariant {
+  return { softTargets: teacher, sparseTrigger: true, denseTrigger: { eps: o.denseEps, lr: o.denseEps / DENSE_STEPS_ACROSS } };
+}
+
+/** The line announcing a run: the pool, both triggers' budgets, rounds and steps. */
+export function describeDualRun(cleanImages: number, pool: CleanSet, o: AwmDualOptions): string {
+  return `AWM-dual: pool of ${pool.n} images (${cleanImages} + ${o.augmentCopies} copies each + ${o.mixupCount} mixtures) with the original model's probabilities; ` +
+    `each round an L1 trigger (tau ${o.tau.toFixed(2)}, sparsified) and a dense one (eps ${o.denseEps}); ${o.outer} rounds x 3 phases x ${stepsPerPhase(pool.n, o.batchSize, o.inner)} steps, batch ${o.batchSize}, alpha ${o.alpha}`;
+}
+
 export const awmDualDefense: Defense<AwmDualOptions> = {
   method: 'awm-dual',
   resolveOptions: (partial, ctx) => resolveAwmDualOptions(partial, ctx),
   async run(ctx: DefenseContext, o: AwmDualOptions): Promise<DefenseOutcome> {
     const t0 = performance.now();
     const { pool, teacher } = await dualPool(ctx.model, ctx.backend, ctx.clean, o);
-    const steps = stepsPerPhase(pool.n, o.batchSize, o.inner);
-    ctx.log(`AWM-dual: pool of ${pool.n} images (${ctx.clean.n} + ${o.augmentCopies} copies each + ${o.mixupCount} mixtures) with the original model's probabilities; ` +
-      `each round an L1 trigger (tau ${o.tau.toFixed(2)}, sparsified) and a dense one (eps ${o.denseEps}); ${o.outer} rounds x 3 phases x ${steps} steps, batch ${o.batchSize}, alpha ${o.alpha}`);
-    const result = await runAwm(ctx.model, ctx.backend, pool, o, roundLogger(ctx, t0), {
-      softTargets: teacher,
-      sparseTrigger: true,
-      denseTrigger: { eps: o.denseEps, lr: o.denseEps / DENSE_STEPS_ACROSS },
-    });
+    ctx.log(describeDualRun(ctx.clean.n, pool, o));
+    const result = await runAwm(ctx.model, ctx.backend, pool, o, roundLogger(ctx, t0), dualVariant(o, teacher));
     return foldedOutcome(ctx.model, 'awm-dual', t0, o, result, pool.n);
   },
 };

@@ -1,7 +1,7 @@
 /** The zoo benchmark's pure parts: which models a --models value names, and the tables written from its results. */
 import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { cellKey, selectModels, ZOO, zooTables } from '../../bench/zoo.js';
+import { cellKey, methodArgs, selectModels, ZOO, zooTables } from '../../bench/zoo.js';
 
 const cell = (model: string, method: string, seed: number, accAfter: number, asrAfter: number, seconds: number, extra: Record<string, number> = {}) => ({
   model, method, perClass: 1, seed, evalImages: 1000, accBefore: 0.9, accAfter, asrBefore: 1, asrAfter, seconds, backend: 'test adapter',
@@ -18,6 +18,12 @@ describe('the zoo benchmark', () => {
       expect(existsSync(m.triggered!), m.triggered).toBe(true);
       expect(existsSync(m.file.replace(/\.safetensors$/, '.json')), `${m.id} model card`).toBe(true);
     }
+  });
+
+  it('turns a method with settings into awm purify flags, and names a setting without a value', () => {
+    expect(methodArgs('awm')).toEqual(['--method', 'awm']);
+    expect(methodArgs('awm-dual:alpha=0.7:mask-lr=0.01')).toEqual(['--method', 'awm-dual', '--alpha', '0.7', '--mask-lr', '0.01']);
+    expect(() => methodArgs('awm-dual:alpha')).toThrow(/'alpha' in 'awm-dual:alpha' is not flag=value/);
   });
 
   it('selects models by id and by half, in zoo order, and names an unknown id', () => {
