@@ -71,13 +71,18 @@ export function isNode(): boolean {
   return typeof process !== 'undefined' && !!process.versions?.node && typeof (globalThis as { window?: unknown }).window === 'undefined';
 }
 
-/** Returns the process-wide GPU handle, creating it on first use. Concurrent callers share one. */
+/**
+ * Returns the process-wide GPU handle, creating it on first use. Concurrent callers share one. A failed acquisition or
+ * a lost device is forgotten, so the next call acquires a fresh device instead of handing out a dead one.
+ */
 export function getGPU(options: GetGpuOptions = {}): Promise<GpuHandle> {
   if (!cached) {
-    cached = acquire(options);
-    cached.catch(() => {
-      cached = null;
-    });
+    const pending = acquire(options);
+    cached = pending;
+    const forget = () => {
+      if (cached === pending) cached = null;
+    };
+    pending.then((handle) => handle.device.lost.then(forget), forget);
   }
   return cached;
 }

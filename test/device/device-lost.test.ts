@@ -1,7 +1,8 @@
 /**
  * A GPU device lost in the middle of `awm purify` ends the run with an error that says so, and no output file is left
  * behind (outputs are written only after the defense has finished). The device is destroyed from the command's own
- * progress log, after the first AWM round. Its own file: the destroyed device is the process's cached one.
+ * progress log, after the first AWM round; a run after it gets a fresh device. Its own file: the destroyed device is the
+ * process's cached one.
  */
 import { existsSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -46,5 +47,10 @@ describe('a lost GPU device', () => {
     expect(destroyed, lines.join('\n')).toBe(true);
     expect(existsSync(out)).toBe(false);
     expect(readdirSync(dir).sort()).toEqual(['clean.safetensors', 'model.safetensors']);
+    // The lost device is forgotten: the next run in the same process gets a fresh one and finishes.
+    const again = await getGPU();
+    expect(again.device).not.toBe(handle.device);
+    await purifyCommand.run(parseFlags(argv, purifyCommand.flags), { log: () => undefined, warn: () => undefined });
+    expect(existsSync(out)).toBe(true);
   });
 });
