@@ -142,8 +142,8 @@ describe('awmWalkthrough', () => {
 describe('awm explain', () => {
   it('walks the page\'s BadNets model through one round: every check agrees, the runner matches, the trigger found the patch (seed 3 on the shipped subset)', async () => {
     const lines: string[] = [];
-    vi.spyOn(consoleIO, 'log').mockImplementation((l: string) => void lines.push(l));
-    vi.spyOn(consoleIO, 'warn').mockImplementation((l: string) => void lines.push(l));
+    vi.spyOn(console, 'log').mockImplementation((l: unknown) => void lines.push(String(l)));
+    vi.spyOn(console, 'error').mockImplementation((l: unknown) => void lines.push(String(l)));
     const code = await main(['explain', '--data-dir', 'data/fashion-mnist-subset', '--seed', '3']);
     const text = lines.join('\n');
     expect(code, text).toBe(0);
