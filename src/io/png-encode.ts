@@ -39,13 +39,14 @@ export function encodePng(image: RasterImage, options: PngEncodeOptions = {}): U
   const compress = options.compress ?? zlibStored;
   return concatBytes([
     PNG_SIGNATURE,
-    chunk('IHDR', header),
-    chunk('IDAT', compress(scanlines)),
-    chunk('IEND', new Uint8Array(0)),
+    pngChunk('IHDR', header),
+    pngChunk('IDAT', compress(scanlines)),
+    pngChunk('IEND', new Uint8Array(0)),
   ]);
 }
 
-function chunk(type: string, data: Uint8Array): Uint8Array {
+/** One PNG chunk: length, type, data, and the CRC over type and data. */
+export function pngChunk(type: string, data: Uint8Array): Uint8Array {
   const out = new Uint8Array(12 + data.length);
   writeU32BE(out, 0, data.length);
   for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);

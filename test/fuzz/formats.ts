@@ -3,8 +3,8 @@
  * PNG chunks, PGM/PPM with any header layout), and comparisons that treat NaN as equal to itself.
  */
 import { writeU32BE } from '../../src/io/bytes.js';
-import { crc32 } from '../../src/io/checksums.js';
 import { PNG_SIGNATURE } from '../../src/io/png-chunks.js';
+import { pngChunk } from '../../src/io/png-encode.js';
 import type { RasterImage } from '../../src/io/raster.js';
 import { GTSRB_CSV_COLUMNS, type GtsrbRow } from '../../src/data/gtsrb.js';
 
@@ -32,15 +32,6 @@ export function encodeGtsrbCsv(rows: readonly GtsrbRow[], newline = '\n'): strin
   return [GTSRB_CSV_COLUMNS.join(';'), ...lines].join(newline) + newline;
 }
 
-/** One PNG chunk: length, type, data, CRC over type and data. */
-export function pngChunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  writeU32BE(out, 0, data.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(data, 8);
-  writeU32BE(out, 8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-  return out;
-}
 
 export function pngFile(chunks: ReadonlyArray<readonly [string, Uint8Array]>): Uint8Array {
   return concat([PNG_SIGNATURE, ...chunks.map(([type, data]) => pngChunk(type, data))]);

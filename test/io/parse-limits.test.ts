@@ -10,7 +10,7 @@ import { parseCifar10Batch, parseCifar10ClassNames } from '../../src/data/cifar1
 import { parseGtsrbCsv } from '../../src/data/gtsrb.js';
 import { idxDataset, parseIdxDataset, parseIdxImages, parseIdxLabels } from '../../src/data/idx.js';
 import { writeU32BE } from '../../src/io/bytes.js';
-import { crc32 } from '../../src/io/checksums.js';
+import { pngChunk } from '../../src/io/png-encode.js';
 import { inflateNode } from '../../src/io/decompress.node.js';
 import { ParseError } from '../../src/io/index.js';
 import { decodeImage, decodePng, encodePng, parsePnm } from '../../src/io/png.js';
@@ -25,21 +25,12 @@ function rawSafetensors(headerText: string): Uint8Array {
   return out;
 }
 
-function chunk(type: string, data: Uint8Array): Uint8Array {
-  const out = new Uint8Array(12 + data.length);
-  writeU32BE(out, 0, data.length);
-  for (let i = 0; i < 4; i++) out[4 + i] = type.charCodeAt(i);
-  out.set(data, 8);
-  writeU32BE(out, 8 + data.length, crc32(out.subarray(4, 8 + data.length)));
-  return out;
-}
-
 function png(width: number, height: number, idat: Uint8Array): Uint8Array {
   const ihdr = new Uint8Array(13);
   writeU32BE(ihdr, 0, width);
   writeU32BE(ihdr, 4, height);
   ihdr[8] = 8;
-  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', idat), chunk('IEND', new Uint8Array(0))];
+  const parts = [new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), pngChunk('IHDR', ihdr), pngChunk('IDAT', idat), pngChunk('IEND', new Uint8Array(0))];
   return Uint8Array.from(parts.flatMap((p) => Array.from(p)));
 }
 
