@@ -16,6 +16,9 @@ export interface PurifyFigures {
   /** The defense's own seconds (evaluation excluded). */
   seconds: number;
   backend: string;
+  /** The defense's largest resident set, and its live storages at the start and end (report.memory). */
+  peakRssMiB?: number;
+  liveStorages?: [number, number];
 }
 
 /** Reads the report at `path`; it must hold the evaluation before and after (an attack spec was found). */
@@ -29,6 +32,7 @@ export function readPurifyReport(path: string): { report: PurifyReport; figures:
       accBefore: report.before.cleanAccuracy, accAfter: report.after.cleanAccuracy,
       asrBefore: report.before.asr, asrAfter: report.after.asr,
       seconds: report.seconds, backend: report.backend,
+      ...(report.memory ? { peakRssMiB: report.memory.peakRssMiB, liveStorages: [report.memory.liveStoragesStart, report.memory.liveStoragesEnd] as [number, number] } : {}),
     },
   };
 }

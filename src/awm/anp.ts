@@ -27,7 +27,7 @@ import type { Module } from '../nn/module.js';
 import { BatchNorm2d } from '../nn/batchnorm.js';
 import { Rng } from '../data/rng.js';
 import { validateCleanSet, type CleanSet } from './clean-set.js';
-import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
+import { progressAt, reportProgress, type Defense, type DefenseContext, type DefenseOutcome, type DefenseProgress } from './defense.js';
 import { clampMasks } from './steps.js';
 import {
   baselineAugment, checkNonNegative, checkPositiveInt, checkSeed, defaultLogEvery, drawAugmentedBatch, saveModelFlags,
@@ -283,7 +283,7 @@ export async function runAnp(
   backend: Backend,
   set: CleanSet,
   o: AnpOptions,
-  hooks: { log?: (line: string) => void; shouldStop?: () => boolean } = {},
+  hooks: { log?: (line: string) => void; progress?: (p: DefenseProgress) => void; shouldStop?: () => boolean } = {},
 ): Promise<AnpResult> {
   validateAnpOptions(o);
   validateAgainstModel(o, model);
@@ -328,8 +328,9 @@ export async function runAnp(
         const [loss, cleanLoss, perturbedLoss] = Array.from(await sums.data()).map((v) => v / since) as [number, number, number];
         if (!Number.isFinite(loss)) throw new Error(`ANP diverged at iteration ${it}: the mask loss is ${loss}. Try a smaller maskLr or check the model and clean images for NaN.`);
         history.push({ iteration: it, loss, cleanLoss, perturbedLoss });
-        hooks.log?.(`ANP iteration ${String(it).padStart(String(o.iterations).length)}/${o.iterations}  loss ${loss.toFixed(4)} ` +
-          `(clean ${cleanLoss.toFixed(4)}, perturbed ${perturbedLoss.toFixed(4)})  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        reportProgress(hooks, progressAt(it, o.iterations, t0, 'iteration',
+          `ANP iteration ${String(it).padStart(String(o.iterations).length)}/${o.iterations}  loss ${loss.toFixed(4)} ` +
+          `(clean ${cleanLoss.toFixed(4)}, perturbed ${perturbedLoss.toFixed(4)})  ${((performance.now() - t0) / 1000).toFixed(1)} s`));
         sums.dispose();
         sums = keep(ops.zeros(backend, [3]));
         since = 0;
@@ -376,7 +377,7 @@ export const anpDefense: Defense<AnpOptions> = {
     validateCleanSet(ctx.clean, { c: ctx.model.spec.inChannels, numClasses: ctx.model.spec.numClasses });
     ctx.log(`ANP: ${ctx.clean.n} clean images, ${o.iterations} iterations at batch ${o.batchSize}, eps ${o.eps}, alpha ${o.alpha}, mask lr ${o.maskLr}; ` +
       `prune ${o.pruneBy === 'threshold' ? `masks <= ${o.pruneValue}` : `the ${o.pruneValue} lowest masks`}`);
-    const result = await runAnp(ctx.model, ctx.backend, ctx.clean, o, { log: ctx.log, shouldStop: ctx.shouldStop });
+    const result = await runAnp(ctx.model, ctx.backend, ctx.clean, o, { log: ctx.log, progress: ctx.progress, shouldStop: ctx.shouldStop });
     const summary = summarisePruning(result.masks, result.pruned);
     ctx.log(`ANP: pruned ${result.pruned.length} of ${summary.totalChannels as number} BatchNorm channels`);
     const settings: Record<string, number | string | boolean> = { ...o };

@@ -84,7 +84,10 @@ export function roundLogger(ctx: DefenseContext, t0: number): AwmHooks {
     shouldStop: ctx.shouldStop,
     onRound: (s) => {
       const mean = (performance.now() - t0) / 1000 / s.round;
-      ctx.log(formatRound(s, mean * (s.rounds - s.round)));
+      const etaSeconds = mean * (s.rounds - s.round);
+      const line = formatRound(s, etaSeconds);
+      if (ctx.progress) ctx.progress({ done: s.round, total: s.rounds, etaSeconds, unit: 'round', line });
+      else ctx.log(line);
     },
   };
 }

@@ -18,11 +18,34 @@ export interface DefenseContext {
   log: (line: string) => void;
   /** Abort between steps. */
   shouldStop?: () => boolean;
+  /** Where given, per-round progress goes here instead of to `log` (a terminal draws a status line from it). */
+  progress?: (p: DefenseProgress) => void;
   /**
    * The attack, when the caller knows it (for evaluation). Defenses never use it to clean a model;
    * it serves only diagnostics the user asks for (AWM+ --known-trigger: an upper bound for trigger recovery).
    */
   attack?: AttackSpec;
+}
+
+/** How far a run is: `done` of `total` units (rounds, steps), the time left, and the line a log would get. */
+export interface DefenseProgress {
+  done: number;
+  total: number;
+  etaSeconds: number;
+  unit: string;
+  line: string;
+}
+
+/** A run's progress after `done` of `total` units, started at `t0` (performance.now()), the time left at the pace so far. */
+export function progressAt(done: number, total: number, t0: number, unit: string, line: string): DefenseProgress {
+  const elapsed = (performance.now() - t0) / 1000;
+  return { done, total, etaSeconds: done > 0 ? (elapsed / done) * (total - done) : Number.NaN, unit, line };
+}
+
+/** Progress where the caller takes it, else its line to the log. */
+export function reportProgress(sink: { log?: (line: string) => void; progress?: (p: DefenseProgress) => void }, p: DefenseProgress): void {
+  if (sink.progress) sink.progress(p);
+  else sink.log?.(p.line);
 }
 
 export interface DefenseOutcome {

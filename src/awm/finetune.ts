@@ -18,7 +18,7 @@ import { BatchNorm2d } from '../nn/batchnorm.js';
 import { Rng } from '../data/rng.js';
 import { augmentBatch, type AugmentOptions } from '../data/augment.js';
 import { validateCleanSet, type CleanSet } from './clean-set.js';
-import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
+import { progressAt, reportProgress, type Defense, type DefenseContext, type DefenseOutcome, type DefenseProgress } from './defense.js';
 
 export interface FineTuneOptions {
   steps: number;
@@ -157,7 +157,7 @@ export async function runFineTune(
   backend: Backend,
   set: CleanSet,
   o: FineTuneOptions,
-  hooks: { log?: (line: string) => void; shouldStop?: () => boolean } = {},
+  hooks: { log?: (line: string) => void; progress?: (p: DefenseProgress) => void; shouldStop?: () => boolean } = {},
 ): Promise<FineTuneInterval[]> {
   validateFineTuneOptions(o);
   const restoreFlags = saveModelFlags(model, { counters: false });
@@ -192,7 +192,8 @@ export async function runFineTune(
         const entry = { step, loss: lossSum / since, accuracy: correct / (since * o.batchSize) };
         if (!Number.isFinite(entry.loss)) throw new Error(`fine-tuning diverged at step ${step}: the loss is ${entry.loss}. Try a smaller lr or check the model and clean images for NaN.`);
         history.push(entry);
-        hooks.log?.(`FT step ${String(step).padStart(String(o.steps).length)}/${o.steps}  loss ${entry.loss.toFixed(4)}  acc ${entry.accuracy.toFixed(4)}  ${((performance.now() - t0) / 1000).toFixed(1)} s`);
+        reportProgress(hooks, progressAt(step, o.steps, t0, 'step',
+          `FT step ${String(step).padStart(String(o.steps).length)}/${o.steps}  loss ${entry.loss.toFixed(4)}  acc ${entry.accuracy.toFixed(4)}  ${((performance.now() - t0) / 1000).toFixed(1)} s`));
         sums.dispose();
         sums = keep(ops.zeros(backend, [2]));
         since = 0;
@@ -215,7 +216,7 @@ export const fineTuneDefense: Defense<FineTuneOptions> = {
     validateCleanSet(ctx.clean, { c: ctx.model.spec.inChannels, numClasses: ctx.model.spec.numClasses });
     ctx.log(`FT: ${ctx.clean.n} clean images, ${o.steps} steps at batch ${o.batchSize}, SGD lr ${o.lr} momentum ${o.momentum} weight decay ${o.weightDecay}, ` +
       `crop padding ${o.cropPadding}${o.flip ? ' + flips' : ''}`);
-    const history = await runFineTune(ctx.model, ctx.backend, ctx.clean, o, { log: ctx.log, shouldStop: ctx.shouldStop });
+    const history = await runFineTune(ctx.model, ctx.backend, ctx.clean, o, { log: ctx.log, progress: ctx.progress, shouldStop: ctx.shouldStop });
     const settings: Record<string, number | string | boolean> = { ...o };
     const last = history[history.length - 1]!;
     return {

@@ -11,13 +11,14 @@ import { der, evaluateBackdoor, type BackdoorMetrics } from '../attacks/metrics.
 import { evaluateTriggered, type TriggeredImages } from '../attacks/triggered.js';
 import { accuracyOf, predictClasses } from '../train/train.js';
 import { perClassCounts, validateCleanSet, type CleanSet } from './clean-set.js';
-import type { DefenseMethod, DefenseOutcome } from './defense.js';
+import type { DefenseMethod, DefenseOutcome, DefenseProgress } from './defense.js';
 import { awmDefense, type AwmPartial } from './awm-defense.js';
 import { awmPlusDefense, type AwmPlusPartial } from './awm-plus.js';
 import { awmDualDefense, type AwmDualPartial } from './dual.js';
 import { fineTuneDefense, type FineTuneOptions } from './finetune.js';
 import { anpDefense, type AnpOptions } from './anp.js';
 import { maskHistogram } from './pictures.js';
+import { MemoryWatch, sampleLabel, type MemorySummary } from './memory-watch.js';
 import { FOUND_FACTOR, footprintShare, triggerFootprint } from './trigger-footprint.js';
 
 export interface PurifyOptions {
@@ -74,6 +75,8 @@ export interface PurifyReport {
    */
   triggerOnAttack?: TriggerOnAttack;
   details: Record<string, unknown>;
+  /** Live storages and the resident set over the defense (src/awm/memory-watch.ts). */
+  memory?: MemorySummary;
 }
 
 export interface TriggerOnAttack {
@@ -147,7 +150,7 @@ export async function purifyModel(
   model: Classifier,
   clean: CleanSet,
   options: PurifyOptions,
-  io: { log: (line: string) => void; shouldStop?: () => boolean },
+  io: { log: (line: string) => void; shouldStop?: () => boolean; progress?: (p: DefenseProgress) => void },
   evaluation?: PurifyEvaluation,
 ): Promise<{ report: PurifyReport; outcome: DefenseOutcome }> {
   const spec = model.spec;
@@ -165,7 +168,17 @@ export async function purifyModel(
     io.log(`before: clean accuracy ${(100 * before.cleanAccuracy).toFixed(2)}%, ASR ${(100 * before.asr).toFixed(2)}% (target excluded), ${(100 * before.asrAll).toFixed(2)}% (all images)`);
   }
   const cleanBefore = await cleanSetAccuracy(model, backend, clean);
-  const ctx = { backend, model, clean, seed: options.seed, log: io.log, shouldStop: io.shouldStop, attack: evaluation?.attack };
+  const watch = new MemoryWatch(backend);
+  const log = (line: string): void => {
+    watch.sample(sampleLabel(line));
+    io.log(line);
+  };
+  const progress = (p: DefenseProgress): void => {
+    watch.sample(sampleLabel(p.line));
+    if (io.progress) io.progress(p);
+    else io.log(p.line);
+  };
+  const ctx = { backend, model, clean, seed: options.seed, log, progress, shouldStop: io.shouldStop, attack: evaluation?.attack };
   let outcome: DefenseOutcome;
   switch (options.method) {
     case 'awm-dual':
@@ -186,6 +199,7 @@ export async function purifyModel(
     default:
       throw new Error(`unknown method '${String(options.method)}' (awm-dual, awm, awm+, ft or anp)`);
   }
+  const memory = watch.finish();
   await assertFiniteWeights(model);
   const cleanAfter = await cleanSetAccuracy(model, backend, clean);
   io.log(`clean images right: ${Math.round(cleanBefore * clean.n)} of ${clean.n} before the defense, ${Math.round(cleanAfter * clean.n)} after`);
@@ -198,7 +212,7 @@ export async function purifyModel(
     io.log(`after:  clean accuracy ${(100 * after.cleanAccuracy).toFixed(2)}%, ASR ${(100 * after.asr).toFixed(2)}% (target excluded), ${(100 * after.asrAll).toFixed(2)}% (all images); ` +
       `${flipped}${(100 * after.cleanToTarget).toFixed(2)}% in the target class with no trigger`);
   }
-  const report = purifyReport({ outcome, seed: options.seed, backend, model, clean, before, after, evaluation, cleanAccuracy: { before: cleanBefore, after: cleanAfter } });
+  const report = purifyReport({ outcome, seed: options.seed, backend, model, clean, before, after, evaluation, cleanAccuracy: { before: cleanBefore, after: cleanAfter }, memory });
   if (report.triggerOnAttack) io.log(formatTriggerOnAttack(report.triggerOnAttack));
   return { report, outcome };
 }
@@ -209,6 +223,7 @@ export function purifyReport(r: {
   before?: BackdoorMetrics; after?: BackdoorMetrics; evaluation?: PurifyEvaluation;
   /** The share of the clean images the model answered right before and after the defense, when measured. */
   cleanAccuracy?: { before: number; after: number };
+  memory?: MemorySummary;
 }): PurifyReport {
   const spec = r.model.spec;
   return {
@@ -229,6 +244,7 @@ export function purifyReport(r: {
     maskStats: r.outcome.masks ? maskStatistics(r.outcome.masks) : undefined,
     triggerOnAttack: r.evaluation?.attack && r.outcome.triggers ? triggerOnAttack(r.evaluation.attack, r.outcome.triggers, r.clean) : undefined,
     details: r.outcome.details,
+    ...(r.memory ? { memory: r.memory } : {}),
   };
 }
 

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import { UsageError, type ParsedFlags } from './args.js';
-import { emitResult, type Command, type CommandIO } from './command.js';
+import { emitResult, epochProgress, type Command, type CommandIO } from './command.js';
 import { checkOutputPaths } from './outputs.js';
 import { augmentOptions, DATASET_DEFAULTS, recipeMetadata, recipeModelSpec, trainingFlags, type Augment } from './training-recipe.js';
 import {
@@ -207,6 +207,7 @@ async function runAttack(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const augment = augmentOptions(plan.augment, train);
   let result: BackdoorTrainingResult;
   try {
+    const epochDone = epochProgress(io);
     result = await trainBackdoored({
       backend, train, test, attack: spec, model: mspec, poisonSeed: plan.poisonSeed,
       training: {
@@ -217,7 +218,7 @@ async function runAttack(flags: ParsedFlags, io: CommandIO): Promise<void> {
       },
       ...(cleanModel ? { cleanModel } : {}),
       ...(plan.cleanEpochs !== undefined ? { cleanEpochs: plan.cleanEpochs } : {}),
-      onEpoch: (s, phase) => io.log(epochLine(s, phase)),
+      onEpoch: (s, phase) => epochDone(s, epochLine(s, phase)),
       onProgress: (m) => io.log(`${m} ...`),
     });
   } finally {

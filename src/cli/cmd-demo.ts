@@ -18,7 +18,7 @@ import { applyTrigger, attackPreset, fixedTarget, gatherFloatImages, serializeAt
 import { trainBackdoored } from '../attacks/train-poisoned.js';
 import { cleanSetFromDataset } from '../awm/clean-set.js';
 import { purifyModel, type PurifyEvaluation } from '../awm/purify.js';
-import type { DefenseMethod } from '../awm/defense.js';
+import { reportProgress, type DefenseMethod } from '../awm/defense.js';
 import { reportMarkdown } from '../awm/report.js';
 import { PICTURE_FILES, pictureLinks, reportPictures } from '../awm/report-pictures.js';
 import type { SummaryInput } from '../awm/summary-picture.js';
@@ -27,7 +27,7 @@ import { saveModel } from '../nn/model-file.js';
 import { writeFileAtomic } from '../io/atomic-write.node.js';
 import { encodePngCompressed } from '../io/png.node.js';
 import type { ParsedFlags } from './args.js';
-import { emitResult, type Command, type CommandIO } from './command.js';
+import { emitResult, epochProgress, type Command, type CommandIO } from './command.js';
 import { backendFlags, DEFAULT_DATA_DIRS, fashionMnistDir, openBackend, percent } from './common.js';
 
 export const demoCommand: Command = {
@@ -120,11 +120,12 @@ async function runDemo(flags: ParsedFlags, io: CommandIO): Promise<void> {
   const className = (k: number) => testAll.classNames?.[k] ?? String(k);
   const attackWords = `3x3 white patch at the bottom right -> class ${target} "${className(target)}"`;
   io.log(`\n1. Backdoor: a small CNN trained on ${train.n} images, 10 % poisoned with BadNets (${attackWords})`);
+  const epochDone = epochProgress(io);
   const trained = await trainBackdoored({
     backend, train, test, attack,
     model: { arch: 'small-cnn', inChannels: 1, numClasses: 10, inputSize: 28 },
     training: { epochs: flags.epochs as number, lr: 0.05, batchSize: 64, seed, schedule: 'cosine' },
-    onEpoch: (s) => io.log(`   epoch ${s.epoch}/${s.epochs}: loss ${s.loss.toFixed(4)}, train accuracy ${percent(s.trainAccuracy)}, ${Math.round(s.imagesPerSecond)} images/s`),
+    onEpoch: (s) => epochDone(s, `   epoch ${s.epoch}/${s.epochs}: loss ${s.loss.toFixed(4)}, train accuracy ${percent(s.trainAccuracy)}, ${Math.round(s.imagesPerSecond)} images/s`),
   });
   const model = trained.model;
   mkdirSync(outDir, { recursive: true });
@@ -156,6 +157,7 @@ async function runDemo(flags: ParsedFlags, io: CommandIO): Promise<void> {
     log: (l) => {
       if (!l.startsWith('before: clean accuracy')) io.log(`   ${l}`);
     },
+    progress: (p) => reportProgress(io, { ...p, line: `   ${p.line}` }),
   }, evaluation);
   const before = report.before!;
   const after = report.after!;

@@ -4,7 +4,7 @@
  * last finished epoch's model (its metadata says how many epochs it had) rather than nothing.
  */
 import { UsageError, type ParsedFlags } from './args.js';
-import { emitResult, type Command, type CommandIO } from './command.js';
+import { emitResult, epochProgress, type Command, type CommandIO } from './command.js';
 import { checkOutputPaths } from './outputs.js';
 import { augmentOptions, DATASET_DEFAULTS, recipeMetadata, recipeModelSpec, trainingFlags, type Augment, type RecipePlan } from './training-recipe.js';
 import {
@@ -95,6 +95,7 @@ async function runTrain(flags: ParsedFlags, io: CommandIO): Promise<void> {
     io.log(`training: ${plan.epochs} epochs, batch ${plan.batchSize}, lr ${plan.lr}, augment ${plan.augment}, seed ${plan.seed}` +
       (plan.maxSteps !== undefined ? `, at most ${plan.maxSteps} steps per epoch` : ''));
     const augment = augmentOptions(plan.augment, train);
+    const epochDone = epochProgress(io);
     const history = await trainClassifier(model, backend, train, {
       epochs: plan.epochs,
       lr: plan.lr,
@@ -107,7 +108,7 @@ async function runTrain(flags: ParsedFlags, io: CommandIO): Promise<void> {
       testSet: test,
       ...(plan.maxSteps !== undefined ? { maxStepsPerEpoch: plan.maxSteps } : {}),
       onEpoch: async (stats) => {
-        io.log(epochLine(stats));
+        epochDone(stats, epochLine(stats));
         await writeModel(plan.out, model, trainingMetadata(dataset, plan, train, stats));
       },
     });

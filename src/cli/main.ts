@@ -64,19 +64,21 @@ export async function main(argv: readonly string[]): Promise<number> {
   }
   const mode = { quiet: rest.includes('--quiet'), json: rest.includes('--json') };
   const own = rest.filter((arg) => arg !== '--quiet' && arg !== '--json');
+  // The command's own IO reports its errors too: on a terminal it takes its status line down first.
+  const io = consoleIOFor(mode);
   try {
     const flags = parseFlags(own, command.flags);
-    await command.run(flags, consoleIOFor(mode));
+    await command.run(flags, io);
     return 0;
   } catch (e) {
     const err = e as Error;
     if (err instanceof UsageError) {
       // One line: the help text would push the message off the screen.
-      consoleIO.warn(`awm ${name}: ${err.message} (awm ${name} --help lists the flags)`);
+      io.warn(`awm ${name}: ${err.message} (awm ${name} --help lists the flags)`);
       return 2;
     }
-    consoleIO.warn(`awm ${name}: error: ${err.message}`);
-    if (process.env.AWM_DEBUG === '1') consoleIO.warn(err.stack ?? '');
+    io.warn(`awm ${name}: error: ${err.message}`);
+    if (process.env.AWM_DEBUG === '1') io.warn(err.stack ?? '');
     return 1;
   }
 }

@@ -167,6 +167,8 @@ export interface Backend {
   release(s: Storage): void;
   /** Bytes currently held by live storages (pooled free buffers excluded). */
   liveBytes(): number;
+  /** How many storages are live (GPU buffers handed out and not released; pooled free ones excluded). */
+  liveStorages(): number;
   /** Sends queued work to the device now (no-op on the CPU). */
   flush(): void;
   /** Resolves when every queued command has finished. */

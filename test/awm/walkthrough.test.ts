@@ -24,7 +24,6 @@ import { join } from 'node:path';
 import { main } from '../../src/cli/main.js';
 import { serializeSafetensors } from '../../src/io/safetensors.js';
 import { makeTempDir } from '../data/fixtures.js';
-import { consoleIO } from '../../src/cli/command.js';
 import { cpu64, randomArray } from '../helpers/backends.js';
 
 const set: CleanSet = { images: randomArray(8 * 1 * 10 * 10, 11, 0, 1), labels: Int32Array.from([0, 1, 2, 3, 0, 1, 2, 3]), n: 8, c: 1, h: 10, w: 10, numClasses: 4 };
@@ -157,8 +156,8 @@ describe('awm explain', () => {
 
   it('says which file is missing, and which images do not fit the model', async () => {
     const lines: string[] = [];
-    vi.spyOn(consoleIO, 'warn').mockImplementation((l: string) => void lines.push(l));
-    vi.spyOn(consoleIO, 'log').mockImplementation(() => {});
+    vi.spyOn(console, 'error').mockImplementation((l: string) => void lines.push(l));
+    vi.spyOn(console, 'log').mockImplementation(() => {});
     expect(await main(['explain', '--model', 'no/such/model.safetensors'])).toBe(1);
     expect(lines.join('\n')).toMatch(/awm explain: error: model file no\/such\/model.safetensors does not exist/);
     // Clean images the model cannot take: three channels for a one-channel model.

@@ -58,6 +58,7 @@ export class CpuBackend implements Backend {
   readonly info: BackendInfo;
   readonly precision: CpuPrecision;
   private live = 0;
+  private liveCount = 0;
 
   constructor(options: CpuBackendOptions = {}) {
     this.precision = options.precision ?? 'float32';
@@ -83,6 +84,7 @@ export class CpuBackend implements Backend {
 
   private own(data: HostArray, dtype: DType): CpuStorage {
     this.live += data.byteLength;
+    this.liveCount++;
     return new CpuStorage(data, dtype);
   }
 
@@ -115,10 +117,15 @@ export class CpuBackend implements Backend {
     const c = asCpu(s, 'release');
     c.released = true;
     this.live -= c.data.byteLength;
+    this.liveCount--;
   }
 
   liveBytes(): number {
     return this.live;
+  }
+
+  liveStorages(): number {
+    return this.liveCount;
   }
 
   flush(): void {}

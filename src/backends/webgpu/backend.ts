@@ -57,6 +57,7 @@ export class WebGpuBackend implements Backend {
   }
   release(s: Storage): void { this.runtime.release(s); }
   liveBytes(): number { return this.runtime.memoryStats().liveBytes; }
+  liveStorages(): number { return this.runtime.memoryStats().liveBuffers; }
   flush(): void { this.runtime.flush(); }
   sync(): Promise<void> { return this.runtime.sync(); }
 
