@@ -3,7 +3,7 @@
  * input size, makes the one-shot augmented copies, runs the rounds and folds the masks into the
  * weights.
  */
-import type { Defense, DefenseContext, DefenseOutcome } from './defense.js';
+import { reportProgress, type Defense, type DefenseContext, type DefenseOutcome } from './defense.js';
 import { augmentOneShot, perClassCounts } from './clean-set.js';
 import { AWM_DEFAULTS, AWM_ONE_SHOT, scaleTau, stepsPerPhase, type AwmOptions } from './options.js';
 import { runAwm, type AwmHooks, type AwmResult, type AwmRoundStats } from './awm.js';
@@ -73,21 +73,25 @@ export const awmDefense: Defense<AwmDefenseOptions> = {
     const t0 = performance.now();
     const set = o.augmentCopies > 0 ? await augmentOneShot(ctx.backend, ctx.clean, { copies: o.augmentCopies, flip: o.augmentFlip, seed: o.seed ^ 0x5eed }) : ctx.clean;
     ctx.log(describeAwmRun(ctx.clean.n, set.n, o));
-    const result = await runAwm(ctx.model, ctx.backend, set, o, roundLogger(ctx, t0));
+    const result = await runAwm(ctx.model, ctx.backend, set, o, roundLogger(ctx, t0, stepsPerPhase(set.n, o.batchSize, o.inner)));
     return foldedOutcome(ctx.model, 'awm', t0, o, result, set.n);
   },
 };
 
-/** Hooks that print one progress line per round with an ETA. */
-export function roundLogger(ctx: DefenseContext, t0: number): AwmHooks {
+/**
+ * Hooks that report one progress line per round with an ETA, merged with the caller's live views (ctx.awmHooks, given
+ * the run's mask steps per phase).
+ */
+export function roundLogger(ctx: DefenseContext, t0: number, stepsPerPhase: number): AwmHooks {
+  const extra = ctx.awmHooks?.(stepsPerPhase) ?? {};
   return {
+    ...extra,
     shouldStop: ctx.shouldStop,
-    onRound: (s) => {
+    onRound: async (s) => {
       const mean = (performance.now() - t0) / 1000 / s.round;
       const etaSeconds = mean * (s.rounds - s.round);
-      const line = formatRound(s, etaSeconds);
-      if (ctx.progress) ctx.progress({ done: s.round, total: s.rounds, etaSeconds, unit: 'round', line });
-      else ctx.log(line);
+      reportProgress(ctx, { done: s.round, total: s.rounds, etaSeconds, unit: 'round', line: formatRound(s, etaSeconds) });
+      await extra.onRound?.(s);
     },
   };
 }

@@ -741,7 +741,7 @@ export const awmPlusDefense: Defense<AwmPlusOptions> = {
   resolveOptions: (partial, ctx) => resolveAwmPlusOptions(partial, ctx),
   async run(ctx: DefenseContext, o: AwmPlusOptions): Promise<DefenseOutcome> {
     const t0 = performance.now();
-    const r = await runAwmPlusCandidates(ctx.model, ctx.backend, ctx.clean, o, ctx.log, () => roundLogger(ctx, performance.now()), ctx.attack);
+    const r = await runAwmPlusCandidates(ctx.model, ctx.backend, ctx.clean, o, ctx.log, (steps) => roundLogger(ctx, performance.now(), steps), ctx.attack);
     return awmPlusOutcome(ctx.model, t0, o, r);
   },
 };

@@ -6,6 +6,7 @@ import type { Backend } from '../tensor/backend.js';
 import type { Classifier } from '../nn/classifier.js';
 import type { CleanSet } from './clean-set.js';
 import type { AttackSpec } from '../attacks/index.js';
+import type { AwmHooks } from './awm.js';
 
 export type DefenseMethod = 'awm-dual' | 'awm' | 'awm+' | 'ft' | 'anp';
 
@@ -20,6 +21,11 @@ export interface DefenseContext {
   shouldStop?: () => boolean;
   /** Where given, per-round progress goes here instead of to `log` (a terminal draws a status line from it). */
   progress?: (p: DefenseProgress) => void;
+  /**
+   * Live views of a masking run (AWM, AWM-dual, AWM+; the page's charts): hooks added to each run's own, given its
+   * mask steps per phase. Their onRound runs after the run's progress line.
+   */
+  awmHooks?: (stepsPerPhase: number) => AwmHooks;
   /**
    * The attack, when the caller knows it (for evaluation). Defenses never use it to clean a model;
    * it serves only diagnostics the user asks for (AWM+ --known-trigger: an upper bound for trigger recovery).

@@ -103,7 +103,7 @@ export const awmDualDefense: Defense<AwmDualOptions> = {
     const t0 = performance.now();
     const { pool, teacher } = await dualPool(ctx.model, ctx.backend, ctx.clean, o);
     ctx.log(describeDualRun(ctx.clean.n, pool, o));
-    const result = await runAwm(ctx.model, ctx.backend, pool, o, roundLogger(ctx, t0), dualVariant(o, teacher));
+    const result = await runAwm(ctx.model, ctx.backend, pool, o, roundLogger(ctx, t0, stepsPerPhase(pool.n, o.batchSize, o.inner)), dualVariant(o, teacher));
     return foldedOutcome(ctx.model, 'awm-dual', t0, o, result, pool.n);
   },
 };

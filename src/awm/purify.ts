@@ -11,7 +11,7 @@ import { der, evaluateBackdoor, type BackdoorMetrics } from '../attacks/metrics.
 import { evaluateTriggered, type TriggeredImages } from '../attacks/triggered.js';
 import { accuracyOf, predictClasses } from '../train/train.js';
 import { perClassCounts, validateCleanSet, type CleanSet } from './clean-set.js';
-import type { DefenseMethod, DefenseOutcome, DefenseProgress } from './defense.js';
+import type { DefenseContext, DefenseMethod, DefenseOutcome, DefenseProgress } from './defense.js';
 import { awmDefense, type AwmPartial } from './awm-defense.js';
 import { awmPlusDefense, type AwmPlusPartial } from './awm-plus.js';
 import { awmDualDefense, type AwmDualPartial } from './dual.js';
@@ -145,12 +145,21 @@ export function cleanAccuracyWarning(method: DefenseMethod, n: number, before: n
   return `warning: the purified model answers ${count(after)} clean images right, against ${count(before)} before the defense: it lost accuracy on the very images it was given, so expect worse elsewhere; check it on held-out data before use${hint}`;
 }
 
+/** Where a purify run reports: lines, progress, the evaluations as they are made, and live views of a masking run. */
+export interface PurifyIO {
+  log: (line: string) => void;
+  shouldStop?: () => boolean;
+  progress?: (p: DefenseProgress) => void;
+  evaluated?: (when: 'before' | 'after', metrics: BackdoorMetrics) => void;
+  awmHooks?: DefenseContext['awmHooks'];
+}
+
 export async function purifyModel(
   backend: Backend,
   model: Classifier,
   clean: CleanSet,
   options: PurifyOptions,
-  io: { log: (line: string) => void; shouldStop?: () => boolean; progress?: (p: DefenseProgress) => void },
+  io: PurifyIO,
   evaluation?: PurifyEvaluation,
 ): Promise<{ report: PurifyReport; outcome: DefenseOutcome }> {
   const spec = model.spec;
@@ -165,6 +174,7 @@ export async function purifyModel(
   let before: BackdoorMetrics | undefined;
   if (evaluation) {
     before = await evaluateModel(model, backend, evaluation);
+    io.evaluated?.('before', before);
     io.log(`before: clean accuracy ${(100 * before.cleanAccuracy).toFixed(2)}%, ASR ${(100 * before.asr).toFixed(2)}% (target excluded), ${(100 * before.asrAll).toFixed(2)}% (all images)`);
   }
   const cleanBefore = await cleanSetAccuracy(model, backend, clean);
@@ -178,7 +188,7 @@ export async function purifyModel(
     if (io.progress) io.progress(p);
     else io.log(p.line);
   };
-  const ctx = { backend, model, clean, seed: options.seed, log, progress, shouldStop: io.shouldStop, attack: evaluation?.attack };
+  const ctx = { backend, model, clean, seed: options.seed, log, progress, shouldStop: io.shouldStop, awmHooks: io.awmHooks, attack: evaluation?.attack };
   let outcome: DefenseOutcome;
   switch (options.method) {
     case 'awm-dual':
@@ -208,6 +218,7 @@ export async function purifyModel(
   let after: BackdoorMetrics | undefined;
   if (evaluation) {
     after = await evaluateModel(model, backend, evaluation);
+    io.evaluated?.('after', after);
     const flipped = after.asrOfCorrect === undefined ? '' : `${(100 * after.asrOfCorrect).toFixed(2)}% of those right without the trigger flipped by it, `;
     io.log(`after:  clean accuracy ${(100 * after.cleanAccuracy).toFixed(2)}%, ASR ${(100 * after.asr).toFixed(2)}% (target excluded), ${(100 * after.asrAll).toFixed(2)}% (all images); ` +
       `${flipped}${(100 * after.cleanToTarget).toFixed(2)}% in the target class with no trigger`);

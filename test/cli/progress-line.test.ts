@@ -67,13 +67,13 @@ describe('progress on a terminal', () => {
     const seen: Progress[] = [];
     const logged: string[] = [];
     const base = { backend: undefined as never, model: undefined as never, clean: undefined as never, seed: 0, log: (l: string) => logged.push(l) };
-    await roundLogger({ ...base, progress: (p) => seen.push(p) }, performance.now() - 2000).onRound!(stats);
+    await roundLogger({ ...base, progress: (p) => seen.push(p) }, performance.now() - 2000, 10).onRound!(stats);
     expect(seen).toHaveLength(1);
     expect(seen[0]).toMatchObject({ done: 2, total: 8, unit: 'round' });
     expect(seen[0]!.etaSeconds).toBeGreaterThan(5.9);
     expect(seen[0]!.line).toMatch(/^round  2\/8 .* ETA 6 s$/);
     expect(logged).toEqual([]);
-    await roundLogger(base, performance.now()).onRound!(stats);
+    await roundLogger(base, performance.now(), 10).onRound!(stats);
     expect(logged).toHaveLength(1);
     expect(logged[0]).toMatch(/^round  2\/8 /);
   });
