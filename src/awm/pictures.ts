@@ -34,6 +34,8 @@ export interface TriggerGridOptions {
   /** Triggers per row (default 10). */
   perRow?: number;
   title?: string;
+  /** Each trigger's first caption line (default "round i"), in trigger order. */
+  captions?: readonly string[];
   /** A third caption line per trigger (e.g. its share on the attack's pixels), in trigger order. */
   extra?: readonly string[];
   /** One more subtitle line saying what `extra` means. */
@@ -76,7 +78,7 @@ export function triggerGrid(triggers: readonly ArrayLike<number>[], shape: { c: 
     const x = MARGIN + (i % perRow) * (tileW + gap);
     const y = top + Math.floor(i / perRow) * (tileH + gap);
     drawRgb(image, triggerToRgb(t, c, h, w), w, h, x + Math.floor((tileW - w * zoom) / 2), y, zoom);
-    const lines = [`round ${i + 1}`, `L1 ${l1Norm(t).toFixed(1)}`, ...(opts.extra ? [opts.extra[i] ?? ''] : [])];
+    const lines = [opts.captions?.[i] ?? `round ${i + 1}`, `L1 ${l1Norm(t).toFixed(1)}`, ...(opts.extra ? [opts.extra[i] ?? ''] : [])];
     lines.forEach((line, k) => drawText(image, fitText(line, tileW), x + tileW / 2, y + h * zoom + 4 + k * lineHeight(), { align: 'center', color: k === 0 ? PALETTE.text : PALETTE.muted }));
   });
   colorScale(image, MARGIN, top + rows * (tileH + gap), legendW, (t) => signColor(2 * t - 1), ['-peak', '0', '+peak'], 'trigger value');

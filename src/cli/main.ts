@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `awm` command: train, attack, eval, purify, demo, explain. Each subcommand lives in its own file.
+ * The `awm` command: train, attack, eval, scan, purify, demo, explain. Each subcommand lives in its own file.
  * Errors print one clear line (no stack trace unless AWM_DEBUG=1) and exit with status 1;
  * usage errors exit with 2.
  */
@@ -13,6 +13,7 @@ const loaders: Record<string, () => Promise<Command>> = {
   train: async () => (await import('./cmd-train.js')).trainCommand,
   eval: async () => (await import('./cmd-eval.js')).evalCommand,
   attack: async () => (await import('./cmd-attack.js')).attackCommand,
+  scan: async () => (await import('./cmd-scan.js')).scanCommand,
   purify: async () => (await import('./cmd-purify.js')).purifyCommand,
   demo: async () => (await import('./cmd-demo.js')).demoCommand,
   explain: async () => (await import('./cmd-explain.js')).explainCommand,

@@ -1,0 +1,102 @@
+/**
+ * `awm scan`: tells whether a model is backdoored, and which class it attacks, from a few clean images (src/awm/scan.ts).
+ * Prints a one-line verdict and the per-class evidence; with --report, writes the JSON and a PNG of the recovered
+ * triggers beside it, atomically, after checking every path before the backend starts.
+ */
+import { existsSync } from 'node:fs';
+import { basename, dirname, join } from 'node:path';
+import type { ParsedFlags } from './args.js';
+import { UsageError } from './args.js';
+import { emitResult, type Command, type CommandIO } from './command.js';
+import { backendFlags, isDatasetName, openBackend, openModel, stringFlag } from './common.js';
+import { checkOutputPaths, forceFlag, requireInputFile, type NamedPath } from './outputs.js';
+import { chooseCleanSource } from './purify-sources.js';
+import { writeFilesAtomic } from '../io/atomic-write.node.js';
+import { encodePngCompressed } from '../io/png.node.js';
+import { scanModel, SCAN_DEFAULTS, type ScanResult } from '../awm/scan.js';
+import { scanPicture } from '../awm/scan-picture.js';
+
+export const scanCommand: Command = {
+  name: 'scan',
+  summary: 'tell whether a model is backdoored, and which class it attacks, from a few clean images',
+  flags: {
+    model: { type: 'string', required: true, help: 'the model to scan (.safetensors)' },
+    clean: { type: 'string', required: true, help: 'clean images: a dataset name (its test split, with --data-dir), a folder of class subfolders, or a .safetensors file with images and labels' },
+    'data-dir': { type: 'string', help: 'dataset folder when --clean names a dataset' },
+    'per-class': { type: 'int', min: 1, help: 'clean images per class (default 1 from a dataset; all from a folder or file)' },
+    count: { type: 'int', min: 1, help: 'instead of --per-class: this many clean images at random' },
+    'image-size': { type: 'int', min: 4, help: 'resize folder images to this size (default: the model input size, else 32)' },
+    steps: { type: 'int', min: 1, default: SCAN_DEFAULTS.steps, help: 'descent steps for the triggers towards each class' },
+    seed: { type: 'int', min: 0, default: 0, help: 'seed for every random choice' },
+    report: { type: 'string', help: 'write the findings as JSON here, and the recovered triggers as a PNG beside it' },
+    ...forceFlag,
+    ...backendFlags,
+  },
+  run: runScan,
+};
+
+/** The PNG beside a report: report.json -> report-triggers.png. */
+export function scanPicturePath(jsonPath: string): string {
+  return join(dirname(jsonPath), `${basename(jsonPath.replace(/\.json$/, ''))}-triggers.png`);
+}
+
+function checkScanPaths(flags: ParsedFlags): void {
+  const inputs: NamedPath[] = [{ what: '--model', path: String(flags.model) }];
+  requireInputFile(inputs[0]!);
+  const clean = String(flags.clean);
+  if (!isDatasetName(clean) || clean === 'folder') {
+    if (!existsSync(clean)) throw new Error(`--clean ${clean}: no such dataset name, folder or file`);
+    inputs.push({ what: '--clean', path: clean });
+  }
+  const report = stringFlag(flags, 'report');
+  if (report === undefined) return;
+  if (!report.endsWith('.json')) throw new UsageError('--report must name a .json file');
+  checkOutputPaths([{ what: '--report', path: report }, { what: 'the triggers picture', path: scanPicturePath(report) }], inputs, flags.force === true);
+}
+
+/** The JSON a program reads: the verdict, per-class scores and seconds (the triggers are in the picture). */
+export function scanReport(r: ScanResult, model: string, backend: string): Record<string, unknown> {
+  return {
+    model, backend,
+    backdoored: r.backdoored, target: r.target, allToAll: r.allToAll, verdict: r.verdict,
+    scores: r.scores, medianScore: r.medianScore, lead: r.lead, untargeted: r.untargeted,
+    options: r.options, seconds: r.seconds,
+  };
+}
+
+/** The evidence as a small table: one row per class. */
+export function scanTable(r: ScanResult, classNames?: readonly string[]): string[] {
+  const pct = (x: number) => `${(100 * x).toFixed(0)} %`.padStart(6);
+  return [
+    'class                sparse  dense  score',
+    ...r.scores.map((s) => `${`${s.cls}${classNames?.[s.cls] ? ` ${classNames[s.cls]}` : ''}`.slice(0, 20).padEnd(20)} ${pct(s.sparseFlip)} ${pct(s.denseFlip)} ${pct(s.score)}${s.cls === r.target ? '  <- target' : ''}`),
+    `one untargeted trigger moves ${(100 * r.untargeted.moved).toFixed(0)} % of the clean images' answers (${(100 * r.untargeted.topDestinationShare).toFixed(0)} % of those to one class)`,
+  ];
+}
+
+async function runScan(flags: ParsedFlags, io: CommandIO): Promise<void> {
+  const modelPath = String(flags.model);
+  const seed = flags.seed as number;
+  checkScanPaths(flags);
+  // One image per class is the setting the scan is made for; a dataset gives that unless asked otherwise.
+  const cleanFlags = isDatasetName(String(flags.clean)) && flags['per-class'] === undefined && flags.count === undefined ? { ...flags, 'per-class': 1 } : flags;
+  const backend = await openBackend(flags, io);
+  const { model, spec } = await openModel(backend, modelPath);
+  try {
+    io.log(`model: ${modelPath} (${spec.arch}, width ${spec.width}, ${spec.inChannels} channel(s), ${spec.numClasses} classes)`);
+    const choice = await chooseCleanSource(cleanFlags, spec, seed);
+    io.log(`clean: ${choice.description}`);
+    const r = await scanModel(model, backend, choice.clean, { ...SCAN_DEFAULTS, steps: flags.steps as number, seed }, (line) => io.log(line));
+    const data = scanReport(r, modelPath, backend.info.description);
+    const files: Array<[string, Uint8Array | string]> = [];
+    const report = stringFlag(flags, 'report');
+    if (report !== undefined) {
+      files.push([report, `${JSON.stringify(data, null, 2)}\n`]);
+      files.push([scanPicturePath(report), encodePngCompressed(scanPicture(r, choice.clean, choice.classNames))]);
+      await writeFilesAtomic(files);
+    }
+    emitResult(io, [r.verdict, ...scanTable(r, choice.classNames), `${r.seconds.toFixed(1)} s`, ...files.map(([path]) => `wrote ${path}`)], { ...data, written: files.map(([path]) => path) });
+  } finally {
+    model.dispose();
+  }
+}
