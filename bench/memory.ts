@@ -8,8 +8,8 @@
  * CNN and one clean image per class from the Fashion-MNIST subset that ships in data/:
  * - one long AWM run of at least --steps mask steps (the one-shot preset's 15 steps per round, so 67 rounds for
  *   1,000), with the backend's live storages and the process's resident set sampled at every round;
- * - every method, --repeats times over, in one process (as a zoo bench or the page's repeated runs would), each on a
- *   fresh copy of the model that is disposed afterwards, sampled between runs.
+ * - every method with its defaults (ANP with --anp-iterations), --repeats times over, in one process (as a zoo bench
+ *   or the page's repeated runs would), each on a fresh copy of the model that is disposed afterwards, sampled between runs.
  * A leak shows as live storages that climb from round to round or do not come back to the baseline between runs,
  * or as a resident set that keeps growing once the kernels are compiled. Writes bench/results/memory.json.
  */
@@ -35,6 +35,7 @@ const flags = parseFlags(process.argv.slice(2), {
   steps: { type: 'int', default: 1000, min: 1, help: 'mask steps in the long AWM run (at least)' },
   repeats: { type: 'int', default: 2, min: 1, help: 'times each method runs in the second measurement' },
   methods: { type: 'string', default: ALL_METHODS.join(','), help: 'the methods of the second measurement, comma-separated' },
+  'anp-iterations': { type: 'int', default: 200, min: 1, help: 'ANP\'s iterations in the second measurement (its default 2000 takes most of an hour on SwiftShader)' },
   backend: { type: 'string', default: 'auto', help: 'auto, webgpu or cpu' },
   out: { type: 'string', default: 'bench/results/memory.json', help: 'where the figures go' },
 });
@@ -81,7 +82,7 @@ for (let repeat = 1; repeat <= Number(flags.repeats); repeat++) {
   for (const method of METHODS) {
     const loaded = open();
     const t = performance.now();
-    const r = await purifyModel(backend, loaded.model, clean, { method, seed: repeat }, { log: (line) => process.stdout.write(`\r${line.slice(0, 100).padEnd(100)}`) });
+    const r = await purifyModel(backend, loaded.model, clean, { method, seed: repeat, anp: { iterations: Number(flags['anp-iterations']) } }, { log: (line) => process.stdout.write(`\r${line.slice(0, 100).padEnd(100)}`) });
     process.stdout.write('\r'.padEnd(101) + '\r');
     loaded.model.dispose();
     const s = { ...memorySample(backend, 'after'), method, repeat, peakRssMiB: r.report.memory!.peakRssMiB, seconds: (performance.now() - t) / 1000 };
@@ -100,7 +101,7 @@ const methodsRun = {
   runs: between,
 };
 
-const result = { backend: backend.info.description, model: String(flags.model), date: new Date().toISOString(), longRun, methodsRun };
+const result = { command: `npm run bench memory -- ${process.argv.slice(2).join(' ')}`.trim(), backend: backend.info.description, model: String(flags.model), date: new Date().toISOString(), longRun, methodsRun };
 await writeFileAtomic(String(flags.out), JSON.stringify(result, null, 2) + '\n');
 console.log(`wrote ${flags.out}`);
 process.exit(0);

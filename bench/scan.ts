@@ -14,7 +14,7 @@ import { parseFlags } from '../src/cli/args.js';
 import { createBackend } from '../src/backends/index.js';
 import { openModel } from '../src/cli/common.js';
 import { chooseCleanSource } from '../src/cli/purify-sources.js';
-import { scanModel, SCAN_DEFAULTS, SCAN_RULE, type ScanResult } from '../src/awm/scan.js';
+import { decideScan, scanModel, SCAN_DEFAULTS, SCAN_RULE, type ScanResult } from '../src/awm/scan.js';
 import { attackFromMetadata } from '../src/attacks/index.js';
 import { writeFileAtomic } from '../src/io/atomic-write.node.js';
 import { ZOO, type ZooSplit } from './zoo.js';
@@ -56,6 +56,8 @@ interface Cell {
   untargetedMoved: number;
   untargetedTopDestination: number;
   scores: ScanResult['scores'];
+  /** Settings other than the defaults, as in the key ('' for the defaults, the only cells the table shows). */
+  variant?: string;
   seconds: number;
   backend: string;
   date: string;
@@ -91,7 +93,11 @@ const flags = parseFlags(process.argv.slice(2), {
   redo: { type: 'boolean', default: false, help: 'scan again cells the results file has' },
   'table-only': { type: 'boolean', default: false, help: 'scan nothing; write the table from the results file' },
   backend: { type: 'string', choices: ['webgpu', 'cpu', 'auto'], default: 'webgpu', help: 'compute backend' },
+  'dense-eps': { type: 'number', above: 0, max: 1, default: SCAN_DEFAULTS.denseEps, help: 'the dense triggers\' bound (a cell key holds it when it is not the default)' },
+  steps: { type: 'int', min: 1, default: SCAN_DEFAULTS.steps, help: 'descent steps (a cell key holds it when it is not the default)' },
 });
+const settings = { ...SCAN_DEFAULTS, denseEps: Number(flags['dense-eps']), steps: Number(flags.steps) };
+const settingsKey = `${settings.denseEps !== SCAN_DEFAULTS.denseEps ? `|eps=${settings.denseEps}` : ''}${settings.steps !== SCAN_DEFAULTS.steps ? `|steps=${settings.steps}` : ''}`;
 
 const list = (s: string) => s.split(',').map((x) => x.trim()).filter(Boolean);
 const which = String(flags.models);
@@ -113,19 +119,19 @@ if (!flags['table-only']) {
     for (const perClass of list(String(flags['per-class'])).map(Number)) {
       const seeds = flags.seeds ? list(String(flags.seeds)).map(Number) : perClass === 1 ? [0, 1, 2] : [0];
       for (const seed of seeds) {
-        const key = `${model.id}|${perClass}|${seed}`;
+        const key = `${model.id}|${perClass}|${seed}${settingsKey}`;
         if (results.cells[key] && !flags.redo) continue;
         const opened = await openModel(backend, model.file);
         try {
           const { clean } = await chooseCleanSource({ clean: 'fashion-mnist', 'per-class': perClass, 'data-dir': flags['data-dir'] }, opened.spec, seed);
-          const r = await scanModel(opened.model, backend, clean, { ...SCAN_DEFAULTS, seed });
+          const r = await scanModel(opened.model, backend, clean, { ...settings, seed });
           const truth = truthOf(model.file, opened.metadata);
           const right = isRight(r, truth);
           const best = Math.max(...r.scores.map((s) => s.score));
           results.cells[key] = {
             model: model.id, split: model.split, perClass, seed, truth, backdoored: r.backdoored, target: r.target, allToAll: r.allToAll, right,
             bestScore: best, medianScore: r.medianScore, lead: r.lead, untargetedMoved: r.untargeted.moved, untargetedTopDestination: r.untargeted.topDestinationShare,
-            scores: r.scores, seconds: r.seconds, backend: backend.info.description, date: new Date().toISOString(),
+            scores: r.scores, variant: settingsKey, seconds: r.seconds, backend: backend.info.description, date: new Date().toISOString(),
           };
           console.log(`${key}: ${right ? 'right' : 'WRONG'}  ${r.verdict}  (${r.seconds.toFixed(0)} s)`);
           console.log(`  scores ${r.scores.map((s) => `${s.cls}:${(100 * s.sparseFlip).toFixed(0)}/${(100 * s.denseFlip).toFixed(0)}`).join(' ')}  untargeted moved ${(100 * r.untargeted.moved).toFixed(0)} %, top destination ${(100 * r.untargeted.topDestinationShare).toFixed(0)} %`);
@@ -142,7 +148,12 @@ if (!flags['table-only']) {
 const pct = (x: number) => (100 * x).toFixed(0);
 const truthText = (t: Truth) => (!t.backdoored ? 'clean' : t.allToAll ? 'all-to-all' : `target ${t.targets.join(', ')}`);
 const verdictText = (c: Cell) => (!c.backdoored ? 'clean' : c.allToAll ? 'all-to-all' : `target ${c.target}`);
-const cells = Object.values(results.cells).sort((a, b) => a.split.localeCompare(b.split) || a.model.localeCompare(b.model) || a.perClass - b.perClass || a.seed - b.seed);
+// The verdicts are decided again from the stored evidence, so the table always shows the rule as it is now.
+for (const c of Object.values(results.cells)) {
+  const d = decideScan(c.scores, { moved: c.untargetedMoved, topDestinationShare: c.untargetedTopDestination });
+  Object.assign(c, { backdoored: d.backdoored, target: d.target, allToAll: d.allToAll, medianScore: d.medianScore, lead: d.lead, right: isRight(d, c.truth) });
+}
+const cells = Object.values(results.cells).filter((c) => !c.variant).sort((a, b) => a.split.localeCompare(b.split) || a.model.localeCompare(b.model) || a.perClass - b.perClass || a.seed - b.seed);
 const table = (split: ZooSplit) => {
   const rows = cells.filter((c) => c.split === split);
   if (!rows.length) return ['(no cell run yet)'];
@@ -178,6 +189,7 @@ const doc = [
   ...table('held-out'),
   '',
 ].join('\n');
+await writeFileAtomic(resultsPath, `${JSON.stringify(results, null, 2)}\n`);
 await writeFileAtomic(String(flags.doc), doc);
 console.log(`wrote ${resultsPath} and ${flags.doc}`);
 process.exit(0);

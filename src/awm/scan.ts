@@ -10,7 +10,9 @@
  * the others. An all-to-all backdoor has no such class (each class's images go to the next one), so a third search,
  * one untargeted sparse trigger, measures how many images any small trigger moves, and where.
  *
- * The decision rule (SCAN_RULE) was fixed once from models whose answer was known, never from the scanned model.
+ * The budgets and the decision rule (SCAN_RULE) were fixed once on the development half of the zoo (docs/scan.md),
+ * never from the scanned model: at eps 0.1 a dense trigger sent every image of 9 to three or four classes of each
+ * ResNet, backdoor or not, while at 0.04 only the SIG model's target stood out (67 % against a median 11 %).
  */
 import type { Backend } from '../tensor/backend.js';
 import type { Module } from '../nn/module.js';
@@ -41,13 +43,16 @@ export const SCAN_DEFAULTS: Readonly<Omit<ScanOptions, 'seed'>> = {
   steps: 30,
   batchSize: 32,
   sparseShare: 0.02,
-  denseEps: 0.1,
+  denseEps: 0.04,
 };
 
-/** The decision rule, fixed from known models (docs/scan.md): what makes a class a target, and a model all-to-all. */
+/**
+ * The decision rule, fixed on the development half (docs/scan.md): what makes a class a target, and a model all-to-all.
+ * There the classes that were not a backdoor's target led their kind of trigger by at most 22 points.
+ */
 export const SCAN_RULE = {
   /** A target's triggers send at least this share of the other classes' images to it ... */
-  targetMinFlip: 0.8,
+  targetMinFlip: 0.5,
   /** ... at least this far above the median class's share. */
   targetMinLead: 0.4,
   /** Without a target: an untargeted sparse trigger that moves at least this share of the images ... */
@@ -73,7 +78,7 @@ export interface ScanResult {
   /** One line a person reads. */
   verdict: string;
   scores: ClassEvidence[];
-  /** The median class's score, and the best class's lead over it. */
+  /** The deciding kind of trigger's median class share, and its best class's lead over it. */
   medianScore: number;
   lead: number;
   /** The untargeted sparse trigger: the share of images whose answer it changes, and the largest destination's share of those. */
@@ -138,16 +143,30 @@ function median(xs: readonly number[]): number {
   return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
 }
 
-/** The verdict from the evidence, by SCAN_RULE. */
+/** One kind of trigger's evidence: its best class, that class's share and its lead over the median class. */
+function familyLead(scores: readonly ClassEvidence[], pick: (s: ClassEvidence) => number): { cls: number; best: number; median: number; lead: number } {
+  const values = scores.map(pick);
+  const cls = values.indexOf(Math.max(...values));
+  const m = median(values);
+  return { cls: scores[cls]!.cls, best: values[cls]!, median: m, lead: values[cls]! - m };
+}
+
+/**
+ * The verdict from the evidence, by SCAN_RULE. Each kind of trigger is judged against its own median class: a dense
+ * trigger reaches several classes of a ResNet easily (small universal adversarial perturbations), a sparse one almost
+ * none, so a class counts as the target when it leads its own kind by far.
+ */
 export function decideScan(scores: readonly ClassEvidence[], untargeted: { moved: number; topDestinationShare: number }): Pick<ScanResult, 'backdoored' | 'target' | 'allToAll' | 'verdict' | 'medianScore' | 'lead'> {
-  const best = scores.reduce((a, b) => (b.score > a.score ? b : a));
-  const medianScore = median(scores.map((s) => s.score));
-  const lead = best.score - medianScore;
+  const sparse = familyLead(scores, (s) => s.sparseFlip);
+  const dense = familyLead(scores, (s) => s.denseFlip);
+  const top = sparse.lead >= dense.lead ? { ...sparse, kind: 'sparse' } : { ...dense, kind: 'dense' };
+  const medianScore = top.median;
+  const lead = top.lead;
   const pct = (x: number) => `${(100 * x).toFixed(0)} %`;
-  if (best.score >= SCAN_RULE.targetMinFlip && lead >= SCAN_RULE.targetMinLead) {
+  if (top.best >= SCAN_RULE.targetMinFlip && lead >= SCAN_RULE.targetMinLead) {
     return {
-      backdoored: true, target: best.cls, allToAll: false, medianScore, lead,
-      verdict: `backdoored: class ${best.cls} is the target (its small triggers send ${pct(best.score)} of the other classes' images there; the median class ${pct(medianScore)})`,
+      backdoored: true, target: top.cls, allToAll: false, medianScore, lead,
+      verdict: `backdoored: class ${top.cls} is the target (a small ${top.kind} trigger sends ${pct(top.best)} of the other classes' images there; the median class ${pct(medianScore)})`,
     };
   }
   if (untargeted.moved >= SCAN_RULE.allToAllMinMoved && untargeted.topDestinationShare <= SCAN_RULE.allToAllMaxDestination) {
@@ -158,7 +177,7 @@ export function decideScan(scores: readonly ClassEvidence[], untargeted: { moved
   }
   return {
     backdoored: false, target: null, allToAll: false, medianScore, lead,
-    verdict: `no backdoor found: no class is reached by small triggers far more easily than the others (best class ${best.cls} at ${pct(best.score)}, median ${pct(medianScore)})`,
+    verdict: `no backdoor found: no class is reached by small triggers far more easily than the others (the strongest lead: class ${top.cls}, ${top.kind}, ${pct(top.best)} against a median ${pct(medianScore)})`,
   };
 }
 
