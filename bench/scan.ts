@@ -9,7 +9,8 @@
  * stopped run resumes) and docs/scan.md: the truth from the model's card or metadata, the verdict, the target, the
  * evidence and the seconds.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { parseFlags } from '../src/cli/args.js';
 import { createBackend } from '../src/backends/index.js';
 import { openModel } from '../src/cli/common.js';
@@ -27,11 +28,26 @@ interface ScanModel {
   split: ZooSplit;
 }
 
-/** The zoo, and the page's BadNets small CNN (development: the project's defaults were first shaped on it). */
+/** Clean small CNNs this bench trains itself when missing (seeded), for the false-positive count. */
+const CLEAN_CNN_SEEDS = [1, 2, 3];
+const cleanCnnFile = (seed: number) => `bench/models/clean-cnn-s${seed}.safetensors`;
+/** `awm train` on the Fashion-MNIST subset that ships in data/ (6,000 training images): about a minute per epoch here. */
+const cleanCnnArgs = (seed: number) => ['dist/awm.mjs', 'train', '--dataset', 'fashion-mnist', '--data-dir', 'data/fashion-mnist-subset', '--arch', 'small-cnn', '--epochs', '4', '--seed', String(seed), '--out', cleanCnnFile(seed), '--quiet'];
+
+/** The zoo, the page's BadNets small CNN (development: the project's defaults were first shaped on it), and clean small CNNs. */
 const MODELS: readonly ScanModel[] = [
   ...ZOO,
   { id: 'page-cnn', file: 'web/demo-assets/model.safetensors', arch: 'small CNN', attack: 'BadNets 3x3 patch', split: 'development' },
+  ...CLEAN_CNN_SEEDS.map((seed) => ({ id: `clean-cnn-s${seed}`, file: cleanCnnFile(seed), arch: 'small CNN', attack: 'none (clean)', split: 'held-out' as const })),
 ];
+
+function trainCleanCnn(seed: number): void {
+  if (!existsSync('dist/awm.mjs')) throw new Error("dist/awm.mjs is missing: run 'npm run build:cli' first");
+  mkdirSync('bench/models', { recursive: true });
+  console.log(`training ${cleanCnnFile(seed)}: node ${cleanCnnArgs(seed).join(' ')}`);
+  const r = spawnSync(process.execPath, cleanCnnArgs(seed), { stdio: ['ignore', 'inherit', 'inherit'] });
+  if (r.status !== 0) throw new Error(`awm train exited with status ${r.status ?? r.signal}`);
+}
 
 interface Truth {
   backdoored: boolean;
@@ -112,6 +128,8 @@ const results: { cells: Record<string, Cell>; updated: string } = existsSync(res
 if (!flags['table-only']) {
   const backend = await createBackend(String(flags.backend) as 'webgpu', { onFallback: (m) => console.warn(m) });
   for (const model of models) {
+    const cleanSeed = CLEAN_CNN_SEEDS.find((seed) => cleanCnnFile(seed) === model.file);
+    if (cleanSeed !== undefined && !existsSync(model.file)) trainCleanCnn(cleanSeed);
     if (!existsSync(model.file)) {
       console.log(`skipped ${model.id}: ${model.file} not found${model.file.startsWith('bench/models/') ? " (run 'npm run bench attacks' first)" : ''}`);
       continue;
@@ -178,7 +196,8 @@ const doc = [
   '',
   `Measured on: ${backends.join(', ') || '(nothing yet)'}, 2-core machine.`,
   '',
-  `Clean models flagged: ${cleanCells.filter((c) => c.backdoored).length} of ${cleanCells.length} scans.`,
+  `Clean models flagged: ${cleanCells.filter((c) => c.backdoored).length} of ${cleanCells.length} scans. ` +
+  `Right (verdict, all-to-all call and target): ${(['development', 'held-out'] as const).map((h) => { const r = cells.filter((c) => c.split === h); return `${r.filter((c) => c.right).length} of ${r.length} ${h} scans`; }).join(', ')}.`,
   '',
   '## Development half',
   '',

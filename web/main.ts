@@ -19,6 +19,9 @@ import { explainRound } from './src/explain.js';
 import { drawRgb } from './src/charts.js';
 import { triggerToRgb } from '../src/awm/pictures.js';
 import { reportFiles } from './src/report-files.js';
+import { scanModel, SCAN_DEFAULTS } from '../src/awm/scan.js';
+import { scanTable } from '../src/awm/scan-text.js';
+import { scanPicture } from '../src/awm/scan-picture.js';
 import { MetricsView } from './src/views/metrics.js';
 import { AttackExampleView } from './src/views/attack-example.js';
 import { TriggerView } from './src/views/triggers.js';
@@ -63,6 +66,7 @@ function setState(state: 'idle' | 'running' | 'done' | 'error', status: string):
   byId<HTMLButtonElement>('run').disabled = state === 'running';
   byId<HTMLButtonElement>('stop').disabled = state !== 'running';
   byId<HTMLButtonElement>('explain-round').disabled = state === 'running';
+  byId<HTMLButtonElement>('scan').disabled = state === 'running';
 }
 
 function showError(e: unknown): void {
@@ -168,6 +172,39 @@ async function explain(): Promise<void> {
   }
 }
 
+async function scan(): Promise<void> {
+  resetViews();
+  setState('running', 'scanning…');
+  const section = byId('view-scan');
+  section.hidden = false;
+  byId('scan-verdict').textContent = '';
+  byId('scan-table').textContent = '';
+  let model: Classifier | null = null;
+  try {
+    const settings = readSettings();
+    const backend = await backendFor(settings.device);
+    const source = selectedSource();
+    const file = await modelBytes(source);
+    const opened = openModel(backend, file.bytes, file.name);
+    model = opened.model;
+    log(`model: ${describeModel(opened)}`);
+    const clean = await cleanImages(source, opened.spec);
+    const r = await scanModel(model, backend, cleanSetFromDataset(clean), { ...SCAN_DEFAULTS, seed: settings.seed }, log);
+    byId('scan-verdict').textContent = r.verdict;
+    byId('scan-table').textContent = scanTable(r, clean.classNames).join('\n');
+    const picture = scanPicture(r, { c: clean.c, h: clean.h, w: clean.w }, clean.classNames);
+    drawRgb(byId<HTMLCanvasElement>('scan-picture'), picture.data, picture.width, picture.height, 1);
+    section.dataset.backdoored = String(r.backdoored);
+    section.dataset.target = r.target === null ? '' : String(r.target);
+    setState('done', `scanned in ${r.seconds.toFixed(1)} s`);
+  } catch (e) {
+    showError(e);
+    setState('error', 'stopped with an error (see above)');
+  } finally {
+    model?.dispose();
+  }
+}
+
 function showSource(): void {
   const files = selectedSource() === 'files';
   byId('demo-fields').hidden = files;
@@ -181,6 +218,7 @@ function start(): void {
   byId('preset-paper').addEventListener('click', () => applyPreset('paper'));
   byId('run').addEventListener('click', () => void run());
   byId('explain-round').addEventListener('click', () => void explain());
+  byId('scan').addEventListener('click', () => void scan());
   byId('stop').addEventListener('click', () => {
     stopRequested = true;
     byId('status').textContent = 'stopping after this step…';

@@ -13,7 +13,8 @@ import { checkOutputPaths, forceFlag, requireInputFile, type NamedPath } from '.
 import { chooseCleanSource } from './purify-sources.js';
 import { writeFilesAtomic } from '../io/atomic-write.node.js';
 import { encodePngCompressed } from '../io/png.node.js';
-import { scanModel, SCAN_DEFAULTS, type ScanResult } from '../awm/scan.js';
+import { scanModel, SCAN_DEFAULTS } from '../awm/scan.js';
+import { scanReport, scanTable } from '../awm/scan-text.js';
 import { scanPicture } from '../awm/scan-picture.js';
 
 export const scanCommand: Command = {
@@ -52,26 +53,6 @@ function checkScanPaths(flags: ParsedFlags): void {
   if (report === undefined) return;
   if (!report.endsWith('.json')) throw new UsageError('--report must name a .json file');
   checkOutputPaths([{ what: '--report', path: report }, { what: 'the triggers picture', path: scanPicturePath(report) }], inputs, flags.force === true);
-}
-
-/** The JSON a program reads: the verdict, per-class scores and seconds (the triggers are in the picture). */
-export function scanReport(r: ScanResult, model: string, backend: string): Record<string, unknown> {
-  return {
-    model, backend,
-    backdoored: r.backdoored, target: r.target, allToAll: r.allToAll, verdict: r.verdict,
-    scores: r.scores, medianScore: r.medianScore, lead: r.lead, untargeted: r.untargeted,
-    options: r.options, seconds: r.seconds,
-  };
-}
-
-/** The evidence as a small table: one row per class. */
-export function scanTable(r: ScanResult, classNames?: readonly string[]): string[] {
-  const pct = (x: number) => `${(100 * x).toFixed(0)} %`.padStart(6);
-  return [
-    'class                sparse  dense  score',
-    ...r.scores.map((s) => `${`${s.cls}${classNames?.[s.cls] ? ` ${classNames[s.cls]}` : ''}`.slice(0, 20).padEnd(20)} ${pct(s.sparseFlip)} ${pct(s.denseFlip)} ${pct(s.score)}${s.cls === r.target ? '  <- target' : ''}`),
-    `one untargeted trigger moves ${(100 * r.untargeted.moved).toFixed(0)} % of the clean images' answers (${(100 * r.untargeted.topDestinationShare).toFixed(0)} % of those to one class)`,
-  ];
 }
 
 async function runScan(flags: ParsedFlags, io: CommandIO): Promise<void> {

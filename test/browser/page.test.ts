@@ -236,6 +236,30 @@ describe.skipIf(!chromiumAvailable)('web page (headless Chromium, WebGPU on Swif
     await page.close();
   });
 
+  it('scans the demo model: names its BadNets target and draws the labelled triggers', async () => {
+    const page = await browser.context.newPage();
+    const errors = await openPage(page, site.url);
+    await page.click('#scan');
+    await page.waitForFunction(() => document.body.dataset.state === 'done' || document.body.dataset.state === 'error', null, { timeout: 120_000 });
+    const shown = await page.evaluate(() => ({
+      state: document.body.dataset.state,
+      log: document.getElementById('log')!.textContent ?? '',
+      hidden: document.getElementById('view-scan')!.hidden,
+      backdoored: document.getElementById('view-scan')!.dataset.backdoored,
+      target: document.getElementById('view-scan')!.dataset.target,
+      verdict: document.getElementById('scan-verdict')!.textContent ?? '',
+      table: document.getElementById('scan-table')!.textContent ?? '',
+      width: (document.getElementById('scan-picture') as HTMLCanvasElement).width,
+    }));
+    expect(shown.state, shown.log).toBe('done');
+    expect(shown).toMatchObject({ hidden: false, backdoored: 'true', target: '0' });
+    expect(shown.verdict).toMatch(/^backdoored: class 0 is the target/);
+    expect(shown.table).toMatch(/^0 T-shirt\/top .*<- target$/m);
+    expect(shown.width).toBeGreaterThan(900);
+    expect(errors).toEqual([]);
+    await page.close();
+  });
+
   it('says so when the browser has no WebGPU', async () => {
     const page = await browser.context.newPage();
     await page.addInitScript(() => {
