@@ -24,7 +24,7 @@ import type { ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
 import { emitResult, type Command, type CommandIO } from './command.js';
 import { backendFlags, dataSource, isDatasetName, loadSplit, openBackend, openModel, percent, stringFlag } from './common.js';
-import { chooseCleanSource } from './purify-sources.js';
+import { checkCleanInput, chooseCleanSource, cleanSourceFlags } from './purify-sources.js';
 import { chooseAttack } from './attack-choice.js';
 import { chooseTriggered, triggeredFlags } from './triggered-choice.js';
 import type { PurifyEvaluation } from '../awm/purify.js';
@@ -41,11 +41,8 @@ export const purifyCommand: Command = {
   summary: 'erase a backdoor from a model with a few clean images (AWM by default)',
   flags: {
     model: { type: 'string', required: true, help: 'the possibly backdoored model (.safetensors)' },
-    clean: { type: 'string', required: true, help: 'clean images: a dataset name (its test split, with --data-dir), a folder of class subfolders, or a .safetensors file with images and labels' },
+    ...cleanSourceFlags('10'),
     'data-dir': { type: 'string', help: 'dataset folder when --clean or --eval-dataset names a dataset' },
-    'per-class': int('clean images per class (default 10 from a dataset; all from a folder or file)'),
-    count: int('instead of --per-class: this many clean images at random'),
-    'image-size': int('resize folder images to this size (default: the model input size, else 32)', { min: 4 }),
     method: { type: 'string', default: 'awm', choices: ['awm-dual', 'awm', 'awm+', 'ft', 'anp'], help: 'defense' },
     out: { type: 'string', required: true, help: 'where to write the purified model (.safetensors)' },
     report: { type: 'string', help: 'write the report as JSON here, plus .md and .png pictures beside it' },
@@ -124,11 +121,8 @@ function reportMarkdownPath(jsonPath: string): string {
 function checkPurifyPaths(flags: ParsedFlags): void {
   const inputs: NamedPath[] = [{ what: '--model', path: String(flags.model) }];
   requireInputFile(inputs[0]!);
-  const clean = String(flags.clean);
-  if (!isDatasetName(clean) || clean === 'folder') {
-    if (!existsSync(clean)) throw new Error(`--clean ${clean}: no such dataset name, folder or file`);
-    inputs.push({ what: '--clean', path: clean });
-  }
+  const clean = checkCleanInput(flags);
+  if (clean) inputs.push(clean);
   for (const flag of ['triggered', 'attack'] as const) {
     const path = stringFlag(flags, flag);
     if (path === undefined || (flag === 'attack' && isAttackPreset(path))) continue;

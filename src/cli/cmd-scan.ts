@@ -3,14 +3,13 @@
  * Prints a one-line verdict and the per-class evidence; with --report, writes the JSON and a PNG of the recovered
  * triggers beside it, atomically, after checking every path before the backend starts.
  */
-import { existsSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import type { ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
 import { emitResult, type Command, type CommandIO } from './command.js';
 import { backendFlags, isDatasetName, openBackend, openModel, stringFlag } from './common.js';
 import { checkOutputPaths, forceFlag, requireInputFile, type NamedPath } from './outputs.js';
-import { chooseCleanSource } from './purify-sources.js';
+import { checkCleanInput, chooseCleanSource, cleanSourceFlags } from './purify-sources.js';
 import { writeFilesAtomic } from '../io/atomic-write.node.js';
 import { encodePngCompressed } from '../io/png.node.js';
 import { scanModel, SCAN_DEFAULTS } from '../awm/scan.js';
@@ -22,11 +21,8 @@ export const scanCommand: Command = {
   summary: 'tell whether a model is backdoored, and which class it attacks, from a few clean images',
   flags: {
     model: { type: 'string', required: true, help: 'the model to scan (.safetensors)' },
-    clean: { type: 'string', required: true, help: 'clean images: a dataset name (its test split, with --data-dir), a folder of class subfolders, or a .safetensors file with images and labels' },
+    ...cleanSourceFlags('1'),
     'data-dir': { type: 'string', help: 'dataset folder when --clean names a dataset' },
-    'per-class': { type: 'int', min: 1, help: 'clean images per class (default 1 from a dataset; all from a folder or file)' },
-    count: { type: 'int', min: 1, help: 'instead of --per-class: this many clean images at random' },
-    'image-size': { type: 'int', min: 4, help: 'resize folder images to this size (default: the model input size, else 32)' },
     steps: { type: 'int', min: 1, default: SCAN_DEFAULTS.steps, help: 'descent steps for the triggers towards each class' },
     seed: { type: 'int', min: 0, default: 0, help: 'seed for every random choice' },
     report: { type: 'string', help: 'write the findings as JSON here, and the recovered triggers as a PNG beside it' },
@@ -44,11 +40,8 @@ export function scanPicturePath(jsonPath: string): string {
 function checkScanPaths(flags: ParsedFlags): void {
   const inputs: NamedPath[] = [{ what: '--model', path: String(flags.model) }];
   requireInputFile(inputs[0]!);
-  const clean = String(flags.clean);
-  if (!isDatasetName(clean) || clean === 'folder') {
-    if (!existsSync(clean)) throw new Error(`--clean ${clean}: no such dataset name, folder or file`);
-    inputs.push({ what: '--clean', path: clean });
-  }
+  const clean = checkCleanInput(flags);
+  if (clean) inputs.push(clean);
   const report = stringFlag(flags, 'report');
   if (report === undefined) return;
   if (!report.endsWith('.json')) throw new UsageError('--report must name a .json file');

@@ -12,8 +12,9 @@ import { loadImageFolder } from '../data/folder.node.js';
 import type { ModelSpec } from '../nn/spec.js';
 import { cleanSetFromDataset, type CleanSet } from '../awm/clean-set.js';
 import { dataSource, isDatasetName, loadSplit } from './common.js';
-import type { ParsedFlags } from './args.js';
+import type { FlagSpecs, ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
+import type { NamedPath } from './outputs.js';
 
 export interface CleanChoice {
   clean: CleanSet;
@@ -94,4 +95,22 @@ export async function chooseCleanSource(flags: ParsedFlags, spec: ModelSpec, see
     return { clean: { ...all, images, labels: Int32Array.from(picked, (i) => all.labels[i]!), n: picked.length }, description: `${picked.length} images from ${source}` };
   }
   throw new Error(`--clean ${source}: expected a dataset name (fashion-mnist, mnist, cifar10, gtsrb), a folder of class subfolders, or a .safetensors file`);
+}
+
+/** The flags that choose clean images, as `awm purify` and `awm scan` take them (`perClassDefault` in words). */
+export function cleanSourceFlags(perClassDefault: string): FlagSpecs {
+  return {
+    clean: { type: 'string', required: true, help: 'clean images: a dataset name (its test split, with --data-dir), a folder of class subfolders, or a .safetensors file with images and labels' },
+    'per-class': { type: 'int', min: 1, help: `clean images per class (default ${perClassDefault} from a dataset; all from a folder or file)` },
+    count: { type: 'int', min: 1, help: 'instead of --per-class: this many clean images at random' },
+    'image-size': { type: 'int', min: 4, help: 'resize folder images to this size (default: the model input size, else 32)' },
+  };
+}
+
+/** --clean names a dataset, or a folder or file that exists (then it is one of the command's inputs). */
+export function checkCleanInput(flags: ParsedFlags): NamedPath | undefined {
+  const clean = String(flags.clean);
+  if (isDatasetName(clean) && clean !== 'folder') return undefined;
+  if (!existsSync(clean)) throw new Error(`--clean ${clean}: no such dataset name, folder or file`);
+  return { what: '--clean', path: clean };
 }

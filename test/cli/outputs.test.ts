@@ -187,7 +187,7 @@ describe('usage errors', () => {
       const lines = err.mock.calls.map((c) => String(c[0]));
       expect(lines).toEqual([
         "awm purify: --outer must be at least 1, got '-3' (awm purify --help lists the flags)",
-        "awm: unknown command 'purfy' (commands: train, eval, attack, purify, demo, explain; awm --help)",
+        "awm: unknown command 'purfy' (commands: train, eval, attack, scan, purify, demo, explain; awm --help)",
       ]);
       expect(log).not.toHaveBeenCalled();
     } finally {
