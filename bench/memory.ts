@@ -101,7 +101,7 @@ const methodsRun = {
   runs: between,
 };
 
-const result = { command: `npm run bench memory -- ${process.argv.slice(2).join(' ')}`.trim(), backend: backend.info.description, model: String(flags.model), date: new Date().toISOString(), longRun, methodsRun };
+const result = { command: ['npm run bench memory', ...(process.argv.length > 2 ? ['--', ...process.argv.slice(2)] : [])].join(' '), backend: backend.info.description, model: String(flags.model), date: new Date().toISOString(), longRun, methodsRun };
 await writeFileAtomic(String(flags.out), JSON.stringify(result, null, 2) + '\n');
 console.log(`wrote ${flags.out}`);
 process.exit(0);

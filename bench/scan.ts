@@ -75,6 +75,8 @@ interface Cell {
   /** Settings other than the defaults, as in the key ('' for the defaults, the only cells the table shows). */
   variant?: string;
   seconds: number;
+  /** Another job ran on the machine during the scan: its seconds are an upper bound. */
+  sharedMachine?: boolean;
   backend: string;
   date: string;
 }
@@ -109,6 +111,7 @@ const flags = parseFlags(process.argv.slice(2), {
   redo: { type: 'boolean', default: false, help: 'scan again cells the results file has' },
   'table-only': { type: 'boolean', default: false, help: 'scan nothing; write the table from the results file' },
   backend: { type: 'string', choices: ['webgpu', 'cpu', 'auto'], default: 'webgpu', help: 'compute backend' },
+  shared: { type: 'boolean', default: false, help: 'say in the results that another job shared the machine (its seconds are then upper bounds)' },
   'dense-eps': { type: 'number', above: 0, max: 1, default: SCAN_DEFAULTS.denseEps, help: 'the dense triggers\' bound (a cell key holds it when it is not the default)' },
   steps: { type: 'int', min: 1, default: SCAN_DEFAULTS.steps, help: 'descent steps (a cell key holds it when it is not the default)' },
 });
@@ -149,7 +152,7 @@ if (!flags['table-only']) {
           results.cells[key] = {
             model: model.id, split: model.split, perClass, seed, truth, backdoored: r.backdoored, target: r.target, allToAll: r.allToAll, right,
             bestScore: best, medianScore: r.medianScore, lead: r.lead, untargetedMoved: r.untargeted.moved, untargetedTopDestination: r.untargeted.topDestinationShare,
-            scores: r.scores, variant: settingsKey, seconds: r.seconds, backend: backend.info.description, date: new Date().toISOString(),
+            scores: r.scores, variant: settingsKey, seconds: r.seconds, ...(flags.shared ? { sharedMachine: true } : {}), backend: backend.info.description, date: new Date().toISOString(),
           };
           console.log(`${key}: ${right ? 'right' : 'WRONG'}  ${r.verdict}  (${r.seconds.toFixed(0)} s)`);
           console.log(`  scores ${r.scores.map((s) => `${s.cls}:${(100 * s.sparseFlip).toFixed(0)}/${(100 * s.denseFlip).toFixed(0)}`).join(' ')}  untargeted moved ${(100 * r.untargeted.moved).toFixed(0)} %, top destination ${(100 * r.untargeted.topDestinationShare).toFixed(0)} %`);
@@ -178,7 +181,7 @@ const table = (split: ZooSplit) => {
   return [
     '| model | k/class | seed | truth | verdict | right | best class score | median | lead | untargeted moved / top destination | seconds |',
     '|---|---|---|---|---|---|---|---|---|---|---|',
-    ...rows.map((c) => `| ${c.model} | ${c.perClass} | ${c.seed} | ${truthText(c.truth)} | ${verdictText(c)} | ${c.right ? 'yes' : '**no**'} | ${pct(c.bestScore)} % | ${pct(c.medianScore)} % | ${pct(c.lead)} | ${pct(c.untargetedMoved)} % / ${pct(c.untargetedTopDestination)} % | ${c.seconds.toFixed(0)} |`),
+    ...rows.map((c) => `| ${c.model} | ${c.perClass} | ${c.seed} | ${truthText(c.truth)} | ${verdictText(c)} | ${c.right ? 'yes' : '**no**'} | ${pct(c.bestScore)} % | ${pct(c.medianScore)} % | ${pct(c.lead)} | ${pct(c.untargetedMoved)} % / ${pct(c.untargetedTopDestination)} % | ${c.seconds.toFixed(0)}${c.sharedMachine ? '*' : ''} |`),
   ];
 };
 const cleanCells = cells.filter((c) => !c.truth.backdoored);
@@ -194,7 +197,8 @@ const doc = [
   '',
   'Reproduce: `npm run bench scan` (parts: `-- --models r18-sig --per-class 1 --seeds 0`; `-- --table-only` rewrites this file).',
   '',
-  `Measured on: ${backends.join(', ') || '(nothing yet)'}, 2-core machine.`,
+  `Measured on: ${backends.join(', ') || '(nothing yet)'}, 2-core machine. Seconds are the scan's own (loading and`,
+  'evaluation excluded); * marks a scan that shared the machine with another benchmark, so its seconds are an upper bound.',
   '',
   `Clean models flagged: ${cleanCells.filter((c) => c.backdoored).length} of ${cleanCells.length} scans. ` +
   `Right (verdict, all-to-all call and target): ${(['development', 'held-out'] as const).map((h) => { const r = cells.filter((c) => c.split === h); return `${r.filter((c) => c.right).length} of ${r.length} ${h} scans`; }).join(', ')}.`,
