@@ -20,8 +20,7 @@ import { chooseCleanSource } from '../src/cli/purify-sources.js';
 import { loadModelFile } from '../src/nn/model-file.js';
 import { purifyModel } from '../src/awm/purify.js';
 import { memorySample, type MemorySample } from '../src/awm/memory-watch.js';
-import { AWM_ONE_SHOT } from '../src/awm/options.js';
-import { stepsPerPhase } from '../src/awm/options.js';
+import { AWM_ONE_SHOT, stepsPerPhase } from '../src/awm/options.js';
 import type { DefenseMethod } from '../src/awm/defense.js';
 import { writeFileAtomic } from '../src/io/atomic-write.node.js';
 

@@ -11,7 +11,7 @@ import { der, evaluateBackdoor, type BackdoorMetrics } from '../attacks/metrics.
 import { evaluateTriggered, type TriggeredImages } from '../attacks/triggered.js';
 import { accuracyOf, predictClasses } from '../train/train.js';
 import { perClassCounts, validateCleanSet, type CleanSet } from './clean-set.js';
-import type { DefenseContext, DefenseMethod, DefenseOutcome, DefenseProgress } from './defense.js';
+import { reportProgress, type DefenseContext, type DefenseMethod, type DefenseOutcome, type DefenseProgress } from './defense.js';
 import { awmDefense, type AwmPartial } from './awm-defense.js';
 import { awmPlusDefense, type AwmPlusPartial } from './awm-plus.js';
 import { awmDualDefense, type AwmDualPartial } from './dual.js';
@@ -185,8 +185,7 @@ export async function purifyModel(
   };
   const progress = (p: DefenseProgress): void => {
     watch.sample(sampleLabel(p.line));
-    if (io.progress) io.progress(p);
-    else io.log(p.line);
+    reportProgress(io, p);
   };
   const ctx = { backend, model, clean, seed: options.seed, log, progress, shouldStop: io.shouldStop, awmHooks: io.awmHooks, attack: evaluation?.attack };
   let outcome: DefenseOutcome;
